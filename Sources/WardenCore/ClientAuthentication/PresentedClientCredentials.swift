@@ -1,0 +1,74 @@
+import Foundation
+
+/// How a client identified itself on a request, before anything is checked (RFC 6749 §2.3).
+public enum PresentedClientCredentials: Sendable, Equatable {
+    /// `client_secret_basic`: the Authorization header.
+    case basic(clientID: String, secret: ClientSecret)
+    /// `client_secret_post`: `client_id` and `client_secret` in the body.
+    case post(clientID: String, secret: ClientSecret)
+    /// A public client: `client_id` alone.
+    case none(clientID: String)
+
+    /// The client id presented.
+    public var clientID: String {
+        switch self {
+        case .basic(let id, _), .post(let id, _), .none(let id): id
+        }
+    }
+
+    /// The method the client used.
+    public var method: ClientAuthMethod {
+        switch self {
+        case .basic: .clientSecretBasic
+        case .post: .clientSecretPost
+        case .none: .none
+        }
+    }
+
+    /// Reads the credentials from the Authorization header value and the form.
+    ///
+    /// RFC 6749 §2.3.1: Basic credentials are form-url-decoded after base64, and
+    /// a client must not use more than one authentication method in a request.
+    public static func parse(authorization: String?, form: FormBody) throws(OAuthError) -> PresentedClientCredentials {
+        if let authorization {
+            let (id, secret) = try parseBasic(authorization)
+            if form["client_secret"] != nil {
+                throw .invalidRequest("Use only one client authentication method")
+            }
+            if let bodyID = form["client_id"], bodyID != id {
+                throw .invalidRequest("client_id in the body differs from the Authorization header")
+            }
+            return .basic(clientID: id, secret: ClientSecret(secret))
+        }
+        guard let id = form["client_id"] else {
+            if form["client_secret"] != nil { throw .invalidRequest("client_secret without client_id") }
+            throw .invalidClient(cause: "no client authentication")
+        }
+        if let secret = form["client_secret"] {
+            return .post(clientID: id, secret: ClientSecret(secret))
+        }
+        return .none(clientID: id)
+    }
+
+    static func parseBasic(_ header: String) throws(OAuthError) -> (String, String) {
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "basic" else {
+            throw .invalidClient(cause: "unsupported Authorization scheme")
+        }
+        guard let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+            let colon = decoded.firstIndex(of: UInt8(ascii: ":"))
+        else {
+            throw .invalidClient(cause: "malformed Basic credentials")
+        }
+        let id: String
+        let secret: String
+        do {
+            id = try FormURLDecoding.decode(decoded[decoded.startIndex..<colon])
+            secret = try FormURLDecoding.decode(decoded[decoded.index(after: colon)...])
+        } catch {
+            throw .invalidClient(cause: "Basic credentials are not form-url-encoded UTF-8")
+        }
+        guard !id.isEmpty else { throw .invalidClient(cause: "empty client id in Basic credentials") }
+        return (id, secret)
+    }
+}

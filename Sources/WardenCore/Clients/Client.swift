@@ -1,0 +1,74 @@
+import Foundation
+
+/// A registered OAuth client (RFC 6749 §2).
+public struct Client: Sendable, Equatable {
+    /// The public identifier.
+    public var id: String
+    /// A display name, shown on consent pages.
+    public var name: String
+    /// SHA-256 of the client secret; nil for public clients.
+    public var secretDigest: ClientSecretDigest?
+    /// The one way this client authenticates (RFC 7591 `token_endpoint_auth_method`).
+    public var authMethod: ClientAuthMethod
+    /// The grants this client may use.
+    public var grantTypes: [GrantType]
+    /// Exactly registered redirect URIs.
+    public var redirectURIs: [String]
+    /// The most a client may ask for; also the default when it asks for nothing.
+    public var scope: Scope
+    /// Resource servers (RFC 8707) this client may get tokens for; the first is the default.
+    public var audiences: [String]
+    /// Never show the consent page for this client.
+    public var skipConsent: Bool
+    /// A confidential client may use the code flow without PKCE.
+    public var pkceOptional: Bool
+    /// When the client was registered.
+    public var createdAt: Date
+
+    /// Makes a client.
+    public init(
+        id: String, name: String, secretDigest: ClientSecretDigest?, authMethod: ClientAuthMethod,
+        grantTypes: [GrantType], redirectURIs: [String], scope: Scope, audiences: [String],
+        skipConsent: Bool, pkceOptional: Bool, createdAt: Date
+    ) {
+        self.id = id
+        self.name = name
+        self.secretDigest = secretDigest
+        self.authMethod = authMethod
+        self.grantTypes = grantTypes
+        self.redirectURIs = redirectURIs
+        self.scope = scope
+        self.audiences = audiences
+        self.skipConsent = skipConsent
+        self.pkceOptional = pkceOptional
+        self.createdAt = createdAt
+    }
+
+    /// A client that holds a secret (RFC 6749 §2.1).
+    public var isConfidential: Bool { authMethod != .none }
+}
+
+/// RFC 7591 §2 `token_endpoint_auth_method` values Warden supports.
+public enum ClientAuthMethod: String, Sendable, CaseIterable, Codable {
+    /// RFC 6749 §2.3.1, HTTP Basic.
+    case clientSecretBasic = "client_secret_basic"
+    /// RFC 6749 §2.3.1, credentials in the body.
+    case clientSecretPost = "client_secret_post"
+    /// A public client.
+    case none
+}
+
+/// An OAuth grant type (RFC 7591 `grant_types`).
+public struct GrantType: RawRepresentable, Hashable, Sendable, Codable {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    /// RFC 6749 §4.1
+    public static let authorizationCode = GrantType(rawValue: "authorization_code")
+    /// RFC 6749 §6
+    public static let refreshToken = GrantType(rawValue: "refresh_token")
+    /// RFC 6749 §4.4
+    public static let clientCredentials = GrantType(rawValue: "client_credentials")
+    /// The grants a client may be registered for.
+    public static let registrable: [GrantType] = [.authorizationCode, .refreshToken, .clientCredentials]
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// What an operator asks for when registering a client, validated into a `Client`.
+public struct ClientRegistration: Sendable {
+    public var name: String
+    public var grantTypes: [GrantType]
+    public var redirectURIs: [String]
+    public var scope: String
+    public var audiences: [String]
+    public var authMethod: ClientAuthMethod?
+    public var skipConsent: Bool
+    public var pkceOptional: Bool
+
+    public init(
+        name: String, grantTypes: [GrantType], redirectURIs: [String] = [], scope: String = "",
+        audiences: [String] = [], authMethod: ClientAuthMethod? = nil, skipConsent: Bool = false,
+        pkceOptional: Bool = false
+    ) {
+        self.name = name
+        self.grantTypes = grantTypes
+        self.redirectURIs = redirectURIs
+        self.scope = scope
+        self.audiences = audiences
+        self.authMethod = authMethod
+        self.skipConsent = skipConsent
+        self.pkceOptional = pkceOptional
+    }
+
+    /// A registration error, phrased for an operator.
+    public struct Invalid: Error, CustomStringConvertible, Equatable {
+        public let description: String
+    }
+
+    /// Checks the registration and makes the client, with its secret in plain text
+    /// (to be shown once) when the client is confidential.
+    public func makeClient(now: Date) throws(Invalid) -> (client: Client, secret: ClientSecret?) {
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !name.isEmpty else { throw Invalid(description: "--name must not be empty") }
+        let grants = grantTypes.isEmpty ? [GrantType.clientCredentials] : grantTypes
+        for grant in grants where !GrantType.registrable.contains(grant) {
+            throw Invalid(description: "unknown grant type '\(grant.rawValue)'")
+        }
+        let method = authMethod ?? .clientSecretBasic
+        if method == .none, grants.contains(.clientCredentials) {
+            throw Invalid(description: "a public client (auth method none) cannot use client_credentials")
+        }
+        if grants.contains(.authorizationCode), redirectURIs.isEmpty {
+            throw Invalid(description: "authorization_code needs at least one --redirect-uri")
+        }
+        for uri in redirectURIs where !AudienceSelection.isAbsoluteURIWithoutFragment(uri) {
+            throw Invalid(description: "redirect URI '\(uri)' must be an absolute URI without a fragment")
+        }
+        for audience in audiences where !AudienceSelection.isAbsoluteURIWithoutFragment(audience) {
+            throw Invalid(description: "audience '\(audience)' must be an absolute URI without a fragment")
+        }
+        let parsedScope: Scope
+        do { parsedScope = try Scope(parsing: scope) } catch {
+            throw Invalid(description: "scope '\(scope)' contains a character RFC 6749 does not allow")
+        }
+        if pkceOptional, method == .none {
+            throw Invalid(description: "--pkce-optional is for confidential clients only")
+        }
+        let secret = method == .none ? nil : ClientSecret.generate()
+        let client = Client(
+            id: RandomToken.make(byteCount: 16), name: name, secretDigest: secret?.digest, authMethod: method,
+            grantTypes: grants.uniqued(), redirectURIs: redirectURIs.uniqued(), scope: parsedScope,
+            audiences: audiences.uniqued(), skipConsent: skipConsent, pkceOptional: pkceOptional, createdAt: now
+        )
+        return (client, secret)
+    }
+}
+
+extension Array where Element: Hashable {
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,13 @@
+/// Where clients are kept. One implementation per storage backend.
+public protocol ClientRepository: Sendable {
+    /// The client with this id, or nil.
+    func client(id: String) async throws -> Client?
+    /// Every client, oldest first.
+    func allClients() async throws -> [Client]
+    /// Stores a new client; fails if the id exists.
+    func insert(_ client: Client) async throws
+    /// Replaces a client's secret digest; false when there is no such client.
+    func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool
+    /// Removes a client; false when there is no such client.
+    func delete(clientID: String) async throws -> Bool
+}

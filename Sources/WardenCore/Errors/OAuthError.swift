@@ -1,0 +1,72 @@
+/// The one error type of the protocol: an RFC 6749 §5.2 error code, a description
+/// safe to show the client, and an internal cause that is logged but never sent.
+public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// An RFC error code. Extensible: grants and extensions add their own.
+    public struct Code: RawRepresentable, Hashable, Sendable {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// RFC 6749 §5.2
+        public static let invalidRequest = Code(rawValue: "invalid_request")
+        /// RFC 6749 §5.2
+        public static let invalidClient = Code(rawValue: "invalid_client")
+        /// RFC 6749 §5.2
+        public static let invalidGrant = Code(rawValue: "invalid_grant")
+        /// RFC 6749 §5.2
+        public static let unauthorizedClient = Code(rawValue: "unauthorized_client")
+        /// RFC 6749 §5.2
+        public static let unsupportedGrantType = Code(rawValue: "unsupported_grant_type")
+        /// RFC 6749 §5.2
+        public static let invalidScope = Code(rawValue: "invalid_scope")
+        /// RFC 8707 §2
+        public static let invalidTarget = Code(rawValue: "invalid_target")
+        /// RFC 7009 §2.2.1
+        public static let unsupportedTokenType = Code(rawValue: "unsupported_token_type")
+    }
+
+    /// The RFC error code.
+    public let code: Code
+    /// Human-readable text for the client, restricted to the RFC 6749 §5.2 character set.
+    public let publicDescription: String?
+    /// Whether the error may be sent to a client's redirect URI (authorization endpoint only).
+    public let isRedirectable: Bool
+    /// What really went wrong, for the log only.
+    public let internalCause: String?
+
+    /// Makes an error; `description` is filtered to the characters RFC 6749 allows.
+    public init(_ code: Code, _ description: String? = nil, redirectable: Bool = false, cause: String? = nil) {
+        self.code = code
+        self.publicDescription = description.map(Self.sanitized)
+        self.isRedirectable = redirectable
+        self.internalCause = cause
+    }
+
+    /// The RFC 6749 §5.2 response members.
+    public var responseFields: [String: String] {
+        var fields = ["error": code.rawValue]
+        if let publicDescription { fields["error_description"] = publicDescription }
+        return fields
+    }
+
+    public var description: String {
+        "\(code.rawValue): \(publicDescription ?? "")" + (internalCause.map { " (\($0))" } ?? "")
+    }
+
+    /// RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E.
+    static func sanitized(_ text: String) -> String {
+        String(text.unicodeScalars.map { scalar in
+            let v = scalar.value
+            let allowed = (0x20...0x21).contains(v) || (0x23...0x5B).contains(v) || (0x5D...0x7E).contains(v)
+            return allowed ? Character(scalar) : "?"
+        })
+    }
+}
+
+extension OAuthError {
+    /// `invalid_request` with a description.
+    public static func invalidRequest(_ description: String) -> OAuthError { OAuthError(.invalidRequest, description) }
+    /// `invalid_client`; the description never tells an unknown client from a wrong secret.
+    public static func invalidClient(cause: String) -> OAuthError {
+        OAuthError(.invalidClient, "Client authentication failed", cause: cause)
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+
+/// The claims of an RFC 9068 JWT access token.
+public struct AccessTokenClaims: Sendable, Equatable {
+    /// `iss`: exactly the issuer URL.
+    public var issuer: String
+    /// `sub`: the user's id, or the client id for client credentials.
+    public var subject: String
+    /// `aud`: the resource servers the token is for.
+    public var audience: [String]
+    /// `client_id`
+    public var clientID: String
+    /// `scope`
+    public var scope: Scope
+    /// `iat`
+    public var issuedAt: Date
+    /// `exp`
+    public var expiresAt: Date
+    /// `jti`: unique per token.
+    public var jwtID: String
+
+    public init(
+        issuer: String, subject: String, audience: [String], clientID: String, scope: Scope, issuedAt: Date,
+        expiresAt: Date, jwtID: String
+    ) {
+        self.issuer = issuer
+        self.subject = subject
+        self.audience = audience
+        self.clientID = clientID
+        self.scope = scope
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.jwtID = jwtID
+    }
+}
+
+/// Signs access tokens with the current signing key.
+public protocol AccessTokenSigner: Sendable {
+    /// The compact JWT for these claims.
+    func sign(_ claims: AccessTokenClaims) async throws -> String
+}
+
+/// Checks that a string is an access token this server issued and that has not expired.
+public protocol AccessTokenVerifier: Sendable {
+    /// The token's claims when its signature, `kid`, `typ`, `iss` and `exp` are good; else nil.
+    func verify(_ token: String) async -> AccessTokenClaims?
+}

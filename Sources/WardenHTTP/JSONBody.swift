@@ -1,0 +1,30 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// JSON responses, encoded the same way everywhere.
+enum JSONBody {
+    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding our own plain value types cannot fail.
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return response(data: data, status: status, headers: headers)
+    }
+
+    static func response(data: Data, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], contentType: String = "application/json") -> Response {
+        var headers = headers
+        headers[.contentType] = contentType
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension HTTPFields {
+    /// RFC 6749 §5.1: token responses must not be cached.
+    static var noStore: HTTPFields {
+        var fields = HTTPFields()
+        fields[.cacheControl] = "no-store"
+        fields[HTTPField.Name("Pragma")!] = "no-cache"
+        return fields
+    }
+}

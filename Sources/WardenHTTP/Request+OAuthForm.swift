@@ -1,0 +1,32 @@
+import HTTPTypes
+import Hummingbird
+import WardenCore
+
+extension Request {
+    /// The largest form body accepted (SECURITY.md: bodies are capped).
+    static let maximumFormBytes = 64 * 1024
+
+    /// The body as a strict `application/x-www-form-urlencoded` form, or `invalid_request`.
+    mutating func oauthForm() async throws -> FormBody {
+        guard let contentType = headers[.contentType], Self.isFormURLEncoded(contentType) else {
+            throw OAuthError.invalidRequest("Content-Type must be application/x-www-form-urlencoded")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await collectBody(upTo: Self.maximumFormBytes)
+        } catch {
+            throw OAuthError.invalidRequest("The request body exceeds 64 KiB or could not be read")
+        }
+        return try buffer.withUnsafeReadableBytes { try FormBody(parsing: $0) }
+    }
+
+    /// The Authorization header, if any.
+    var authorization: String? { headers[.authorization] }
+
+    /// `application/x-www-form-urlencoded`, optionally with `charset=utf-8`.
+    static func isFormURLEncoded(_ value: String) -> Bool {
+        let parts = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard parts.first == "application/x-www-form-urlencoded" else { return false }
+        return parts.dropFirst().allSatisfy { !$0.hasPrefix("charset=") || $0 == "charset=utf-8" || $0 == "charset=\"utf-8\"" }
+    }
+}

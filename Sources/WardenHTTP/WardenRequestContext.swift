@@ -1,0 +1,32 @@
+import Hummingbird
+import Synchronization
+
+/// The request context of every Warden route. It carries a small shared record so
+/// that the request log can name the client a handler authenticated.
+public struct WardenRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Facts a handler learns that the request log reports.
+    public let outcome: RequestOutcome
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        outcome = RequestOutcome()
+    }
+}
+
+/// What the request log reports beyond method, path and status.
+public final class RequestOutcome: Sendable {
+    private let state = Mutex<(clientID: String?, errorCause: String?)>((nil, nil))
+
+    /// The authenticated client, if any.
+    public var clientID: String? {
+        get { state.withLock { $0.clientID } }
+        set { state.withLock { $0.clientID = newValue } }
+    }
+
+    /// The internal cause of an OAuth error, for the log only.
+    public var errorCause: String? {
+        get { state.withLock { $0.errorCause } }
+        set { state.withLock { $0.errorCause = newValue } }
+    }
+}

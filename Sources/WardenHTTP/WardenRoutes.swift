@@ -1,0 +1,51 @@
+import Hummingbird
+import Logging
+import WardenCore
+import WardenTokens
+
+/// Everything the HTTP routes call into. Built by the server's composition root.
+public struct WardenRoutes: Sendable {
+    public var tokenEndpoint: TokenEndpoint
+    public var introspectionEndpoint: IntrospectionEndpoint
+    public var revocationEndpoint: RevocationEndpoint
+    public var keyRing: KeyRing
+    /// The metadata document; `scopes_supported` is completed per request.
+    public var metadata: AuthorizationServerMetadata
+    /// Scopes of registered clients, for `scopes_supported`.
+    public var registeredScopes: @Sendable () async throws -> [String]
+    /// Whether the database answers.
+    public var isHealthy: @Sendable () async -> Bool
+    /// How long resource servers may cache the JWKS; kept below the key lead time.
+    public var jwksMaxAge: Int
+
+    public init(
+        tokenEndpoint: TokenEndpoint, introspectionEndpoint: IntrospectionEndpoint,
+        revocationEndpoint: RevocationEndpoint, keyRing: KeyRing, metadata: AuthorizationServerMetadata,
+        registeredScopes: @escaping @Sendable () async throws -> [String], isHealthy: @escaping @Sendable () async -> Bool,
+        jwksMaxAge: Int
+    ) {
+        self.tokenEndpoint = tokenEndpoint
+        self.introspectionEndpoint = introspectionEndpoint
+        self.revocationEndpoint = revocationEndpoint
+        self.keyRing = keyRing
+        self.metadata = metadata
+        self.registeredScopes = registeredScopes
+        self.isHealthy = isHealthy
+        self.jwksMaxAge = jwksMaxAge
+    }
+
+    /// The router with every route and middleware.
+    public func router(logger: Logger) -> Router<WardenRequestContext> {
+        let router = Router(context: WardenRequestContext.self)
+        router.add(middleware: RequestLogMiddleware(logger: logger))
+        router.add(middleware: OAuthErrorMiddleware())
+        addTokenRoutes(to: router)
+        addDiscoveryRoutes(to: router)
+        router.get("/healthz") { _, _ in
+            await isHealthy()
+                ? JSONBody.response(["status": "ok"], headers: .noStore)
+                : JSONBody.response(["status": "unavailable"], status: .serviceUnavailable, headers: .noStore)
+        }
+        return router
+    }
+}

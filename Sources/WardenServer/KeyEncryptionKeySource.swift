@@ -1,0 +1,42 @@
+import Foundation
+import WardenTokens
+
+/// Finds the key-encryption key: a file from the flag, else `WARDEN_KEY_ENCRYPTION_KEY`,
+/// else the config's `key_encryption_key_file`.
+public enum KeyEncryptionKeySource {
+    /// The key, or nil when none is configured anywhere.
+    public static func resolve(flagFile: String?, environment: [String: String], configuration: WardenConfiguration) throws -> KeyEncryptionKey? {
+        if let file = flagFile { return try read(file: file) }
+        if let text = environment["WARDEN_KEY_ENCRYPTION_KEY"], !text.isEmpty {
+            do { return try KeyEncryptionKey(base64: text) } catch {
+                throw ConfigurationError("WARDEN_KEY_ENCRYPTION_KEY: \(error.description)")
+            }
+        }
+        if let file = configuration.keyEncryptionKeyFile { return try read(file: file) }
+        return nil
+    }
+
+    /// Reads a key file.
+    public static func read(file: String) throws -> KeyEncryptionKey {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigurationError("key-encryption key file \(file): cannot be read")
+        }
+        do { return try KeyEncryptionKey(base64: String(decoding: data, as: UTF8.self)) } catch {
+            throw ConfigurationError("key-encryption key file \(file): \(error.description)")
+        }
+    }
+
+    /// For `--demo` only: the key in `warden.kek` beside the database, generated if missing.
+    /// Returns the key and whether it was generated now.
+    public static func demoKey(databasePath: String) throws -> (key: KeyEncryptionKey, path: String, generated: Bool) {
+        let path = URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("warden.kek").path
+        if FileManager.default.fileExists(atPath: path) { return (try read(file: path), path, false) }
+        try FileManager.default.createDirectory(
+            atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+        let (key, text) = KeyEncryptionKey.generate()
+        guard FileManager.default.createFile(atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ConfigurationError("cannot write the demo key-encryption key to \(path)")
+        }
+        return (key, path, true)
+    }
+}

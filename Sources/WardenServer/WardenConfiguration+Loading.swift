@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import WardenCore
+import Yams
+
+extension WardenConfiguration {
+    /// The config file's keys, in snake case.
+    struct File: Decodable {
+        var host: String?
+        var port: Int?
+        var issuer: String?
+        var database: String?
+        var access_token_lifetime: Int?
+        var default_audience: String?
+        var scopes: [String]?
+        var signing_algorithm: String?
+        var key_rotation_lead_time: Int?
+        var key_rotation_interval_days: Int?
+        var key_encryption_key_file: String?
+        var log_level: String?
+
+        static let keys: Set<String> = [
+            "host", "port", "issuer", "database", "access_token_lifetime", "default_audience", "scopes",
+            "signing_algorithm", "key_rotation_lead_time", "key_rotation_interval_days", "key_encryption_key_file",
+            "log_level",
+        ]
+    }
+
+    /// The file to read: `explicit`, else `WARDEN_CONFIG`, else `config/warden.yaml` when it exists.
+    static func configPath(explicit: String?, environment: [String: String]) -> String? {
+        if let explicit { return explicit }
+        if let path = environment["WARDEN_CONFIG"], !path.isEmpty { return path }
+        return FileManager.default.fileExists(atPath: "config/warden.yaml") ? "config/warden.yaml" : nil
+    }
+
+    /// Built-in defaults, overridden by the config file, then by the environment.
+    public static func load(configFile explicit: String?, environment: [String: String]) throws -> WardenConfiguration {
+        var configuration = WardenConfiguration()
+        if let path = configPath(explicit: explicit, environment: environment) {
+            try configuration.apply(file: try readFile(path), path: path)
+        }
+        try configuration.apply(environment: environment)
+        return configuration
+    }
+
+    static func readFile(_ path: String) throws -> File {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError("\(path): cannot read the configuration file")
+        }
+        let node: Any?
+        do { node = try Yams.load(yaml: text) } catch {
+            throw ConfigurationError("\(path): not valid YAML")
+        }
+        guard let node else { return File() }
+        guard let mapping = node as? [String: Any] else {
+            throw ConfigurationError("\(path): the configuration must be a mapping of keys to values")
+        }
+        if let unknown = mapping.keys.filter({ !File.keys.contains($0) }).sorted().first {
+            throw ConfigurationError("\(path): unknown key '\(unknown)'")
+        }
+        do {
+            return try YAMLDecoder().decode(File.self, from: text)
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            let key = context.codingPath.first?.stringValue ?? "?"
+            throw ConfigurationError("\(path): '\(key)' has a value of the wrong type")
+        }
+    }
+
+    mutating func apply(file: File, path: String) throws {
+        host = file.host ?? host
+        port = file.port ?? port
+        issuer = file.issuer ?? issuer
+        database = file.database ?? database
+        accessTokenLifetime = file.access_token_lifetime ?? accessTokenLifetime
+        defaultAudience = file.default_audience ?? defaultAudience
+        scopes = file.scopes ?? scopes
+        keyRotationLeadTime = file.key_rotation_lead_time ?? keyRotationLeadTime
+        keyRotationIntervalDays = file.key_rotation_interval_days ?? keyRotationIntervalDays
+        keyEncryptionKeyFile = file.key_encryption_key_file ?? keyEncryptionKeyFile
+        if let value = file.signing_algorithm {
+            guard let algorithm = SigningAlgorithm(rawValue: value) else {
+                throw ConfigurationError("\(path): signing_algorithm '\(value)' is not one of ES256, RS256, EdDSA")
+            }
+            signingAlgorithm = algorithm
+        }
+        if let value = file.log_level {
+            guard let level = Logger.Level(rawValue: value) else {
+                throw ConfigurationError("\(path): log_level '\(value)' is not a log level")
+            }
+            logLevel = level
+        }
+        try validate(source: path)
+    }
+
+    mutating func apply(environment: [String: String]) throws {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        if let database = value("WARDEN_DATABASE") { self.database = database }
+        if let issuer = value("WARDEN_ISSUER") { self.issuer = issuer }
+        if let host = value("WARDEN_HOST") { self.host = host }
+        if let text = value("WARDEN_PORT") {
+            guard let port = Int(text) else { throw ConfigurationError("WARDEN_PORT '\(text)' is not a port number") }
+            self.port = port
+        }
+        try validate(source: "environment")
+    }
+
+    /// Checks every value; `source` says where a bad one came from.
+    public func validate(source: String) throws {
+        guard (0...65535).contains(port) else { throw ConfigurationError("\(source): port \(port) is not between 0 and 65535") }
+        if let issuer {
+            guard let url = URLComponents(string: issuer), let scheme = url.scheme, ["http", "https"].contains(scheme),
+                url.host?.isEmpty == false, url.query == nil, url.fragment == nil
+            else {
+                throw ConfigurationError("\(source): issuer '\(issuer)' must be an http(s) URL without query or fragment")
+            }
+        }
+        if let defaultAudience, !AudienceSelection.isAbsoluteURIWithoutFragment(defaultAudience) {
+            throw ConfigurationError("\(source): default_audience '\(defaultAudience)' must be an absolute URI")
+        }
+        guard accessTokenLifetime > 0, accessTokenLifetime <= 86_400 else {
+            throw ConfigurationError("\(source): access_token_lifetime must be between 1 and 86400 seconds")
+        }
+        guard keyRotationLeadTime >= 0 else { throw ConfigurationError("\(source): key_rotation_lead_time must not be negative") }
+        if let days = keyRotationIntervalDays, days <= 0 {
+            throw ConfigurationError("\(source): key_rotation_interval_days must be a positive number of days")
+        }
+        guard !database.isEmpty else { throw ConfigurationError("\(source): database must not be empty") }
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+import WardenCore
+
+/// Everything a Warden process is configured with, as one typed value.
+/// Read from `config/warden.yaml` (or the file given), then the environment,
+/// then command-line flags; `buildApplication` takes this, never the command.
+public struct WardenConfiguration: Sendable, Equatable {
+    /// Interface to listen on.
+    public var host = "127.0.0.1"
+    /// Port to listen on; 0 lets the system choose.
+    public var port = 8080
+    /// The exact `iss`; nil means `http://localhost:<port>`.
+    public var issuer: String?
+    /// The SQLite file.
+    public var database = "data/warden.sqlite"
+    /// Access token lifetime in seconds (SECURITY.md: an hour or less).
+    public var accessTokenLifetime = 3600
+    /// `aud` for clients without a registered audience; nil means the issuer.
+    public var defaultAudience: String?
+    /// Scopes to list in `scopes_supported` besides those of registered clients.
+    public var scopes: [String] = []
+    /// The algorithm of keys the server creates.
+    public var signingAlgorithm: SigningAlgorithm = .es256
+    /// Seconds between publishing a rotated key and signing with it.
+    public var keyRotationLeadTime = 600
+    /// Rotate automatically every this many days; nil: only by hand.
+    public var keyRotationIntervalDays: Int?
+    /// A file holding the base64 key-encryption key.
+    public var keyEncryptionKeyFile: String?
+    /// Log level of the server's log.
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    /// The issuer URL in force.
+    public var effectiveIssuer: String { issuer ?? "http://localhost:\(port)" }
+
+    /// The default audience in force.
+    public var effectiveDefaultAudience: String { defaultAudience ?? effectiveIssuer }
+
+    /// How long resource servers may cache the JWKS: half the lead time, so a
+    /// rotated key is in every cache before it signs; at most an hour.
+    public var jwksMaxAge: Int { max(0, min(3600, keyRotationLeadTime / 2)) }
+}
+
+/// A configuration value that cannot be used; the message names the value.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

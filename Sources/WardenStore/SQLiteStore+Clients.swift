@@ -1,0 +1,75 @@
+import Foundation
+import GRDB
+import WardenCore
+
+extension SQLiteStore: ClientRepository {
+    public func client(id: String) async throws -> Client? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM clients WHERE id = ?", arguments: [id]).map(Self.client(from:))
+        }
+    }
+
+    public func allClients() async throws -> [Client] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM clients ORDER BY created_at, id").map(Self.client(from:))
+        }
+    }
+
+    public func insert(_ client: Client) async throws {
+        let redirectURIs = try Self.json(client.redirectURIs)
+        let audiences = try Self.json(client.audiences)
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO clients (id, name, secret_digest, auth_method, grant_types, redirect_uris, scope,
+                        audiences, skip_consent, pkce_optional, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    client.id, client.name, client.secretDigest.map { Data($0.bytes) }, client.authMethod.rawValue,
+                    client.grantTypes.map(\.rawValue).joined(separator: " "), redirectURIs, client.scope.description,
+                    audiences, client.skipConsent, client.pkceOptional, client.createdAt.unixSeconds,
+                ]
+            )
+        }
+    }
+
+    public func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE clients SET secret_digest = ? WHERE id = ? AND auth_method != 'none'",
+                arguments: [Data(digest.bytes), clientID]
+            )
+            return db.changesCount == 1
+        }
+    }
+
+    public func delete(clientID: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM clients WHERE id = ?", arguments: [clientID])
+            return db.changesCount == 1
+        }
+    }
+
+    static func client(from row: Row) throws -> Client {
+        let method: String = row["auth_method"]
+        let digest: Data? = row["secret_digest"]
+        let grantTypes: String = row["grant_types"]
+        return Client(
+            id: row["id"], name: row["name"], secretDigest: digest.map { ClientSecretDigest(bytes: Array($0)) },
+            authMethod: ClientAuthMethod(rawValue: method) ?? .none,
+            grantTypes: grantTypes.split(separator: " ").map { GrantType(rawValue: String($0)) },
+            redirectURIs: try strings(row["redirect_uris"]), scope: Scope(tokens: (row["scope"] as String).split(separator: " ").map(String.init)),
+            audiences: try strings(row["audiences"]), skipConsent: row["skip_consent"], pkceOptional: row["pkce_optional"],
+            createdAt: Date(unixSeconds: row["created_at"])
+        )
+    }
+
+    static func json(_ strings: [String]) throws -> String {
+        String(decoding: try JSONEncoder().encode(strings), as: UTF8.self)
+    }
+
+    static func strings(_ json: String) throws -> [String] {
+        try JSONDecoder().decode([String].self, from: Data(json.utf8))
+    }
+}

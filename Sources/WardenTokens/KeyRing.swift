@@ -1,0 +1,98 @@
+import Foundation
+import JWTKit
+import Synchronization
+import WardenCore
+
+/// The running server's view of its signing keys: which key signs, which verify,
+/// and the JWKS document. `load(_:now:)` refreshes it from the stored records.
+public final class KeyRing: AccessTokenSigner, AccessTokenVerifier, Sendable {
+    struct LoadedKey: Sendable {
+        let algorithm: SigningAlgorithm
+        let collection: JWTKeyCollection
+    }
+
+    struct State: Sendable {
+        var keys: [String: LoadedKey] = [:]
+        var signerKID: String?
+        var jwks = Data(#"{"keys":[]}"#.utf8)
+    }
+
+    private let state = Mutex(State())
+    private let issuer: String
+    private let encryptionKey: KeyEncryptionKey?
+
+    /// A key ring for tokens of `issuer`. Without an encryption key it can verify but not sign.
+    public init(issuer: String, encryptionKey: KeyEncryptionKey?) {
+        self.issuer = issuer
+        self.encryptionKey = encryptionKey
+    }
+
+    /// Takes in the published keys of `records` and the signer `now`; decrypts only keys it has not seen.
+    public func load(_ records: [SigningKeyRecord], now: Date) async throws {
+        let schedule = SigningKeySchedule(keys: records, now: now)
+        let known = state.withLock { $0.keys }
+        var keys: [String: LoadedKey] = [:]
+        var jwks: [PublicJWK] = []
+        for record in schedule.published {
+            jwks.append(try JSONDecoder().decode(PublicJWK.self, from: Data(record.publicJWK.utf8)))
+            if let loaded = known[record.kid] {
+                keys[record.kid] = loaded
+            } else if let encryptionKey {
+                let material = try SigningKeyMaterial(
+                    serialized: try encryptionKey.open(record.encryptedPrivateKey, kid: record.kid), algorithm: record.algorithm)
+                keys[record.kid] = LoadedKey(algorithm: record.algorithm, collection: try await material.keyCollection(kid: record.kid))
+            }
+        }
+        let document = try JSONEncoder().encode(JWKSet(keys: jwks))
+        let signerKID = schedule.signer?.kid
+        state.withLock { state in
+            state.keys = keys
+            state.signerKID = signerKID
+            state.jwks = document
+        }
+    }
+
+    /// The JWKS document (RFC 7517): public keys only.
+    public var jwksDocument: Data { state.withLock { $0.jwks } }
+
+    /// The `kid` new tokens are signed with.
+    public var signerKID: String? { state.withLock { $0.signerKID } }
+
+    /// Why a token could not be signed.
+    public struct NoSigningKey: Error, CustomStringConvertible {
+        public var description: String { "no active signing key is loaded" }
+    }
+
+    public func sign(_ claims: AccessTokenClaims) async throws -> String {
+        let (kid, key) = state.withLock { state in (state.signerKID, state.signerKID.flatMap { state.keys[$0] }) }
+        guard let kid, let key else { throw NoSigningKey() }
+        var header = JWTHeader()
+        header.typ = "at+jwt"
+        return try await key.collection.sign(AccessTokenPayload(claims), kid: JWKIdentifier(string: kid), header: header)
+    }
+
+    public func verify(_ token: String) async -> AccessTokenClaims? {
+        guard let header = Self.header(of: token),
+            header.typ?.lowercased() == "at+jwt" || header.typ?.lowercased() == "application/at+jwt",
+            let kid = header.kid,
+            let key = state.withLock({ $0.keys[kid] }),
+            header.alg == key.algorithm.rawValue,
+            let payload = try? await key.collection.verify(token, as: AccessTokenPayload.self),
+            payload.iss.value == issuer
+        else { return nil }
+        return payload.claims
+    }
+
+    struct Header: Decodable {
+        var alg: String?
+        var kid: String?
+        var typ: String?
+    }
+
+    /// The JOSE header, read before any key is chosen so that `kid`, `alg` and `typ` can be checked.
+    static func header(of token: String) -> Header? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let data = Base64URL.decode(parts[0]) else { return nil }
+        return try? JSONDecoder().decode(Header.self, from: data)
+    }
+}

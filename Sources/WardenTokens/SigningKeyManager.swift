@@ -1,0 +1,72 @@
+import Foundation
+import WardenCore
+
+/// Creates, rotates and retires signing keys in a repository.
+public struct SigningKeyManager: Sendable {
+    let repository: any SigningKeyRepository
+    let encryptionKey: KeyEncryptionKey
+    let clock: any WardenClock
+
+    public init(repository: any SigningKeyRepository, encryptionKey: KeyEncryptionKey, clock: any WardenClock = SystemClock()) {
+        self.repository = repository
+        self.encryptionKey = encryptionKey
+        self.clock = clock
+    }
+
+    /// An operator's mistake in a key command.
+    public struct Refusal: Error, CustomStringConvertible, Equatable {
+        public let description: String
+    }
+
+    /// Publishes a new key now; it signs after `leadTime` seconds (0: at once).
+    @discardableResult
+    public func rotate(algorithm: SigningAlgorithm, leadTime: TimeInterval) async throws -> SigningKeyRecord {
+        let now = clock.now()
+        let material = try SigningKeyMaterial.generate(algorithm)
+        let kid = RandomToken.make(byteCount: 12)
+        let jwk = String(decoding: try JSONEncoder().encode(material.publicJWK(kid: kid)), as: UTF8.self)
+        let record = SigningKeyRecord(
+            kid: kid, algorithm: algorithm, publicJWK: jwk,
+            encryptedPrivateKey: try encryptionKey.seal(material.serialized, kid: kid),
+            createdAt: now, activatesAt: now.addingTimeInterval(max(0, leadTime)))
+        try await repository.insert(record)
+        return record
+    }
+
+    /// Makes sure some key can sign now, creating one that signs at once if none can.
+    public func ensureSigningKey(algorithm: SigningAlgorithm) async throws {
+        let schedule = SigningKeySchedule(keys: try await repository.allSigningKeys(), now: clock.now())
+        if schedule.signer == nil { try await rotate(algorithm: algorithm, leadTime: 0) }
+    }
+
+    /// Unpublishes a key at once; its tokens become inactive. The signing key cannot be retired.
+    public func retire(kid: String) async throws {
+        let schedule = SigningKeySchedule(keys: try await repository.allSigningKeys(), now: clock.now())
+        guard let key = schedule.keys.first(where: { $0.kid == kid }) else {
+            throw Refusal(description: "no signing key with kid \(kid)")
+        }
+        switch schedule.state(of: key) {
+        case .signing: throw Refusal(description: "key \(kid) is the key currently signing; rotate with --now first")
+        case .retired: throw Refusal(description: "key \(kid) is already retired")
+        case .pending, .verifying: _ = try await repository.retireSigningKey(kid: kid, at: schedule.now)
+        }
+    }
+
+    /// Retires superseded keys whose tokens have all expired, and rotates when
+    /// `rotationInterval` says a rotation is due. Returns the kids retired.
+    @discardableResult
+    public func maintain(
+        tokenLifetime: TimeInterval, rotationInterval: TimeInterval?, algorithm: SigningAlgorithm, leadTime: TimeInterval
+    ) async throws -> [String] {
+        let schedule = SigningKeySchedule(keys: try await repository.allSigningKeys(), now: clock.now())
+        var retired: [String] = []
+        for key in schedule.keysDueForRetirement(tokenLifetime: tokenLifetime)
+        where try await repository.retireSigningKey(kid: key.kid, at: schedule.now) {
+            retired.append(key.kid)
+        }
+        if let rotationInterval, schedule.isRotationDue(interval: rotationInterval) {
+            try await rotate(algorithm: algorithm, leadTime: leadTime)
+        }
+        return retired
+    }
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import WardenCore
+import WardenServer
+import WardenStore
+
+/// `warden clients ...`
+struct Clients: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Register and manage OAuth clients.",
+        subcommands: [Create.self, List.self, Show.self, Delete.self, RotateSecret.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a client; a confidential client's secret is shown once.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Display name.") var name: String
+        @Option(name: .customLong("grant-type"), help: "authorization_code, refresh_token or client_credentials (repeatable; default client_credentials).")
+        var grantTypes: [String] = []
+        @Option(name: .customLong("redirect-uri"), help: "An exactly registered redirect URI (repeatable).")
+        var redirectURIs: [String] = []
+        @Option(help: "Space-separated scopes the client may ask for.") var scope = ""
+        @Option(name: .customLong("audience"), help: "A resource server URI the client may get tokens for (repeatable; the first is the default).")
+        var audiences: [String] = []
+        @Option(help: "client_secret_basic (default), client_secret_post or none (public client).")
+        var authMethod: String?
+        @Flag(help: "Never show the consent page for this client.") var skipConsent = false
+        @Flag(help: "Let a confidential client use the code flow without PKCE.") var pkceOptional = false
+        @Flag(help: "Print one JSON object (RFC 7591 names).") var json = false
+
+        func run() async throws {
+            GlobalOptions.bootstrapLogging(level: .warning)
+            var method: ClientAuthMethod?
+            if let authMethod {
+                guard let parsed = ClientAuthMethod(rawValue: authMethod) else {
+                    throw ConfigurationError("--auth-method '\(authMethod)' is not one of client_secret_basic, client_secret_post, none")
+                }
+                method = parsed
+            }
+            let registration = ClientRegistration(
+                name: name, grantTypes: grantTypes.map(GrantType.init(rawValue:)), redirectURIs: redirectURIs, scope: scope,
+                audiences: audiences, authMethod: method, skipConsent: skipConsent, pkceOptional: pkceOptional)
+            let (client, secret): (Client, ClientSecret?)
+            do { (client, secret) = try registration.makeClient(now: Date()) } catch {
+                throw ConfigurationError(error.description)
+            }
+            let store = try global.openStore(try global.configuration())
+            defer { try? store.close() }
+            try await store.insert(client)
+            ClientOutput.print(client, secret: secret, json: json)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List clients.")
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Print a JSON array.") var json = false
+
+        func run() async throws {
+            GlobalOptions.bootstrapLogging(level: .warning)
+            let store = try global.openStore(try global.configuration())
+            defer { try? store.close() }
+            let clients = try await store.allClients()
+            if json {
+                ClientOutput.printJSON(clients.map { ClientOutput.Description($0, secret: nil) })
+            } else {
+                for client in clients {
+                    print("\(client.id)  \(client.name)  \(client.authMethod.rawValue)  [\(client.grantTypes.map(\.rawValue).joined(separator: " "))]")
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one client.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The client id.") var id: String
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() async throws {
+            GlobalOptions.bootstrapLogging(level: .warning)
+            let store = try global.openStore(try global.configuration())
+            defer { try? store.close() }
+            guard let client = try await store.client(id: id) else { throw ConfigurationError("no client with id \(id)") }
+            ClientOutput.print(client, secret: nil, json: json)
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a client; its tokens introspect inactive from then on.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The client id.") var id: String
+
+        func run() async throws {
+            GlobalOptions.bootstrapLogging(level: .warning)
+            let store = try global.openStore(try global.configuration())
+            defer { try? store.close() }
+            guard try await store.delete(clientID: id) else { throw ConfigurationError("no client with id \(id)") }
+            print("deleted client \(id)")
+        }
+    }
+
+    struct RotateSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give a confidential client a new secret (shown once); the old one stops working.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The client id.") var id: String
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() async throws {
+            GlobalOptions.bootstrapLogging(level: .warning)
+            let store = try global.openStore(try global.configuration())
+            defer { try? store.close() }
+            guard let client = try await store.client(id: id) else { throw ConfigurationError("no client with id \(id)") }
+            guard client.isConfidential else { throw ConfigurationError("client \(id) is public and has no secret") }
+            let secret = ClientSecret.generate()
+            guard try await store.updateSecret(clientID: id, digest: secret.digest) else {
+                throw ConfigurationError("no client with id \(id)")
+            }
+            ClientOutput.print(client, secret: secret, json: json)
+        }
+    }
+}
+
+/// How clients are shown: RFC 7591 field names in JSON.
+enum ClientOutput {
+    struct Description: Encodable {
+        var client_id: String
+        var client_secret: String?
+        var client_name: String
+        var grant_types: [String]
+        var redirect_uris: [String]
+        var scope: String
+        var audience: [String]
+        var token_endpoint_auth_method: String
+        var skip_consent: Bool
+        var pkce_optional: Bool
+        var client_id_issued_at: Int
+
+        init(_ client: Client, secret: ClientSecret?) {
+            client_id = client.id
+            client_secret = secret?.value
+            client_name = client.name
+            grant_types = client.grantTypes.map(\.rawValue)
+            redirect_uris = client.redirectURIs
+            scope = client.scope.description
+            audience = client.audiences
+            token_endpoint_auth_method = client.authMethod.rawValue
+            skip_consent = client.skipConsent
+            pkce_optional = client.pkceOptional
+            client_id_issued_at = Int(client.createdAt.timeIntervalSince1970)
+        }
+    }
+
+    static func print(_ client: Client, secret: ClientSecret?, json: Bool) {
+        let description = Description(client, secret: secret)
+        if json { return printJSON(description) }
+        Swift.print("client_id:     \(description.client_id)")
+        if let secret { Swift.print("client_secret: \(secret.value)   (shown once; store it now)") }
+        Swift.print("name:          \(description.client_name)")
+        Swift.print("auth method:   \(description.token_endpoint_auth_method)")
+        Swift.print("grant types:   \(description.grant_types.joined(separator: " "))")
+        Swift.print("scope:         \(description.scope)")
+        Swift.print("audience:      \(description.audience.joined(separator: " "))")
+        if !description.redirect_uris.isEmpty { Swift.print("redirect URIs: \(description.redirect_uris.joined(separator: " "))") }
+    }
+
+    static func printJSON(_ value: some Encodable) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        Swift.print(String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self))
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import WardenCore
+import WardenServer
+import WardenTokens
+
+/// `warden keys ...`
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, rotate and retire signing keys.", subcommands: [List.self, Rotate.self, Retire.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List signing keys and their states.")
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Print a JSON array.") var json = false
+
+        struct Description: Encodable {
+            var kid: String
+            var algorithm: String
+            var state: String
+            var created_at: Int
+            var activates_at: Int
+            var retired_at: Int?
+        }
+
+        func run() async throws {
+            GlobalOptions.bootstrapLogging(level: .warning)
+            let configuration = try global.configuration()
+            _ = try global.requiredKeyEncryptionKey(configuration)
+            let store = try global.openStore(configuration)
+            defer { try? store.close() }
+            let schedule = SigningKeySchedule(keys: try await store.allSigningKeys(), now: Date())
+            let keys = schedule.keys.map { key in
+                Description(
+                    kid: key.kid, algorithm: key.algorithm.rawValue, state: schedule.state(of: key).rawValue,
+                    created_at: Int(key.createdAt.timeIntervalSince1970), activates_at: Int(key.activatesAt.timeIntervalSince1970),
+                    retired_at: key.retiredAt.map { Int($0.timeIntervalSince1970) })
+            }
+            if json { return ClientOutput.printJSON(keys) }
+            for key in keys {
+                print("\(key.kid)  \(key.algorithm)  \(key.state)  activates \(Date(timeIntervalSince1970: TimeInterval(key.activates_at)))")
+            }
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Publish a new key now; it signs after the configured lead time, or at once with --now.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "ES256 (default from config), RS256 or EdDSA.") var algorithm: String?
+        @Flag(help: "Sign with the new key at once (resource servers with a cached JWKS may reject its tokens until they refetch).")
+        var now = false
+
+        func run() async throws {
+            GlobalOptions.bootstrapLogging(level: .warning)
+            let configuration = try global.configuration()
+            var chosen = configuration.signingAlgorithm
+            if let algorithm {
+                guard let parsed = SigningAlgorithm(rawValue: algorithm) else {
+                    throw ConfigurationError("--algorithm '\(algorithm)' is not one of ES256, RS256, EdDSA")
+                }
+                chosen = parsed
+            }
+            let key = try global.requiredKeyEncryptionKey(configuration)
+            let store = try global.openStore(configuration)
+            defer { try? store.close() }
+            let record = try await SigningKeyManager(repository: store, encryptionKey: key)
+                .rotate(algorithm: chosen, leadTime: now ? 0 : TimeInterval(configuration.keyRotationLeadTime))
+            print("published key \(record.kid) (\(chosen.rawValue)); it signs from \(record.activatesAt)")
+        }
+    }
+
+    struct Retire: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Unpublish a key at once; tokens it signed become inactive.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The key id.") var kid: String
+
+        func run() async throws {
+            GlobalOptions.bootstrapLogging(level: .warning)
+            let configuration = try global.configuration()
+            let key = try global.requiredKeyEncryptionKey(configuration)
+            let store = try global.openStore(configuration)
+            defer { try? store.close() }
+            do {
+                try await SigningKeyManager(repository: store, encryptionKey: key).retire(kid: kid)
+            } catch let refusal as SigningKeyManager.Refusal {
+                throw ConfigurationError(refusal.description)
+            }
+            print("retired key \(kid)")
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import WardenServer
+import WardenStore
+import WardenTokens
+
+/// `warden serve`: migrate, make sure a key can sign, then serve until SIGINT/SIGTERM.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the authorization server.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Interface to listen on (env WARDEN_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on (env WARDEN_PORT; default 8080).")
+    var port: Int?
+
+    @Option(help: "The exact issuer URL (env WARDEN_ISSUER; default http://localhost:<port>).")
+    var issuer: String?
+
+    @Flag(help: "Create demo clients and, if none is given, a key-encryption key beside the database. Never in production.")
+    var demo = false
+
+    func run() async throws {
+        var configuration = try global.configuration()
+        if let host { configuration.host = host }
+        if let port { configuration.port = port }
+        if let issuer { configuration.issuer = issuer }
+        try configuration.validate(source: "command line")
+        GlobalOptions.bootstrapLogging(level: configuration.logLevel)
+        let logger = Logger(label: "warden")
+
+        let store = try global.openStore(configuration)
+        let keyEncryptionKey: KeyEncryptionKey
+        if let key = try global.optionalKeyEncryptionKey(configuration) {
+            keyEncryptionKey = key
+        } else if demo {
+            let demoKey = try KeyEncryptionKeySource.demoKey(databasePath: configuration.database)
+            logger.warning(
+                "DEMO MODE: signing keys are encrypted with a generated key-encryption key stored next to the database. Never use --demo in production.",
+                metadata: ["file": "\(demoKey.path)", "generated": "\(demoKey.generated)"])
+            keyEncryptionKey = demoKey.key
+        } else {
+            keyEncryptionKey = try global.requiredKeyEncryptionKey(configuration)
+        }
+        let demoCredentials = demo ? try await DemoSetup.ensureClients(store: store, databasePath: configuration.database) : nil
+        if demo { logger.warning("DEMO MODE: demo clients exist in this database. Never use --demo in production.") }
+
+        let issuer = configuration.effectiveIssuer
+        let app = try await buildApplication(
+            configuration: configuration, store: store, keyEncryptionKey: keyEncryptionKey, logger: logger,
+            onServerRunning: { address in
+                // Unbuffered, so that a process reading our output sees it at once.
+                var text = "Warden listening on \(address) (issuer \(issuer))\n"
+                if let demoCredentials { text += DemoBanner.text(credentials: demoCredentials, issuer: issuer) + "\n" }
+                FileHandle.standardOutput.write(Data(text.utf8))
+            })
+        do {
+            try await app.runService()
+        } catch {
+            try? store.close()
+            throw ConfigurationError("cannot serve on \(configuration.host):\(configuration.port): \(GlobalOptions.oneLine(error))")
+        }
+        try store.close()
+    }
+}
+
+/// What `serve --demo` prints: credentials and commands to paste.
+enum DemoBanner {
+    static func text(credentials: DemoSetup.Credentials, issuer: String) -> String {
+        let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
+        return """
+
+            ==================== Warden demo ====================
+            Demo client (client credentials):
+              client_id:     \(credentials.clientID)
+              client_secret: \(credentials.clientSecret)
+              scope:         \(credentials.scope)
+              audience:      \(credentials.audience)
+
+            Get a token:
+              curl -s -u '\(credentials.clientID):\(credentials.clientSecret)' -d grant_type=client_credentials -d 'scope=demo:read' \(base)/token
+
+            Introspect it (paste the access_token):
+              curl -s -u '\(credentials.clientID):\(credentials.clientSecret)' -d token=ACCESS_TOKEN \(base)/introspect
+
+            Discovery: \(base)/.well-known/oauth-authorization-server
+            =====================================================
+            """
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `warden` command: an OAuth 2.0 authorization server and its administration.
+@main
+struct Warden: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "warden",
+        abstract: "An OAuth 2.0 authorization server issuing RFC 9068 JWT access tokens.",
+        subcommands: [Serve.self, Migrate.self, Clients.self, Keys.self]
+    )
+}
