@@ -70,7 +70,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore"]),
-        .testTarget(name: "WardenStoreTests", dependencies: ["WardenStore", "WardenCore", "WardenTokens"]),
+        .testTarget(
+            name: "WardenStoreTests",
+            dependencies: ["WardenStore", "WardenCore", "WardenTokens", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "WardenHTTPTests",
             dependencies: [

@@ -5,7 +5,7 @@ import WardenCore
 extension SQLiteStore: SigningKeyRepository {
     public func allSigningKeys() async throws -> [SigningKeyRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM signing_keys ORDER BY created_at, kid").map { row in
+            try Row.fetchAll(db, sql: "SELECT * FROM signing_keys ORDER BY rowid").map { row in
                 let algorithm: String = row["algorithm"]
                 let retiredAt: Int64? = row["retired_at"]
                 return SigningKeyRecord(

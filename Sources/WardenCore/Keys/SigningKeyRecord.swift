@@ -31,7 +31,7 @@ public struct SigningKeyRecord: Sendable, Equatable {
 
 /// Where signing keys are kept.
 public protocol SigningKeyRepository: Sendable {
-    /// Every key, retired ones included, oldest first.
+    /// Every key, retired ones included, in the order stored (oldest first).
     func allSigningKeys() async throws -> [SigningKeyRecord]
     /// Stores a new key.
     func insert(_ key: SigningKeyRecord) async throws

@@ -18,9 +18,11 @@ public struct SigningKeySchedule: Sendable {
         case retired
     }
 
+    /// Every key, oldest first.
     public let keys: [SigningKeyRecord]
     public let now: Date
 
+    /// A schedule over `keys`, which must be ordered oldest first.
     public init(keys: [SigningKeyRecord], now: Date) {
         self.keys = keys
         self.now = now
@@ -29,9 +31,12 @@ public struct SigningKeySchedule: Sendable {
     /// Keys that are published: not retired.
     public var published: [SigningKeyRecord] { keys.filter { !isRetired($0) } }
 
-    /// The newest published key whose activation time has come.
+    /// The published key with the latest activation time that has come; on a tie
+    /// (times are whole seconds) the one stored last, as `keys` is oldest first.
     public var signer: SigningKeyRecord? {
-        published.filter { $0.activatesAt <= now }.max { ($0.activatesAt, $0.createdAt) < ($1.activatesAt, $1.createdAt) }
+        published.filter { $0.activatesAt <= now }.reduce(nil) { best, key in
+            best.map { key.activatesAt >= $0.activatesAt ? key : $0 } ?? key
+        }
     }
 
     /// The state of `key` now.

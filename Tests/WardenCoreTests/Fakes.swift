@@ -1,0 +1,66 @@
+import Foundation
+import Synchronization
+import WardenCore
+
+/// Hand-written in-memory stand-ins for the storage and signing protocols.
+final class InMemoryClients: ClientRepository {
+    let clients = Mutex<[String: Client]>([:])
+
+    init(_ clients: [Client] = []) {
+        for client in clients { self.clients.withLock { $0[client.id] = client } }
+    }
+
+    func client(id: String) async throws -> Client? { clients.withLock { $0[id] } }
+    func allClients() async throws -> [Client] { clients.withLock { Array($0.values) } }
+    func insert(_ client: Client) async throws { clients.withLock { $0[client.id] = client } }
+    func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
+        clients.withLock { clients in
+            guard clients[clientID] != nil else { return false }
+            clients[clientID]?.secretDigest = digest
+            return true
+        }
+    }
+    func delete(clientID: String) async throws -> Bool { clients.withLock { $0.removeValue(forKey: clientID) != nil } }
+}
+
+final class InMemoryRevocations: RevocationRepository {
+    let revoked = Mutex<[String: Date]>([:])
+    func revoke(jwtID: String, clientID: String, expiresAt: Date) async throws { revoked.withLock { $0[jwtID] = expiresAt } }
+    func isRevoked(jwtID: String) async throws -> Bool { revoked.withLock { $0[jwtID] != nil } }
+    func purgeRevocations(expiredBefore date: Date, limit: Int) async throws -> Int { 0 }
+}
+
+/// "Signs" by remembering the claims under a random handle.
+final class RecordingSigner: AccessTokenSigner, AccessTokenVerifier {
+    let issued = Mutex<[String: AccessTokenClaims]>([:])
+    func sign(_ claims: AccessTokenClaims) async throws -> String {
+        let token = "token-" + RandomToken.make(byteCount: 8)
+        issued.withLock { $0[token] = claims }
+        return token
+    }
+    func verify(_ token: String) async -> AccessTokenClaims? { issued.withLock { $0[token] } }
+}
+
+struct FixedClock: WardenClock {
+    var date: Date
+    func now() -> Date { date }
+}
+
+extension Client {
+    /// A confidential client-credentials client and its secret.
+    static func confidential(
+        id: String = "billing", method: ClientAuthMethod = .clientSecretBasic, scope: String = "invoices:read invoices:write",
+        audiences: [String] = ["https://api.example.com"]
+    ) -> (Client, ClientSecret) {
+        let secret = ClientSecret.generate()
+        let client = Client(
+            id: id, name: id, secretDigest: secret.digest, authMethod: method, grantTypes: [.clientCredentials],
+            redirectURIs: [], scope: Scope(tokens: scope.split(separator: " ").map(String.init)), audiences: audiences,
+            skipConsent: false, pkceOptional: false, createdAt: Date(timeIntervalSince1970: 0))
+        return (client, secret)
+    }
+}
+
+func basic(_ id: String, _ secret: String) -> String {
+    "Basic " + Data("\(id):\(secret)".utf8).base64EncodedString()
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+import WardenCore
+
+@Suite("Introspection and revocation")
+struct IntrospectionRevocationTests {
+    struct World {
+        let clients: InMemoryClients
+        let revocations = InMemoryRevocations()
+        let signer = RecordingSigner()
+        let introspection: IntrospectionEndpoint
+        let revocation: RevocationEndpoint
+
+        init(_ clients: [Client]) {
+            self.clients = InMemoryClients(clients)
+            let authenticator = ClientAuthenticator(clients: self.clients)
+            introspection = IntrospectionEndpoint(authenticator: authenticator, verifier: signer, revocations: revocations, clients: self.clients)
+            revocation = RevocationEndpoint(authenticator: authenticator, verifier: signer, revocations: revocations)
+        }
+
+        func token(for client: Client) async throws -> String {
+            try await signer.sign(AccessTokenClaims(
+                issuer: "https://issuer", subject: client.id, audience: ["https://api"], clientID: client.id,
+                scope: client.scope, issuedAt: Date(), expiresAt: Date().addingTimeInterval(60), jwtID: RandomToken.make(byteCount: 8)))
+        }
+    }
+
+    @Test("a live token is active with its claims")
+    func active() async throws {
+        let (client, secret) = Client.confidential()
+        let world = World([client])
+        let token = try await world.token(for: client)
+        let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        #expect(response.active)
+        #expect(response.clientID == client.id)
+        #expect(response.scope == client.scope.description)
+        #expect(response.tokenType == "Bearer")
+    }
+
+    @Test("unknown tokens are inactive")
+    func unknown() async throws {
+        let (client, secret) = Client.confidential()
+        let (_, response) = try await World([client]).introspection.introspect(
+            form: FormBody(["token": "garbage"]), authorization: basic(client.id, secret.value))
+        #expect(response == .inactive)
+    }
+
+    @Test("revoking its own token makes it inactive at once")
+    func revokeOwn() async throws {
+        let (client, secret) = Client.confidential()
+        let world = World([client])
+        let token = try await world.token(for: client)
+        _ = try await world.revocation.revoke(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        #expect(!response.active)
+    }
+
+    @Test("another client's token is refused and stays active")
+    func revokeOthers() async throws {
+        let (owner, ownerSecret) = Client.confidential(id: "owner")
+        let (other, otherSecret) = Client.confidential(id: "other")
+        let world = World([owner, other])
+        let token = try await world.token(for: owner)
+        let error = await #expect(throws: OAuthError.self) {
+            try await world.revocation.revoke(form: FormBody(["token": token]), authorization: basic(other.id, otherSecret.value))
+        }
+        #expect(error?.code == .unauthorizedClient)
+        let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(owner.id, ownerSecret.value))
+        #expect(response.active)
+    }
+
+    @Test("a token of a deleted client is inactive")
+    func deletedClient() async throws {
+        let (owner, _) = Client.confidential(id: "owner")
+        let (rs, rsSecret) = Client.confidential(id: "resource-server")
+        let world = World([owner, rs])
+        let token = try await world.token(for: owner)
+        _ = try await world.clients.delete(clientID: owner.id)
+        let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(rs.id, rsSecret.value))
+        #expect(!response.active)
+    }
+
+    @Test("unknown tokens revoke with success")
+    func revokeUnknown() async throws {
+        let (client, secret) = Client.confidential()
+        let world = World([client])
+        _ = try await world.revocation.revoke(form: FormBody(["token": "nope"]), authorization: basic(client.id, secret.value))
+        #expect(world.revocations.revoked.withLock { $0.isEmpty })
+    }
+
+    @Test("a missing token is invalid_request")
+    func missingToken() async throws {
+        let (client, secret) = Client.confidential()
+        let world = World([client])
+        let error = await #expect(throws: OAuthError.self) {
+            try await world.introspection.introspect(form: FormBody([:]), authorization: basic(client.id, secret.value))
+        }
+        #expect(error?.code == .invalidRequest)
+    }
+
+    @Test("public clients may not introspect")
+    func publicClientsCannotIntrospect() async throws {
+        let spa = Client(
+            id: "spa", name: "spa", secretDigest: nil, authMethod: .none, grantTypes: [.authorizationCode],
+            redirectURIs: ["http://127.0.0.1/cb"], scope: .empty, audiences: [], skipConsent: false, pkceOptional: false,
+            createdAt: Date())
+        let error = await #expect(throws: OAuthError.self) {
+            try await World([spa]).introspection.introspect(form: FormBody(["client_id": "spa", "token": "x"]), authorization: nil)
+        }
+        #expect(error?.code == .invalidClient)
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Synchronization
+import Testing
+import WardenCore
+import WardenStore
+import WardenTokens
+
+/// A clock tests move by hand.
+final class ManualClock: WardenClock {
+    let date: Mutex<Date>
+    init(_ date: Date) { self.date = Mutex(date) }
+    func now() -> Date { date.withLock { $0 } }
+    func advance(_ seconds: TimeInterval) { date.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}
+
+@Suite("Signing keys in storage")
+struct SigningKeyStoreTests {
+    let kek = KeyEncryptionKey.generate().key
+
+    @Test("a staged rotation: published at once, signing after the lead time, the old key retiring once its tokens expired")
+    func stagedRotation() async throws {
+        try await withTemporaryStore { store, _ in
+            let clock = ManualClock(Date(timeIntervalSince1970: 1_800_000_000))
+            let manager = SigningKeyManager(repository: store, encryptionKey: kek, clock: clock)
+            try await manager.ensureSigningKey(algorithm: .es256)
+            let first = try #require(try await store.allSigningKeys().first)
+            try await manager.ensureSigningKey(algorithm: .es256)
+            #expect(try await store.allSigningKeys().count == 1)
+
+            clock.advance(10)
+            let second = try await manager.rotate(algorithm: .edDSA, leadTime: 600)
+            var schedule = SigningKeySchedule(keys: try await store.allSigningKeys(), now: clock.now())
+            #expect(schedule.signer?.kid == first.kid)
+            #expect(schedule.state(of: second) == .pending)
+
+            clock.advance(600)
+            schedule = SigningKeySchedule(keys: try await store.allSigningKeys(), now: clock.now())
+            #expect(schedule.signer?.kid == second.kid)
+            #expect(try await manager.maintain(tokenLifetime: 3600, rotationInterval: nil, algorithm: .es256, leadTime: 600).isEmpty)
+
+            clock.advance(3600 + 61)
+            #expect(try await manager.maintain(tokenLifetime: 3600, rotationInterval: nil, algorithm: .es256, leadTime: 600) == [first.kid])
+            schedule = SigningKeySchedule(keys: try await store.allSigningKeys(), now: clock.now())
+            #expect(schedule.published.map(\.kid) == [second.kid])
+        }
+    }
+
+    @Test("the signing key cannot be retired; another can, once")
+    func retire() async throws {
+        try await withTemporaryStore { store, _ in
+            let manager = SigningKeyManager(repository: store, encryptionKey: kek)
+            try await manager.ensureSigningKey(algorithm: .es256)
+            let signer = try #require(try await store.allSigningKeys().first)
+            await #expect(throws: SigningKeyManager.Refusal.self) { try await manager.retire(kid: signer.kid) }
+            let pending = try await manager.rotate(algorithm: .es256, leadTime: 600)
+            try await manager.retire(kid: pending.kid)
+            await #expect(throws: SigningKeyManager.Refusal.self) { try await manager.retire(kid: pending.kid) }
+            await #expect(throws: SigningKeyManager.Refusal.self) { try await manager.retire(kid: "unknown") }
+        }
+    }
+
+    @Test("automatic rotation creates a key when the interval has passed")
+    func automaticRotation() async throws {
+        try await withTemporaryStore { store, _ in
+            let clock = ManualClock(Date(timeIntervalSince1970: 1_800_000_000))
+            let manager = SigningKeyManager(repository: store, encryptionKey: kek, clock: clock)
+            try await manager.ensureSigningKey(algorithm: .es256)
+            try await manager.maintain(tokenLifetime: 60, rotationInterval: 86_400, algorithm: .es256, leadTime: 600)
+            #expect(try await store.allSigningKeys().count == 1)
+            clock.advance(86_400)
+            try await manager.maintain(tokenLifetime: 60, rotationInterval: 86_400, algorithm: .es256, leadTime: 600)
+            #expect(try await store.allSigningKeys().count == 2)
+        }
+    }
+
+    @Test("tokens signed before a rotation still verify; a retired key's tokens do not", arguments: SigningAlgorithm.allCases)
+    func keyRing(algorithm: SigningAlgorithm) async throws {
+        try await withTemporaryStore { store, _ in
+            let manager = SigningKeyManager(repository: store, encryptionKey: kek)
+            try await manager.ensureSigningKey(algorithm: algorithm)
+            let ring = KeyRing(issuer: "https://issuer", encryptionKey: kek)
+            try await ring.load(try await store.allSigningKeys(), now: Date())
+            let claims = AccessTokenClaims(
+                issuer: "https://issuer", subject: "s", audience: ["https://api"], clientID: "c", scope: Scope(tokens: ["a"]),
+                issuedAt: Date(), expiresAt: Date().addingTimeInterval(300), jwtID: "j1")
+            let old = try await ring.sign(claims)
+            let oldKID = try #require(ring.signerKID)
+            #expect(await ring.verify(old)?.jwtID == "j1")
+
+            try await manager.rotate(algorithm: algorithm, leadTime: 0)
+            try await ring.load(try await store.allSigningKeys(), now: Date().addingTimeInterval(1))
+            #expect(ring.signerKID != oldKID)
+            #expect(await ring.verify(old)?.jwtID == "j1")
+            let jwks = try JSONDecoder().decode(JWKSet.self, from: ring.jwksDocument)
+            #expect(jwks.keys.count == 2)
+            #expect(jwks.keys.allSatisfy { $0.alg == algorithm.rawValue })
+
+            try await manager.retire(kid: oldKID)
+            try await ring.load(try await store.allSigningKeys(), now: Date().addingTimeInterval(2))
+            #expect(await ring.verify(old) == nil)
+            #expect(try JSONDecoder().decode(JWKSet.self, from: ring.jwksDocument).keys.count == 1)
+        }
+    }
+
+    @Test("private keys are encrypted: another key-encryption key cannot load them")
+    func encryptedAtRest() async throws {
+        try await withTemporaryStore { store, _ in
+            try await SigningKeyManager(repository: store, encryptionKey: kek).ensureSigningKey(algorithm: .es256)
+            let ring = KeyRing(issuer: "https://issuer", encryptionKey: KeyEncryptionKey.generate().key)
+            await #expect(throws: KeyEncryptionKey.Invalid.self) { try await ring.load(try await store.allSigningKeys(), now: Date()) }
+        }
+    }
+}
+
+@Suite("Revocations in storage")
+struct RevocationStoreTests {
+    @Test("revoke is idempotent, and purge removes only expired entries in batches")
+    func revocations() async throws {
+        try await withTemporaryStore { store, _ in
+            let now = Date(timeIntervalSince1970: 1_800_000_000)
+            try await store.revoke(jwtID: "live", clientID: "c", expiresAt: now.addingTimeInterval(60))
+            try await store.revoke(jwtID: "live", clientID: "c", expiresAt: now.addingTimeInterval(60))
+            for i in 0..<5 { try await store.revoke(jwtID: "old\(i)", clientID: "c", expiresAt: now.addingTimeInterval(-60)) }
+            #expect(try await store.isRevoked(jwtID: "live"))
+            #expect(try await !store.isRevoked(jwtID: "never"))
+            #expect(try await store.purgeRevocations(expiredBefore: now, limit: 3) == 3)
+            #expect(try await store.purgeRevocations(expiredBefore: now, limit: 3) == 2)
+            #expect(try await store.purgeRevocations(expiredBefore: now, limit: 3) == 0)
+            #expect(try await store.isRevoked(jwtID: "live"))
+        }
+    }
+}
