@@ -79,6 +79,7 @@ let package = Package(
             dependencies: [
                 "WardenServer", "WardenHTTP", "WardenCore", "WardenStore", "WardenTokens",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
     ]

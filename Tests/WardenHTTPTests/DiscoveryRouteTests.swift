@@ -1,0 +1,70 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import WardenTokens
+
+@Suite("Discovery, JWKS and health")
+struct DiscoveryRouteTests {
+    @Test("metadata names every endpoint under the issuer and lists registered scopes")
+    func metadata() async throws {
+        try await TestWarden.run(configure: { $0.scopes = ["extra"] }) { warden, client in
+            _ = try await warden.register(scope: "invoices:read")
+            let response = try await client.execute(uri: "/.well-known/oauth-authorization-server", method: .get)
+            #expect(response.status == .ok)
+            let json = response.json
+            #expect(json["issuer"] as? String == TestWarden.issuer)
+            #expect(json["token_endpoint"] as? String == "\(TestWarden.issuer)/token")
+            #expect(json["introspection_endpoint"] as? String == "\(TestWarden.issuer)/introspect")
+            #expect(json["revocation_endpoint"] as? String == "\(TestWarden.issuer)/revoke")
+            #expect(json["jwks_uri"] as? String == "\(TestWarden.issuer)/.well-known/jwks.json")
+            #expect(json["grant_types_supported"] as? [String] == ["client_credentials"])
+            #expect(json["scopes_supported"] as? [String] == ["extra", "invoices:read"])
+            #expect(json["authorization_response_iss_parameter_supported"] as? Bool == true)
+            for key in ["token_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"] {
+                #expect(json[key] as? [String] == ["client_secret_basic", "client_secret_post"])
+            }
+        }
+    }
+
+    @Test("the JWKS has the signing key's public part only, cacheable for half the lead time")
+    func jwks() async throws {
+        try await TestWarden.run(configure: { $0.keyRotationLeadTime = 600 }) { _, client in
+            let response = try await client.execute(uri: "/.well-known/jwks.json", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.headers[.cacheControl] == "public, max-age=300")
+            let set = try JSONDecoder().decode(JWKSet.self, from: Data(buffer: response.body))
+            #expect(set.keys.count == 1)
+            #expect(set.keys[0].alg == "ES256" && set.keys[0].crv == "P-256" && set.keys[0].use == "sig")
+            #expect(!String(buffer: response.body).contains("\"d\""))
+        }
+    }
+
+    @Test("the configured algorithm signs", arguments: ["RS256", "EdDSA"])
+    func algorithm(name: String) async throws {
+        try await TestWarden.run(configure: { $0.signingAlgorithm = .init(rawValue: name)! }) { warden, client in
+            let set = try JSONDecoder().decode(JWKSet.self, from: Data(buffer: try await client.execute(uri: "/.well-known/jwks.json", method: .get).body))
+            #expect(set.keys.map(\.alg) == [name])
+            let credentials = try await warden.register()
+            let token = try #require(try await client.post("/token", form: "grant_type=client_credentials", basic: credentials).json["access_token"] as? String)
+            #expect(try await client.post("/introspect", form: "token=\(token)", basic: credentials).json["active"] as? Bool == true)
+        }
+    }
+
+    @Test("health answers 200 while the database answers")
+    func health() async throws {
+        try await TestWarden.run { _, client in
+            let response = try await client.execute(uri: "/healthz", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.json["status"] as? String == "ok")
+        }
+    }
+
+    @Test("unknown paths are 404")
+    func notFound() async throws {
+        try await TestWarden.run { _, client in
+            let response = try await client.execute(uri: "/nope", method: .get)
+            #expect(response.status == .notFound)
+        }
+    }
+}
