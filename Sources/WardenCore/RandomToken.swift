@@ -4,9 +4,24 @@ import Foundation
 public enum RandomToken {
     /// `byteCount` random bytes, base64url-encoded.
     public static func make(byteCount: Int) -> String {
+        Base64URL.encode(bytes(byteCount))
+    }
+
+    /// `byteCount` random bytes as lowercase hex: for identifiers an operator types
+    /// as command arguments, which must never start with `-`.
+    public static func identifier(byteCount: Int) -> String {
+        bytes(byteCount).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    }
+
+    static func bytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<byteCount).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return Base64URL.encode(bytes)
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to length: Int) -> String {
+        String(repeating: "0", count: max(0, length - count)) + self
     }
 }
 

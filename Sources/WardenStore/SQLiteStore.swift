@@ -11,7 +11,11 @@ public final class SQLiteStore: Sendable {
     /// applies pending migrations.
     public init(path: String, migrate: Bool = true) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(description: "cannot create the directory \(directory.path)")
+        }
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         // The CLI and the server share the file: wait for the other writer instead of failing.
@@ -48,6 +52,11 @@ public final class SQLiteStore: Sendable {
         }
         return migrator
     }()
+}
+
+/// A store failure described in one line for an operator.
+public struct StoreError: Error, CustomStringConvertible {
+    public let description: String
 }
 
 extension Date {

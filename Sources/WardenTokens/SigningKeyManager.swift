@@ -21,9 +21,10 @@ public struct SigningKeyManager: Sendable {
     /// Publishes a new key now; it signs after `leadTime` seconds (0: at once).
     @discardableResult
     public func rotate(algorithm: SigningAlgorithm, leadTime: TimeInterval) async throws -> SigningKeyRecord {
+        try await checkEncryptionKey()
         let now = clock.now()
         let material = try SigningKeyMaterial.generate(algorithm)
-        let kid = RandomToken.make(byteCount: 12)
+        let kid = RandomToken.identifier(byteCount: 12)
         let jwk = String(decoding: try JSONEncoder().encode(material.publicJWK(kid: kid)), as: UTF8.self)
         let record = SigningKeyRecord(
             kid: kid, algorithm: algorithm, publicJWK: jwk,
@@ -41,6 +42,7 @@ public struct SigningKeyManager: Sendable {
 
     /// Unpublishes a key at once; its tokens become inactive. The signing key cannot be retired.
     public func retire(kid: String) async throws {
+        try await checkEncryptionKey()
         let schedule = SigningKeySchedule(keys: try await repository.allSigningKeys(), now: clock.now())
         guard let key = schedule.keys.first(where: { $0.kid == kid }) else {
             throw Refusal(description: "no signing key with kid \(kid)")
@@ -49,6 +51,17 @@ public struct SigningKeyManager: Sendable {
         case .signing: throw Refusal(description: "key \(kid) is the key currently signing; rotate with --now first")
         case .retired: throw Refusal(description: "key \(kid) is already retired")
         case .pending, .verifying: _ = try await repository.retireSigningKey(kid: kid, at: schedule.now)
+        }
+    }
+
+    /// Refuses a key-encryption key that cannot open the keys already stored: a key
+    /// sealed with another one would be unreadable by every server.
+    public func checkEncryptionKey() async throws {
+        guard let key = try await repository.allSigningKeys().last else { return }
+        do {
+            _ = try encryptionKey.open(key.encryptedPrivateKey, kid: key.kid)
+        } catch {
+            throw Refusal(description: "the key-encryption key given cannot decrypt the stored signing keys; it is not the one they were encrypted with")
         }
     }
 

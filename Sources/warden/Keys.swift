@@ -21,6 +21,19 @@ struct Keys: AsyncParsableCommand {
             var created_at: Int
             var activates_at: Int
             var retired_at: Int?
+
+            // `retired_at` is always present, null while the key is published.
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(kid, forKey: .kid)
+                try container.encode(algorithm, forKey: .algorithm)
+                try container.encode(state, forKey: .state)
+                try container.encode(created_at, forKey: .created_at)
+                try container.encode(activates_at, forKey: .activates_at)
+                try container.encode(retired_at, forKey: .retired_at)
+            }
+
+            enum CodingKeys: CodingKey { case kid, algorithm, state, created_at, activates_at, retired_at }
         }
 
         func run() async throws {
@@ -81,11 +94,7 @@ struct Keys: AsyncParsableCommand {
             let key = try global.requiredKeyEncryptionKey(configuration)
             let store = try global.openStore(configuration)
             defer { try? store.close() }
-            do {
-                try await SigningKeyManager(repository: store, encryptionKey: key).retire(kid: kid)
-            } catch let refusal as SigningKeyManager.Refusal {
-                throw ConfigurationError(refusal.description)
-            }
+            try await SigningKeyManager(repository: store, encryptionKey: key).retire(kid: kid)
             print("retired key \(kid)")
         }
     }

@@ -23,9 +23,9 @@ import socket
 import sqlite3
 import subprocess
 import time
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -412,11 +412,12 @@ def finish(warden: Warden) -> None:
 
 
 def wait_until(predicate, timeout: float = PROPAGATION_SECONDS, interval: float = 0.2, message: str = ""):
-    """Polls `predicate` until it returns a truthy value; fails after `timeout` seconds."""
+    """Polls `predicate` until it returns something other than None or False (a 4xx
+    `requests.Response` is falsy, so truthiness is not used); fails after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
-        if value:
+        if value is not None and value is not False:
             return value
         if time.monotonic() >= deadline:
             raise AssertionError(message or f"condition not met within {timeout}s")
@@ -467,7 +468,10 @@ def verify_with_joserfc(token: str, jwks: dict, *, issuer: str, audience: str) -
     from joserfc.jwt import JWTClaimsRegistry
 
     key_set = KeySet.import_key_set(jwks)
-    decoded = jwt.decode(token, key_set, algorithms=ALLOWED_ALGORITHMS)
+    with warnings.catch_warnings():
+        # joserfc flags the "EdDSA" alg name as deprecated by RFC 9864 (in favour of "Ed25519").
+        warnings.filterwarnings("ignore", message="EdDSA is deprecated")
+        decoded = jwt.decode(token, key_set, algorithms=ALLOWED_ALGORITHMS)
     registry = JWTClaimsRegistry(
         leeway=5,
         iss={"essential": True, "value": issuer},

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -263,6 +264,17 @@ def test_basic_percent_escape_of_a_single_character(module_server, basic_client)
     assert_oauth_error(response, "invalid_client", status=401)
 
 
+def test_basic_scheme_is_case_insensitive(module_server, basic_client):
+    """RFC 9110 §11.1: the auth scheme is case-insensitive."""
+    encoded = base64.b64encode(":".join(basic_client.basic).encode()).decode()
+    for scheme in ("basic", "BASIC", "bAsIc"):
+        response = requests.post(
+            module_server.url("/token"), data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"{scheme} {encoded}"}, timeout=10,
+        )
+        assert response.status_code == 200, (scheme, response.text)
+
+
 def test_wrong_secret_and_unknown_client_look_the_same(module_server, basic_client):
     wrong_secret = requests.post(
         module_server.url("/token"), data={"grant_type": "client_credentials"},
@@ -329,6 +341,21 @@ def test_client_registered_while_serving_can_get_tokens_within_5s(module_warden,
         message="a client created with the CLI could not get a token within 5 s",
     )
     assert response.json()["scope"] == "x:y"
+
+
+def test_concurrent_token_requests_while_the_cli_writes(module_warden, module_server, basic_client, post_client):
+    """Many token requests at once, while the CLI writes to the same database: no 5xx."""
+    def fetch(index):
+        client = basic_client if index % 2 else post_client
+        return module_server.token(client).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        futures = [pool.submit(fetch, index) for index in range(100)]
+        for index in range(3):
+            module_warden.create_client(name=f"concurrent-{index}", scope="c:d")
+        statuses = [future.result() for future in futures]
+    assert statuses == [200] * 100, sorted(set(statuses))
+    assert module_server.healthy()
 
 
 def test_logs_contain_no_secret_or_token(module_server, basic_client, post_client):

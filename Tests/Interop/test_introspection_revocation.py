@@ -102,6 +102,15 @@ def test_any_confidential_client_may_introspect(module_server, billing, other, t
     assert module_server.is_active(other, token)
 
 
+def test_token_type_hint_is_only_a_hint(module_server, resource_server, token):
+    for hint in ("access_token", "refresh_token", "unknown_type"):
+        kwargs = resource_server.credentials()
+        data = dict(kwargs.pop("data"), token=token, token_type_hint=hint)
+        response = requests.post(module_server.url("/introspect"), data=data, timeout=10, **kwargs)
+        assert response.status_code == 200, (hint, response.text)
+        assert response.json()["active"] is True, hint
+
+
 def test_multiple_audiences_introspect_as_a_list(module_warden, module_server, resource_server):
     client = module_warden.create_client(name="multi", audiences=(API, "https://b.example.com"))
     token = module_server.access_token(client, resource=[API, "https://b.example.com"])

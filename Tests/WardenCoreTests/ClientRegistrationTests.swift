@@ -42,6 +42,13 @@ struct ClientRegistrationTests {
         #expect(throws: ClientRegistration.Invalid.self) { try registration.makeClient(now: Date()) }
     }
 
+    @Test("ids are lowercase hex, so they never look like a command-line option")
+    func hexIDs() throws {
+        let id = try ClientRegistration(name: "x", grantTypes: [.clientCredentials]).makeClient(now: Date()).client.id
+        #expect(id.count == 32)
+        #expect(id.allSatisfy { "0123456789abcdef".contains($0) })
+    }
+
     @Test("ids are unique")
     func uniqueIDs() throws {
         let registration = ClientRegistration(name: "x", grantTypes: [.clientCredentials])

@@ -122,11 +122,15 @@ struct TokenRouteTests {
         }
     }
 
-    @Test("GET /token is not a token request")
-    func wrongMethod() async throws {
+    @Test("other methods than POST are 405 with Allow: POST and an OAuth error", arguments: ["/token", "/introspect", "/revoke"])
+    func wrongMethod(path: String) async throws {
         try await TestWarden.run { _, client in
-            let response = try await client.execute(uri: "/token", method: .get)
-            #expect((400..<500).contains(response.status.code))
+            for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
+                let response = try await client.execute(uri: path, method: method)
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
+                #expect(response.oauthError == "invalid_request")
+            }
         }
     }
 }

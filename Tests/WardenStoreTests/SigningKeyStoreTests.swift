@@ -102,6 +102,21 @@ struct SigningKeyStoreTests {
         }
     }
 
+    @Test("rotating or retiring with another key-encryption key is refused and stores nothing")
+    func wrongEncryptionKey() async throws {
+        try await withTemporaryStore { store, _ in
+            let manager = SigningKeyManager(repository: store, encryptionKey: kek)
+            try await manager.ensureSigningKey(algorithm: .es256)
+            let pending = try await manager.rotate(algorithm: .es256, leadTime: 600)
+            let stranger = SigningKeyManager(repository: store, encryptionKey: KeyEncryptionKey.generate().key)
+            await #expect(throws: SigningKeyManager.Refusal.self) { try await stranger.rotate(algorithm: .es256, leadTime: 0) }
+            await #expect(throws: SigningKeyManager.Refusal.self) { try await stranger.retire(kid: pending.kid) }
+            let keys = try await store.allSigningKeys()
+            #expect(keys.count == 2)
+            #expect(keys.allSatisfy { $0.retiredAt == nil })
+        }
+    }
+
     @Test("private keys are encrypted: another key-encryption key cannot load them")
     func encryptedAtRest() async throws {
         try await withTemporaryStore { store, _ in

@@ -62,7 +62,7 @@ public struct ClientRegistration: Sendable {
         }
         let secret = method == .none ? nil : ClientSecret.generate()
         let client = Client(
-            id: RandomToken.make(byteCount: 16), name: name, secretDigest: secret?.digest, authMethod: method,
+            id: RandomToken.identifier(byteCount: 16), name: name, secretDigest: secret?.digest, authMethod: method,
             grantTypes: grants.uniqued(), redirectURIs: redirectURIs.uniqued(), scope: parsedScope,
             audiences: audiences.uniqued(), skipConsent: skipConsent, pkceOptional: pkceOptional, createdAt: now
         )
