@@ -415,3 +415,23 @@ def test_admin_commands_while_serving(warden, server):
     wait_until(lambda: kid in server.jwks_kids(), message="rotated key not published within 5 s")
     assert any(item["client_id"] == client.client_id for item in warden.run_json("clients", "list"))
     assert server.healthy()
+
+
+def test_request_log_names_the_client_but_never_a_secret_or_token(warden, server):
+    """SECURITY.md: logs never contain a token, code, secret, password or cookie value."""
+    client = warden.create_client()
+    token = server.access_token(client)
+    assert server.is_active(client, token)
+    server.revoke(client, token)
+    bad = server.token(client, scope="not-registered")
+    assert bad.status_code == 400
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and server.stdout().count('path=/revoke') < 1:
+        time.sleep(0.1)
+    log = server.stdout()
+    request_lines = [line for line in log.splitlines() if "path=/" in line]
+    assert any("path=/token" in line and "status=200" in line and f"client_id={client.client_id}" in line for line in request_lines)
+    assert any("path=/token" in line and "status=400" in line for line in request_lines)
+    assert all("duration_us=" in line and "method=" in line for line in request_lines)
+    assert client.client_secret not in log
+    assert token not in log and token.split(".")[1] not in log
