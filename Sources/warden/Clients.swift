@@ -28,7 +28,6 @@ struct Clients: AsyncParsableCommand {
         @Flag(help: "Print one JSON object (RFC 7591 names).") var json = false
 
         func run() async throws {
-            GlobalOptions.bootstrapLogging(level: .warning)
             var method: ClientAuthMethod?
             if let authMethod {
                 guard let parsed = ClientAuthMethod(rawValue: authMethod) else {
@@ -39,13 +38,8 @@ struct Clients: AsyncParsableCommand {
             let registration = ClientRegistration(
                 name: name, grantTypes: grantTypes.map(GrantType.init(rawValue:)), redirectURIs: redirectURIs, scope: scope,
                 audiences: audiences, authMethod: method, skipConsent: skipConsent, pkceOptional: pkceOptional)
-            let (client, secret): (Client, ClientSecret?)
-            do { (client, secret) = try registration.makeClient(now: Date()) } catch {
-                throw ConfigurationError(error.description)
-            }
-            let store = try global.openStore(try global.configuration())
-            defer { try? store.close() }
-            try await store.insert(client)
+            let (client, secret) = try registration.makeClient(now: Date())
+            try await global.withStore { store, _ in try await store.insert(client) }
             ClientOutput.print(client, secret: secret, json: json)
         }
     }
@@ -56,10 +50,7 @@ struct Clients: AsyncParsableCommand {
         @Flag(help: "Print a JSON array.") var json = false
 
         func run() async throws {
-            GlobalOptions.bootstrapLogging(level: .warning)
-            let store = try global.openStore(try global.configuration())
-            defer { try? store.close() }
-            let clients = try await store.allClients()
+            let clients = try await global.withStore { store, _ in try await store.allClients() }
             if json {
                 ClientOutput.printJSON(clients.map { ClientOutput.Description($0, secret: nil) })
             } else {
@@ -77,10 +68,7 @@ struct Clients: AsyncParsableCommand {
         @Flag(help: "Print one JSON object.") var json = false
 
         func run() async throws {
-            GlobalOptions.bootstrapLogging(level: .warning)
-            let store = try global.openStore(try global.configuration())
-            defer { try? store.close() }
-            guard let client = try await store.client(id: id) else { throw ConfigurationError("no client with id \(id)") }
+            let client = try await global.withStore { store, _ in try await Clients.existing(id, in: store) }
             ClientOutput.print(client, secret: nil, json: json)
         }
     }
@@ -91,10 +79,9 @@ struct Clients: AsyncParsableCommand {
         @Argument(help: "The client id.") var id: String
 
         func run() async throws {
-            GlobalOptions.bootstrapLogging(level: .warning)
-            let store = try global.openStore(try global.configuration())
-            defer { try? store.close() }
-            guard try await store.delete(clientID: id) else { throw ConfigurationError("no client with id \(id)") }
+            guard try await global.withStore({ store, _ in try await store.delete(clientID: id) }) else {
+                throw ConfigurationError("no client with id \(id)")
+            }
             print("deleted client \(id)")
         }
     }
@@ -106,17 +93,25 @@ struct Clients: AsyncParsableCommand {
         @Flag(help: "Print one JSON object.") var json = false
 
         func run() async throws {
-            GlobalOptions.bootstrapLogging(level: .warning)
-            let store = try global.openStore(try global.configuration())
-            defer { try? store.close() }
-            guard let client = try await store.client(id: id) else { throw ConfigurationError("no client with id \(id)") }
-            guard client.isConfidential else { throw ConfigurationError("client \(id) is public and has no secret") }
             let secret = ClientSecret.generate()
-            guard try await store.updateSecret(clientID: id, digest: secret.digest) else {
-                throw ConfigurationError("no client with id \(id)")
+            let client = try await global.withStore { store, _ in
+                let client = try await Clients.existing(id, in: store)
+                guard client.isConfidential else { throw ConfigurationError("client \(id) is public and has no secret") }
+                guard try await store.updateSecret(clientID: id, digest: secret.digest) else {
+                    throw ConfigurationError("no client with id \(id)")
+                }
+                return client
             }
             ClientOutput.print(client, secret: secret, json: json)
         }
+    }
+}
+
+extension Clients {
+    /// The client with `id`, or the operator's error.
+    static func existing(_ id: String, in store: SQLiteStore) async throws -> Client {
+        guard let client = try await store.client(id: id) else { throw ConfigurationError("no client with id \(id)") }
+        return client
     }
 }
 

@@ -37,6 +37,22 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// Runs an administrative command with the store open, and closes it afterwards.
+    /// Logs only warnings, so that `--json` output stays one JSON document.
+    func withStore<T>(migrate: Bool = true, _ body: (SQLiteStore, WardenConfiguration) async throws -> T) async throws -> T {
+        Self.bootstrapLogging(level: .warning)
+        let configuration = try configuration()
+        let store = try openStore(configuration, migrate: migrate)
+        defer { try? store.close() }
+        return try await body(store, configuration)
+    }
+
+    /// `withStore` for the key commands: a missing key-encryption key fails before the database is touched.
+    func withKeyStore<T>(_ body: (SQLiteStore, WardenConfiguration, KeyEncryptionKey) async throws -> T) async throws -> T {
+        let key = try requiredKeyEncryptionKey(try configuration())
+        return try await withStore { store, configuration in try await body(store, configuration, key) }
+    }
+
     /// The key-encryption key, or an error saying how to provide one.
     func requiredKeyEncryptionKey(_ configuration: WardenConfiguration) throws -> KeyEncryptionKey {
         guard let key = try optionalKeyEncryptionKey(configuration) else {
@@ -51,8 +67,7 @@ struct GlobalOptions: ParsableArguments {
         try KeyEncryptionKeySource.resolve(flagFile: keyEncryptionKeyFile, environment: environment, configuration: configuration)
     }
 
-    /// Administrative commands log only warnings, to standard error's neighbour stdout, so that
-    /// `--json` output stays one JSON document.
+    /// Structured log lines on standard output, from `level` up.
     static func bootstrapLogging(level: Logger.Level) {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardOutput(label: label)

@@ -37,20 +37,16 @@ struct Keys: AsyncParsableCommand {
         }
 
         func run() async throws {
-            GlobalOptions.bootstrapLogging(level: .warning)
-            let configuration = try global.configuration()
-            _ = try global.requiredKeyEncryptionKey(configuration)
-            let store = try global.openStore(configuration)
-            defer { try? store.close() }
-            let schedule = SigningKeySchedule(keys: try await store.allSigningKeys(), now: Date())
-            let keys = schedule.keys.map { key in
+            let keys = try await global.withKeyStore { store, _, _ in try await store.allSigningKeys() }
+            let schedule = SigningKeySchedule(keys: keys, now: Date())
+            let descriptions = schedule.keys.map { key in
                 Description(
                     kid: key.kid, algorithm: key.algorithm.rawValue, state: schedule.state(of: key).rawValue,
                     created_at: Int(key.createdAt.timeIntervalSince1970), activates_at: Int(key.activatesAt.timeIntervalSince1970),
                     retired_at: key.retiredAt.map { Int($0.timeIntervalSince1970) })
             }
-            if json { return ClientOutput.printJSON(keys) }
-            for key in keys {
+            if json { return ClientOutput.printJSON(descriptions) }
+            for key in descriptions {
                 print("\(key.kid)  \(key.algorithm)  \(key.state)  activates \(Date(timeIntervalSince1970: TimeInterval(key.activates_at)))")
             }
         }
@@ -65,21 +61,18 @@ struct Keys: AsyncParsableCommand {
         var now = false
 
         func run() async throws {
-            GlobalOptions.bootstrapLogging(level: .warning)
-            let configuration = try global.configuration()
-            var chosen = configuration.signingAlgorithm
-            if let algorithm {
-                guard let parsed = SigningAlgorithm(rawValue: algorithm) else {
-                    throw ConfigurationError("--algorithm '\(algorithm)' is not one of ES256, RS256, EdDSA")
+            let chosen = try algorithm.map { name in
+                guard let parsed = SigningAlgorithm(rawValue: name) else {
+                    throw ConfigurationError("--algorithm '\(name)' is not one of ES256, RS256, EdDSA")
                 }
-                chosen = parsed
+                return parsed
             }
-            let key = try global.requiredKeyEncryptionKey(configuration)
-            let store = try global.openStore(configuration)
-            defer { try? store.close() }
-            let record = try await SigningKeyManager(repository: store, encryptionKey: key)
-                .rotate(algorithm: chosen, leadTime: now ? 0 : TimeInterval(configuration.keyRotationLeadTime))
-            print("published key \(record.kid) (\(chosen.rawValue)); it signs from \(record.activatesAt)")
+            let record = try await global.withKeyStore { store, configuration, key in
+                try await SigningKeyManager(repository: store, encryptionKey: key).rotate(
+                    algorithm: chosen ?? configuration.signingAlgorithm,
+                    leadTime: now ? 0 : TimeInterval(configuration.keyRotationLeadTime))
+            }
+            print("published key \(record.kid) (\(record.algorithm.rawValue)); it signs from \(record.activatesAt)")
         }
     }
 
@@ -89,12 +82,9 @@ struct Keys: AsyncParsableCommand {
         @Argument(help: "The key id.") var kid: String
 
         func run() async throws {
-            GlobalOptions.bootstrapLogging(level: .warning)
-            let configuration = try global.configuration()
-            let key = try global.requiredKeyEncryptionKey(configuration)
-            let store = try global.openStore(configuration)
-            defer { try? store.close() }
-            try await SigningKeyManager(repository: store, encryptionKey: key).retire(kid: kid)
+            try await global.withKeyStore { store, _, key in
+                try await SigningKeyManager(repository: store, encryptionKey: key).retire(kid: kid)
+            }
             print("retired key \(kid)")
         }
     }

@@ -11,16 +11,15 @@ struct Migrate: AsyncParsableCommand {
     var status = false
 
     func run() async throws {
-        GlobalOptions.bootstrapLogging(level: .warning)
-        let configuration = try global.configuration()
-        let store = try global.openStore(configuration, migrate: false)
-        defer { try? store.close() }
-        let before = try store.migrationStatus()
+        let before = try await global.withStore(migrate: false) { store, _ in
+            let before = try store.migrationStatus()
+            if !status { try store.migrate() }
+            return before
+        }
         if status {
             for migration in before { print("\(migration.applied ? "applied" : "pending")  \(migration.id)") }
             return
         }
-        try store.migrate()
         let pending = before.filter { !$0.applied }
         for migration in pending { print("applied  \(migration.id)") }
         print(pending.isEmpty ? "database is up to date" : "applied \(pending.count) migration(s)")
