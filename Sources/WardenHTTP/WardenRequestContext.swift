@@ -7,10 +7,13 @@ public struct WardenRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Facts a handler learns that the request log reports.
     public let outcome: RequestOutcome
+    /// The peer's IP address, for per-address rate limits.
+    public let remoteAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         outcome = RequestOutcome()
+        remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 }
 

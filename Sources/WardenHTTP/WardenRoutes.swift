@@ -17,13 +17,16 @@ public struct WardenRoutes: Sendable {
     public var isHealthy: @Sendable () async -> Bool
     /// How long resource servers may cache the JWKS; kept below the key lead time.
     public var jwksMaxAge: Int
+    /// The browser pages.
+    public var browser: BrowserFlow
 
     public init(
         tokenEndpoint: TokenEndpoint, introspectionEndpoint: IntrospectionEndpoint,
         revocationEndpoint: RevocationEndpoint, keyRing: KeyRing, metadata: AuthorizationServerMetadata,
         registeredScopes: @escaping @Sendable () async throws -> [String], isHealthy: @escaping @Sendable () async -> Bool,
-        jwksMaxAge: Int
+        jwksMaxAge: Int, browser: BrowserFlow
     ) {
+        self.browser = browser
         self.tokenEndpoint = tokenEndpoint
         self.introspectionEndpoint = introspectionEndpoint
         self.revocationEndpoint = revocationEndpoint
@@ -41,6 +44,7 @@ public struct WardenRoutes: Sendable {
         router.add(middleware: OAuthErrorMiddleware())
         addTokenRoutes(to: router)
         addDiscoveryRoutes(to: router)
+        addBrowserRoutes(to: router, flow: browser)
         router.get("/healthz") { _, _ in
             await isHealthy()
                 ? JSONBody.response(["status": "ok"], headers: .noStore)

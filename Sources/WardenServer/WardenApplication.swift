@@ -25,18 +25,46 @@ public func buildApplication(
             issuer: issuer, accessTokenLifetime: configuration.accessTokenLifetime,
             defaultAudience: configuration.effectiveDefaultAudience),
         signer: keyRing, clock: clock)
+    let userTokens = UserTokenIssuer(
+        configuration: .init(
+            issuer: issuer, accessTokenLifetime: configuration.accessTokenLifetime,
+            refreshTokenIdleLifetime: TimeInterval(configuration.refreshTokenIdleLifetime),
+            refreshTokenAbsoluteLifetime: TimeInterval(configuration.refreshTokenAbsoluteLifetime),
+            refreshTokenGracePeriod: TimeInterval(configuration.refreshTokenGracePeriod)),
+        signer: keyRing)
+    let handlers: [GrantType: any GrantHandler] = [
+        .clientCredentials: clientCredentials,
+        .authorizationCode: AuthorizationCodeGrant(tokens: userTokens, grants: store, clock: clock),
+        .refreshToken: RefreshTokenGrant(tokens: userTokens, grants: store, clock: clock),
+    ]
+    let hasher = BcryptPasswordHasher()
+    let browser = BrowserFlow(
+        authorization: AuthorizationEndpoint(
+            configuration: .init(
+                issuer: issuer, defaultAudience: configuration.effectiveDefaultAudience, allowPlainPKCE: configuration.allowPlainPKCE),
+            clients: store, grants: store, consents: store, clock: clock),
+        sessions: BrowserSessions(repository: store, clock: clock, lifetime: TimeInterval(configuration.sessionLifetime)),
+        login: Login(users: store, hasher: hasher, decoyHash: try await hasher.hash(RandomToken.make(byteCount: 16))),
+        users: store,
+        failuresPerAccount: FailureRateLimiter(limit: configuration.loginFailuresPerAccount),
+        failuresPerAddress: FailureRateLimiter(limit: configuration.loginFailuresPerAddress),
+        pages: try PageRenderer(templatesDirectory: configuration.templatesDirectory),
+        secureCookies: issuer.lowercased().hasPrefix("https:"), clock: clock)
     let routes = WardenRoutes(
-        tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: [.clientCredentials: clientCredentials]),
-        introspectionEndpoint: IntrospectionEndpoint(authenticator: authenticator, verifier: keyRing, revocations: store, clients: store),
-        revocationEndpoint: RevocationEndpoint(authenticator: authenticator, verifier: keyRing, revocations: store),
+        tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers),
+        introspectionEndpoint: IntrospectionEndpoint(
+            authenticator: authenticator, verifier: keyRing, revocations: store, clients: store, grants: store, clock: clock),
+        revocationEndpoint: RevocationEndpoint(authenticator: authenticator, verifier: keyRing, revocations: store, grants: store, clock: clock),
         keyRing: keyRing,
         metadata: AuthorizationServerMetadata(
-            issuer: issuer, grantTypes: [GrantType.clientCredentials.rawValue], scopes: configuration.scopes),
+            issuer: issuer, grantTypes: handlers.keys.map(\.rawValue).sorted(), scopes: configuration.scopes,
+            codeChallengeMethods: configuration.allowPlainPKCE ? ["S256", "plain"] : ["S256"]),
         registeredScopes: { try await store.allClients().flatMap(\.scope.tokens) },
         isHealthy: { await store.isHealthy() },
-        jwksMaxAge: configuration.jwksMaxAge)
+        jwksMaxAge: configuration.jwksMaxAge,
+        browser: browser)
 
-    let maintenance = KeyMaintenanceService(
+    let maintenance = MaintenanceService(
         store: store, keyRing: keyRing, manager: manager, configuration: configuration, interval: .seconds(2), logger: logger)
     return Application(
         router: routes.router(logger: logger),

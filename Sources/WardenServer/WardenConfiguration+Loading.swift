@@ -18,11 +18,21 @@ extension WardenConfiguration {
         var key_rotation_interval_days: Int?
         var key_encryption_key_file: String?
         var log_level: String?
+        var refresh_token_idle_lifetime: Int?
+        var refresh_token_absolute_lifetime: Int?
+        var refresh_token_grace_period: Int?
+        var session_lifetime: Int?
+        var allow_plain_pkce: Bool?
+        var templates_directory: String?
+        var login_failures_per_account: Int?
+        var login_failures_per_address: Int?
 
         static let keys: Set<String> = [
             "host", "port", "issuer", "database", "access_token_lifetime", "default_audience", "scopes",
             "signing_algorithm", "key_rotation_lead_time", "key_rotation_interval_days", "key_encryption_key_file",
-            "log_level",
+            "log_level", "refresh_token_idle_lifetime", "refresh_token_absolute_lifetime", "refresh_token_grace_period",
+            "session_lifetime", "allow_plain_pkce", "templates_directory", "login_failures_per_account",
+            "login_failures_per_address",
         ]
     }
 
@@ -77,6 +87,14 @@ extension WardenConfiguration {
         keyRotationLeadTime = file.key_rotation_lead_time ?? keyRotationLeadTime
         keyRotationIntervalDays = file.key_rotation_interval_days ?? keyRotationIntervalDays
         keyEncryptionKeyFile = file.key_encryption_key_file ?? keyEncryptionKeyFile
+        refreshTokenIdleLifetime = file.refresh_token_idle_lifetime ?? refreshTokenIdleLifetime
+        refreshTokenAbsoluteLifetime = file.refresh_token_absolute_lifetime ?? refreshTokenAbsoluteLifetime
+        refreshTokenGracePeriod = file.refresh_token_grace_period ?? refreshTokenGracePeriod
+        sessionLifetime = file.session_lifetime ?? sessionLifetime
+        allowPlainPKCE = file.allow_plain_pkce ?? allowPlainPKCE
+        templatesDirectory = file.templates_directory ?? templatesDirectory
+        loginFailuresPerAccount = file.login_failures_per_account ?? loginFailuresPerAccount
+        loginFailuresPerAddress = file.login_failures_per_address ?? loginFailuresPerAddress
         if let value = file.signing_algorithm {
             guard let algorithm = SigningAlgorithm(rawValue: value) else {
                 throw ConfigurationError("\(path): signing_algorithm '\(value)' is not one of ES256, RS256, EdDSA")
@@ -123,6 +141,16 @@ extension WardenConfiguration {
         guard keyRotationLeadTime >= 0 else { throw ConfigurationError("\(source): key_rotation_lead_time must not be negative") }
         if let days = keyRotationIntervalDays, days <= 0 {
             throw ConfigurationError("\(source): key_rotation_interval_days must be a positive number of days")
+        }
+        guard refreshTokenIdleLifetime > 0, refreshTokenAbsoluteLifetime >= refreshTokenIdleLifetime else {
+            throw ConfigurationError("\(source): refresh token lifetimes must be positive, the absolute one at least the idle one")
+        }
+        guard (0...300).contains(refreshTokenGracePeriod) else {
+            throw ConfigurationError("\(source): refresh_token_grace_period must be between 0 and 300 seconds")
+        }
+        guard sessionLifetime > 0 else { throw ConfigurationError("\(source): session_lifetime must be positive") }
+        guard loginFailuresPerAccount > 0, loginFailuresPerAddress > 0 else {
+            throw ConfigurationError("\(source): login failure limits must be positive")
         }
         guard !database.isEmpty else { throw ConfigurationError("\(source): database must not be empty") }
     }

@@ -30,6 +30,23 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var keyEncryptionKeyFile: String?
     /// Log level of the server's log.
     public var logLevel: Logger.Level = .info
+    /// Seconds a refresh token may go unused before it dies.
+    public var refreshTokenIdleLifetime = 14 * 86_400
+    /// Seconds a refresh chain may live at most, from the code's redemption.
+    public var refreshTokenAbsoluteLifetime = 90 * 86_400
+    /// Seconds in which a just-rotated refresh token may be replayed once (0: off).
+    public var refreshTokenGracePeriod = 0
+    /// Seconds a browser login lasts before the user must sign in again.
+    public var sessionLifetime = 8 * 3600
+    /// Accept RFC 7636 `plain` code challenges (off: S256 only).
+    public var allowPlainPKCE = false
+    /// A directory whose `login.mustache`, `consent.mustache`, `error.mustache`,
+    /// `header.mustache`, `footer.mustache` replace the built-in pages.
+    public var templatesDirectory: String?
+    /// Failed logins allowed per username per minute.
+    public var loginFailuresPerAccount = 10
+    /// Failed logins allowed per client address per minute.
+    public var loginFailuresPerAddress = 100
 
     public init() {}
 

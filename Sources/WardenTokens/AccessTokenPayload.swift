@@ -12,6 +12,7 @@ struct AccessTokenPayload: JWTPayload {
     var iat: IssuedAtClaim
     var exp: ExpirationClaim
     var jti: IDClaim
+    var gid: String?
 
     init(_ claims: AccessTokenClaims) {
         iss = IssuerClaim(value: claims.issuer)
@@ -22,13 +23,14 @@ struct AccessTokenPayload: JWTPayload {
         iat = IssuedAtClaim(value: claims.issuedAt)
         exp = ExpirationClaim(value: claims.expiresAt)
         jti = IDClaim(value: claims.jwtID)
+        gid = claims.grantID
     }
 
     var claims: AccessTokenClaims {
         AccessTokenClaims(
             issuer: iss.value, subject: sub.value, audience: aud.value, clientID: client_id,
             scope: Scope(tokens: scope.split(separator: " ").map(String.init)), issuedAt: iat.value,
-            expiresAt: exp.value, jwtID: jti.value)
+            expiresAt: exp.value, jwtID: jti.value, grantID: gid)
     }
 
     func verify(using _: some JWTAlgorithm) throws {

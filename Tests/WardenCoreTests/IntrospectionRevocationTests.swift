@@ -14,8 +14,11 @@ struct IntrospectionRevocationTests {
         init(_ clients: [Client]) {
             self.clients = InMemoryClients(clients)
             let authenticator = ClientAuthenticator(clients: self.clients)
-            introspection = IntrospectionEndpoint(authenticator: authenticator, verifier: signer, revocations: revocations, clients: self.clients)
-            revocation = RevocationEndpoint(authenticator: authenticator, verifier: signer, revocations: revocations)
+            introspection = IntrospectionEndpoint(
+                authenticator: authenticator, verifier: signer, revocations: revocations, clients: self.clients, grants: InMemoryGrants(),
+                clock: SystemClock())
+            revocation = RevocationEndpoint(
+                authenticator: authenticator, verifier: signer, revocations: revocations, grants: InMemoryGrants(), clock: SystemClock())
         }
 
         func token(for client: Client) async throws -> String {

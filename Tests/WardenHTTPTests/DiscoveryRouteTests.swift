@@ -18,12 +18,15 @@ struct DiscoveryRouteTests {
             #expect(json["introspection_endpoint"] as? String == "\(TestWarden.issuer)/introspect")
             #expect(json["revocation_endpoint"] as? String == "\(TestWarden.issuer)/revoke")
             #expect(json["jwks_uri"] as? String == "\(TestWarden.issuer)/.well-known/jwks.json")
-            #expect(json["grant_types_supported"] as? [String] == ["client_credentials"])
+            #expect(json["authorization_endpoint"] as? String == "\(TestWarden.issuer)/authorize")
+            #expect(json["grant_types_supported"] as? [String] == ["authorization_code", "client_credentials", "refresh_token"])
+            #expect(json["response_types_supported"] as? [String] == ["code"])
+            #expect(json["code_challenge_methods_supported"] as? [String] == ["S256"])
             #expect(json["scopes_supported"] as? [String] == ["extra", "invoices:read"])
             #expect(json["authorization_response_iss_parameter_supported"] as? Bool == true)
-            for key in ["token_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"] {
-                #expect(json[key] as? [String] == ["client_secret_basic", "client_secret_post"])
-            }
+            #expect(json["token_endpoint_auth_methods_supported"] as? [String] == ["client_secret_basic", "client_secret_post", "none"])
+            #expect(json["revocation_endpoint_auth_methods_supported"] as? [String] == ["client_secret_basic", "client_secret_post", "none"])
+            #expect(json["introspection_endpoint_auth_methods_supported"] as? [String] == ["client_secret_basic", "client_secret_post"])
         }
     }
 

@@ -13,7 +13,7 @@ struct MigrationTests {
         let unmigrated = try SQLiteStore(path: path, migrate: false)
         #expect(try unmigrated.migrationStatus().allSatisfy { !$0.applied })
         try unmigrated.migrate()
-        #expect(try unmigrated.migrationStatus().map(\.id) == ["0001_initial"])
+        #expect(try unmigrated.migrationStatus().map(\.id) == ["0001_initial", "0002_browser_flow"])
         #expect(try unmigrated.migrationStatus().allSatisfy(\.applied))
         try unmigrated.close()
 

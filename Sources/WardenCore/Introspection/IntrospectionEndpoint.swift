@@ -1,19 +1,26 @@
-/// Token introspection (RFC 7662), authoritative: a revoked token, or one of a
-/// deleted client, is inactive at once even though its JWT is still good.
+import Foundation
+
+/// Token introspection (RFC 7662), authoritative: a revoked token, a token of a
+/// revoked grant, or one of a deleted client is inactive at once even though its
+/// JWT is still good. A refresh token is active only to the client it was issued to.
 public struct IntrospectionEndpoint: Sendable {
     let authenticator: ClientAuthenticator
     let verifier: any AccessTokenVerifier
     let revocations: any RevocationRepository
     let clients: any ClientRepository
+    let grants: any GrantRepository
+    let clock: any WardenClock
 
     public init(
         authenticator: ClientAuthenticator, verifier: any AccessTokenVerifier, revocations: any RevocationRepository,
-        clients: any ClientRepository
+        clients: any ClientRepository, grants: any GrantRepository, clock: any WardenClock
     ) {
         self.authenticator = authenticator
         self.verifier = verifier
         self.revocations = revocations
         self.clients = clients
+        self.grants = grants
+        self.clock = clock
     }
 
     /// Introspects `token` for an authenticated confidential client (RFC 7662 §2.1).
@@ -24,12 +31,24 @@ public struct IntrospectionEndpoint: Sendable {
             throw OAuthError.invalidClient(cause: "public clients may not introspect")
         }
         guard let token = form["token"] else { throw OAuthError.invalidRequest("token is required") }
-        guard let claims = await verifier.verify(token),
-            try await !revocations.isRevoked(jwtID: claims.jwtID),
-            try await clients.client(id: claims.clientID) != nil
-        else {
-            return (client, .inactive)
+        if let claims = await verifier.verify(token) {
+            return (client, try await isLive(claims) ? IntrospectionResponse(claims: claims) : .inactive)
         }
-        return (client, IntrospectionResponse(claims: claims))
+        return (client, try await refreshTokenResponse(token, caller: client))
+    }
+
+    private func isLive(_ claims: AccessTokenClaims) async throws -> Bool {
+        if try await revocations.isRevoked(jwtID: claims.jwtID) { return false }
+        if try await clients.client(id: claims.clientID) == nil { return false }
+        if let grantID = claims.grantID { return try await grants.isGrantActive(id: grantID, at: clock.now()) }
+        return true
+    }
+
+    private func refreshTokenResponse(_ token: String, caller: Client) async throws -> IntrospectionResponse {
+        let now = clock.now()
+        guard let record = try await grants.refreshToken(digest: OpaqueToken(token).digest), record.grant.clientID == caller.id,
+            record.rotatedAt == nil, record.grant.isActive(at: now), now < record.idleExpiresAt
+        else { return .inactive }
+        return IntrospectionResponse(refreshToken: record)
     }
 }

@@ -30,6 +30,18 @@ public struct IntrospectionResponse: Sendable, Equatable, Encodable {
         self.tokenType = "Bearer"
     }
 
+    /// The response for a live refresh token; `exp` is when it dies unused.
+    public init(refreshToken record: RefreshTokenRecord) {
+        self.active = true
+        self.scope = record.scope.description
+        self.clientID = record.grant.clientID
+        self.subject = record.grant.userID
+        self.audience = record.grant.audience
+        self.expiresAt = Int(min(record.idleExpiresAt, record.grant.expiresAt).timeIntervalSince1970)
+        self.issuedAt = Int(record.issuedAt.timeIntervalSince1970)
+        self.tokenType = "refresh_token"
+    }
+
     enum CodingKeys: String, CodingKey {
         case active, scope, iss, sub, aud, exp, iat, jti
         case clientID = "client_id"

@@ -1,28 +1,41 @@
+import Foundation
+
 /// Token revocation (RFC 7009).
 public struct RevocationEndpoint: Sendable {
     let authenticator: ClientAuthenticator
     let verifier: any AccessTokenVerifier
     let revocations: any RevocationRepository
+    let grants: any GrantRepository
+    let clock: any WardenClock
 
-    public init(authenticator: ClientAuthenticator, verifier: any AccessTokenVerifier, revocations: any RevocationRepository) {
+    public init(
+        authenticator: ClientAuthenticator, verifier: any AccessTokenVerifier, revocations: any RevocationRepository,
+        grants: any GrantRepository, clock: any WardenClock
+    ) {
         self.authenticator = authenticator
         self.verifier = verifier
         self.revocations = revocations
+        self.grants = grants
+        self.clock = clock
     }
 
-    /// Revokes `token` if it is a live token of this client. RFC 7009 §2.2: an
-    /// unknown, invalid or expired token is answered with success. A token of
-    /// another client is refused (§2.1) and stays valid.
+    /// Revokes `token` if it is a live token of this client: an access token by its
+    /// `jti`, a refresh token by revoking its whole grant (§2.1). An unknown, invalid
+    /// or expired token is answered with success (§2.2). A token of another client is
+    /// refused (§2.1) and stays valid. `token_type_hint` is only a hint, and ignored.
     public func revoke(form: FormBody, authorization: String?) async throws -> Client {
         let presented = try PresentedClientCredentials.parse(authorization: authorization, form: form)
         let client = try await authenticator.authenticate(presented)
         guard let token = form["token"] else { throw OAuthError.invalidRequest("token is required") }
-        // token_type_hint is only a hint (§2.1); unknown values are ignored.
-        guard let claims = await verifier.verify(token) else { return client }
-        guard claims.clientID == client.id else {
-            throw OAuthError(.unauthorizedClient, "The token was not issued to this client")
+        if let claims = await verifier.verify(token) {
+            guard claims.clientID == client.id else { throw notIssuedToCaller }
+            try await revocations.revoke(jwtID: claims.jwtID, clientID: client.id, expiresAt: claims.expiresAt)
+        } else if let record = try await grants.refreshToken(digest: OpaqueToken(token).digest) {
+            guard record.grant.clientID == client.id else { throw notIssuedToCaller }
+            try await grants.revokeGrant(id: record.grant.id, at: clock.now())
         }
-        try await revocations.revoke(jwtID: claims.jwtID, clientID: client.id, expiresAt: claims.expiresAt)
         return client
     }
+
+    private var notIssuedToCaller: OAuthError { OAuthError(.unauthorizedClient, "The token was not issued to this client") }
 }

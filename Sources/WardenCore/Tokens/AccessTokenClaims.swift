@@ -18,11 +18,15 @@ public struct AccessTokenClaims: Sendable, Equatable {
     public var expiresAt: Date
     /// `jti`: unique per token.
     public var jwtID: String
+    /// `gid`: the grant a user's token came from, so that revoking the grant kills it.
+    /// Nil for client credentials, which have no grant.
+    public var grantID: String?
 
     public init(
         issuer: String, subject: String, audience: [String], clientID: String, scope: Scope, issuedAt: Date,
-        expiresAt: Date, jwtID: String
+        expiresAt: Date, jwtID: String, grantID: String? = nil
     ) {
+        self.grantID = grantID
         self.issuer = issuer
         self.subject = subject
         self.audience = audience

@@ -8,8 +8,8 @@ import WardenTokens
 /// A background task of the running server: every couple of seconds it reloads the
 /// signing keys (so CLI rotations reach it well within 5 s), retires superseded keys
 /// whose tokens have expired, rotates when automatic rotation is due, and purges
-/// revocations of expired tokens in small batches.
-struct KeyMaintenanceService: Service {
+/// expired revocations, grants, codes, refresh tokens and sessions in small batches.
+struct MaintenanceService: Service {
     let store: SQLiteStore
     let keyRing: KeyRing
     let manager: SigningKeyManager
@@ -36,9 +36,17 @@ struct KeyMaintenanceService: Service {
                 algorithm: configuration.signingAlgorithm, leadTime: TimeInterval(configuration.keyRotationLeadTime))
             for kid in retired { logger.info("signing key retired", metadata: ["kid": "\(kid)"]) }
             try await keyRing.load(try await store.allSigningKeys(), now: Date())
-            _ = try await store.purgeRevocations(expiredBefore: Date(), limit: 500)
+            try await purgeExpiredData(store, now: Date())
         } catch {
-            logger.error("key maintenance failed", metadata: ["error": "\(error)"])
+            logger.error("maintenance failed", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// Deletes one batch of everything expired (revocations, grants with their codes and
+/// refresh tokens, idle refresh tokens, sessions); returns how many rows went. Small
+/// batches bound the work and the write lock of each call.
+@discardableResult
+public func purgeExpiredData(_ store: SQLiteStore, now: Date, batch: Int = 500) async throws -> Int {
+    try await store.purgeRevocations(expiredBefore: now, limit: batch) + store.purgeExpired(before: now, limit: batch)
 }

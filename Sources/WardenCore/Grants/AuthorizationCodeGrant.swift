@@ -1,0 +1,54 @@
+import Foundation
+
+/// RFC 6749 §4.1.3: exchanging an authorization code (with its PKCE verifier) for tokens.
+public struct AuthorizationCodeGrant: GrantHandler {
+    let tokens: UserTokenIssuer
+    let grants: any GrantRepository
+    let clock: any WardenClock
+
+    public init(tokens: UserTokenIssuer, grants: any GrantRepository, clock: any WardenClock) {
+        self.tokens = tokens
+        self.grants = grants
+        self.clock = clock
+    }
+
+    public func respond(to form: FormBody, client: Client) async throws -> TokenResponse {
+        guard let value = form["code"] else { throw OAuthError.invalidRequest("code is required") }
+        let now = clock.now()
+        let code = OpaqueToken(value)
+        guard let record = try await grants.authorizationCode(digest: code.digest), record.grant.clientID == client.id else {
+            throw OAuthError(.invalidGrant, "The code is invalid")
+        }
+        guard record.consumedAt == nil else {
+            // RFC 6749 §4.1.2: a code used twice revokes what the first use issued.
+            try await grants.revokeGrant(id: record.grant.id, at: now)
+            throw OAuthError(.invalidGrant, "The code was already used", cause: "code reuse; grant \(record.grant.id) revoked")
+        }
+        guard now < record.expiresAt, record.grant.revokedAt == nil else {
+            throw OAuthError(.invalidGrant, "The code has expired")
+        }
+        if record.redirectURIExplicit || form["redirect_uri"] != nil {
+            guard form["redirect_uri"] == record.redirectURI else {
+                throw OAuthError(.invalidGrant, "redirect_uri does not match the authorization request")
+            }
+        }
+        if let challenge = record.codeChallenge, let method = record.codeChallengeMethod {
+            guard let verifier = form["code_verifier"], PKCE.verify(verifier: verifier, challenge: challenge, method: method) else {
+                throw OAuthError(.invalidGrant, "code_verifier does not match the code_challenge")
+            }
+        } else if form["code_verifier"] != nil {
+            // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
+            throw OAuthError(.invalidGrant, "The code was issued without a code_challenge")
+        }
+
+        let refresh = client.grantTypes.contains(.refreshToken) ? OpaqueToken.generate() : nil
+        let newRefresh = refresh.map { tokens.newRefreshToken($0, scope: record.grant.scope, now: now) }
+        guard try await grants.redeem(
+            codeDigest: code.digest, at: now, grantExpiresAt: tokens.grantExpiry(now: now), refreshToken: newRefresh)
+        else {
+            try await grants.revokeGrant(id: record.grant.id, at: now)
+            throw OAuthError(.invalidGrant, "The code was already used", cause: "concurrent code reuse; grant \(record.grant.id) revoked")
+        }
+        return try await tokens.response(grant: record.grant, scope: record.grant.scope, refreshToken: refresh, now: now)
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+
+/// One authorization a user gave a client: the root that its code, refresh tokens
+/// and access tokens hang from. Revoking it kills them all.
+public struct GrantRecord: Sendable, Equatable {
+    public var id: String
+    public var clientID: String
+    public var userID: String
+    public var scope: Scope
+    public var audience: [String]
+    public var createdAt: Date
+    /// Until the code is redeemed, the code's expiry; then the refresh chain's absolute end.
+    public var expiresAt: Date
+    public var revokedAt: Date?
+
+    public init(
+        id: String, clientID: String, userID: String, scope: Scope, audience: [String], createdAt: Date, expiresAt: Date,
+        revokedAt: Date? = nil
+    ) {
+        self.id = id
+        self.clientID = clientID
+        self.userID = userID
+        self.scope = scope
+        self.audience = audience
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+    }
+
+    /// Live: not revoked and not past its end.
+    public func isActive(at now: Date) -> Bool { revokedAt == nil && now < expiresAt }
+}
+
+/// An authorization code as stored: bound to its grant (client, user, scope),
+/// redirect URI and PKCE challenge.
+public struct AuthorizationCodeRecord: Sendable, Equatable {
+    public var digest: [UInt8]
+    public var grant: GrantRecord
+    public var redirectURI: String
+    /// Whether the authorization request named `redirect_uri` (then the token request must too).
+    public var redirectURIExplicit: Bool
+    public var codeChallenge: String?
+    public var codeChallengeMethod: PKCE.Method?
+    public var expiresAt: Date
+    public var consumedAt: Date?
+
+    public init(
+        digest: [UInt8], grant: GrantRecord, redirectURI: String, redirectURIExplicit: Bool, codeChallenge: String?,
+        codeChallengeMethod: PKCE.Method?, expiresAt: Date, consumedAt: Date? = nil
+    ) {
+        self.digest = digest
+        self.grant = grant
+        self.redirectURI = redirectURI
+        self.redirectURIExplicit = redirectURIExplicit
+        self.codeChallenge = codeChallenge
+        self.codeChallengeMethod = codeChallengeMethod
+        self.expiresAt = expiresAt
+        self.consumedAt = consumedAt
+    }
+}
+
+/// A refresh token as stored.
+public struct RefreshTokenRecord: Sendable, Equatable {
+    public var digest: [UInt8]
+    public var grant: GrantRecord
+    /// RFC 6749 §6: a rotated token keeps the scope of the one it replaces.
+    public var scope: Scope
+    public var issuedAt: Date
+    public var idleExpiresAt: Date
+    /// Set when this token was exchanged for its successor.
+    public var rotatedAt: Date?
+    /// Whether the grace window was already spent on this token.
+    public var graceUsed: Bool
+
+    public init(
+        digest: [UInt8], grant: GrantRecord, scope: Scope, issuedAt: Date, idleExpiresAt: Date, rotatedAt: Date? = nil,
+        graceUsed: Bool = false
+    ) {
+        self.digest = digest
+        self.grant = grant
+        self.scope = scope
+        self.issuedAt = issuedAt
+        self.idleExpiresAt = idleExpiresAt
+        self.rotatedAt = rotatedAt
+        self.graceUsed = graceUsed
+    }
+}
+
+/// A successor refresh token to store in the same transaction as the step that issues it.
+public struct NewRefreshToken: Sendable, Equatable {
+    public var digest: [UInt8]
+    public var scope: Scope
+    public var idleExpiresAt: Date
+
+    public init(digest: [UInt8], scope: Scope, idleExpiresAt: Date) {
+        self.digest = digest
+        self.scope = scope
+        self.idleExpiresAt = idleExpiresAt
+    }
+}
+
+/// Where grants, codes and refresh tokens are kept. Each method that changes state
+/// is one transaction, and each conditional step has exactly one winner under concurrency.
+public protocol GrantRepository: Sendable {
+    /// Stores a new grant with its authorization code.
+    func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws
+    /// The code with this digest, with its grant.
+    func authorizationCode(digest: [UInt8]) async throws -> AuthorizationCodeRecord?
+    /// Marks the code consumed if nobody has; extends the grant to `grantExpiresAt` and stores
+    /// the first refresh token, all or nothing. False when the code was already consumed.
+    func redeem(codeDigest: [UInt8], at now: Date, grantExpiresAt: Date, refreshToken: NewRefreshToken?) async throws -> Bool
+    /// The refresh token with this digest, with its grant.
+    func refreshToken(digest: [UInt8]) async throws -> RefreshTokenRecord?
+    /// Marks `digest` rotated if it is not yet, and stores its successor, all or nothing.
+    /// False when it was already rotated.
+    func rotate(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool
+    /// Grace-window replay of a rotated token: if its grace is unspent, spends it, deletes the
+    /// successors it produced and stores a new one, all or nothing. False when already spent.
+    func replayWithinGrace(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool
+    /// Revokes the grant (and so every code, refresh and access token of it).
+    func revokeGrant(id: String, at now: Date) async throws
+    /// Whether the grant exists, is not revoked and has not ended.
+    func isGrantActive(id: String, at now: Date) async throws -> Bool
+    /// Deletes at most `limit` expired codes, grants and sessions each; returns how many rows went.
+    func purgeExpired(before now: Date, limit: Int) async throws -> Int
+}
+
+/// Remembered consent: the scope a user has allowed a client.
+public protocol ConsentRepository: Sendable {
+    func consentedScope(userID: String, clientID: String) async throws -> Scope?
+    /// Adds `scope` to what the user has allowed the client.
+    func rememberConsent(userID: String, clientID: String, scope: Scope, at now: Date) async throws
+}

@@ -1,0 +1,38 @@
+import Foundation
+
+/// A person who signs in at the login page.
+public struct User: Sendable, Equatable {
+    /// The stable subject (`sub`) of this user's tokens; never reused.
+    public var id: String
+    /// What the user types at login; unique.
+    public var username: String
+    /// bcrypt hash of the password.
+    public var passwordHash: String
+    public var createdAt: Date
+
+    public init(id: String, username: String, passwordHash: String, createdAt: Date) {
+        self.id = id
+        self.username = username
+        self.passwordHash = passwordHash
+        self.createdAt = createdAt
+    }
+}
+
+/// Where users are kept.
+public protocol UserRepository: Sendable {
+    func user(username: String) async throws -> User?
+    func user(id: String) async throws -> User?
+    func allUsers() async throws -> [User]
+    /// Stores a new user; fails when the username is taken.
+    func insert(_ user: User) async throws
+    /// Replaces a password hash; false when there is no such user.
+    func updatePasswordHash(username: String, hash: String) async throws -> Bool
+    /// Removes a user with their grants, consents and sessions; false when there is no such user.
+    func delete(username: String) async throws -> Bool
+}
+
+/// Slow password hashing (bcrypt), run off the event loop by the implementation.
+public protocol PasswordHasher: Sendable {
+    func hash(_ password: String) async throws -> String
+    func verify(_ password: String, hash: String) async -> Bool
+}

@@ -1,0 +1,233 @@
+import Foundation
+import GRDB
+import WardenCore
+
+extension SQLiteStore: GrantRepository {
+    /// The grant's columns, prefixed so they can sit beside a code's or refresh token's.
+    static let grantColumns = """
+        g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.scope AS g_scope, g.audiences AS g_audiences,
+        g.created_at AS g_created_at, g.expires_at AS g_expires_at, g.revoked_at AS g_revoked_at
+        """
+
+    public func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws {
+        let audiences = try Self.json(grant.audience)
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    grant.id, grant.clientID, grant.userID, grant.scope.description, audiences, grant.createdAt.unixSeconds,
+                    grant.expiresAt.unixSeconds,
+                ])
+            try db.execute(
+                sql: """
+                    INSERT INTO authorization_codes (digest, grant_id, redirect_uri, redirect_uri_explicit, code_challenge,
+                        code_challenge_method, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    Data(code.digest), grant.id, code.redirectURI, code.redirectURIExplicit, code.codeChallenge,
+                    code.codeChallengeMethod?.rawValue, code.expiresAt.unixSeconds,
+                ])
+        }
+    }
+
+    public func authorizationCode(digest: [UInt8]) async throws -> AuthorizationCodeRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT c.*, \(Self.grantColumns) FROM authorization_codes c JOIN grants g ON g.id = c.grant_id
+                    WHERE c.digest = ?
+                    """,
+                arguments: [Data(digest)]
+            ).map { row in
+                let method: String? = row["code_challenge_method"]
+                let consumedAt: Int64? = row["consumed_at"]
+                return AuthorizationCodeRecord(
+                    digest: digest, grant: try Self.grant(from: row), redirectURI: row["redirect_uri"],
+                    redirectURIExplicit: row["redirect_uri_explicit"], codeChallenge: row["code_challenge"],
+                    codeChallengeMethod: method.flatMap(PKCE.Method.init(rawValue:)), expiresAt: Date(unixSeconds: row["expires_at"]),
+                    consumedAt: consumedAt.map(Date.init(unixSeconds:)))
+            }
+        }
+    }
+
+    public func redeem(codeDigest: [UInt8], at now: Date, grantExpiresAt: Date, refreshToken: NewRefreshToken?) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE authorization_codes SET consumed_at = ? WHERE digest = ? AND consumed_at IS NULL",
+                arguments: [now.unixSeconds, Data(codeDigest)])
+            guard db.changesCount == 1,
+                let grantID = try String.fetchOne(db, sql: "SELECT grant_id FROM authorization_codes WHERE digest = ?", arguments: [Data(codeDigest)])
+            else { return false }
+            try db.execute(
+                sql: "UPDATE grants SET expires_at = ? WHERE id = ? AND revoked_at IS NULL",
+                arguments: [grantExpiresAt.unixSeconds, grantID])
+            if let refreshToken { try Self.insert(refreshToken, grantID: grantID, at: now, in: db) }
+            return true
+        }
+    }
+
+    public func refreshToken(digest: [UInt8]) async throws -> RefreshTokenRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT r.*, \(Self.grantColumns) FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = ?",
+                arguments: [Data(digest)]
+            ).map { row in
+                let rotatedAt: Int64? = row["rotated_at"]
+                return RefreshTokenRecord(
+                    digest: digest, grant: try Self.grant(from: row), scope: Self.scope(row["scope"]),
+                    issuedAt: Date(unixSeconds: row["issued_at"]), idleExpiresAt: Date(unixSeconds: row["idle_expires_at"]),
+                    rotatedAt: rotatedAt.map(Date.init(unixSeconds:)), graceUsed: row["grace_used"])
+            }
+        }
+    }
+
+    public func rotate(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE refresh_tokens SET rotated_at = ?, successor_digest = ? WHERE digest = ? AND rotated_at IS NULL",
+                arguments: [now.unixSeconds, Data(successor.digest), Data(digest)])
+            guard db.changesCount == 1,
+                let grantID = try String.fetchOne(db, sql: "SELECT grant_id FROM refresh_tokens WHERE digest = ?", arguments: [Data(digest)])
+            else { return false }
+            try Self.insert(successor, grantID: grantID, at: now, in: db)
+            return true
+        }
+    }
+
+    public func replayWithinGrace(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool {
+        try await pool.write { db in
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT grant_id, successor_digest FROM refresh_tokens WHERE digest = ?", arguments: [Data(digest)]),
+                let previous: Data = row["successor_digest"]
+            else { return false }
+            // Only while the successor is unused: a successor that was itself rotated means
+            // the chain moved on, and the replay is theft, not a lost response.
+            try db.execute(
+                sql: """
+                    UPDATE refresh_tokens SET grace_used = 1, successor_digest = ?
+                    WHERE digest = ? AND rotated_at IS NOT NULL AND grace_used = 0
+                      AND EXISTS (SELECT 1 FROM refresh_tokens WHERE digest = ? AND rotated_at IS NULL)
+                    """,
+                arguments: [Data(successor.digest), Data(digest), previous])
+            guard db.changesCount == 1 else { return false }
+            try db.execute(sql: "DELETE FROM refresh_tokens WHERE digest = ?", arguments: [previous])
+            try Self.insert(successor, grantID: row["grant_id"], at: now, in: db)
+            return true
+        }
+    }
+
+    public func revokeGrant(id: String, at now: Date) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [now.unixSeconds, id])
+        }
+    }
+
+    public func isGrantActive(id: String, at now: Date) async throws -> Bool {
+        try await pool.read { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM grants WHERE id = ? AND revoked_at IS NULL AND expires_at > ?)",
+                arguments: [id, now.unixSeconds]) ?? false
+        }
+    }
+
+    public func purgeExpired(before now: Date, limit: Int) async throws -> Int {
+        try await pool.write { db in
+            let seconds = now.unixSeconds
+            // Codes and refresh tokens of a purged grant go with it (ON DELETE CASCADE).
+            try db.execute(
+                sql: """
+                    DELETE FROM grants WHERE id IN (
+                        SELECT id FROM grants WHERE expires_at < ? OR revoked_at IS NOT NULL LIMIT ?)
+                    """,
+                arguments: [seconds, limit])
+            var purged = db.changesCount
+            // A refresh token past its idle lifetime can never be used, rotated or not.
+            try db.execute(
+                sql: "DELETE FROM refresh_tokens WHERE digest IN (SELECT digest FROM refresh_tokens WHERE idle_expires_at < ? LIMIT ?)",
+                arguments: [seconds, limit])
+            purged += db.changesCount
+            try db.execute(
+                sql: "DELETE FROM sessions WHERE digest IN (SELECT digest FROM sessions WHERE expires_at < ? LIMIT ?)",
+                arguments: [seconds, limit])
+            purged += db.changesCount
+            return purged
+        }
+    }
+
+    static func insert(_ token: NewRefreshToken, grantID: String, at now: Date, in db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO refresh_tokens (digest, grant_id, scope, issued_at, idle_expires_at) VALUES (?, ?, ?, ?, ?)",
+            arguments: [Data(token.digest), grantID, token.scope.description, now.unixSeconds, token.idleExpiresAt.unixSeconds])
+    }
+
+    static func grant(from row: Row) throws -> GrantRecord {
+        let revokedAt: Int64? = row["g_revoked_at"]
+        return GrantRecord(
+            id: row["g_id"], clientID: row["g_client_id"], userID: row["g_user_id"], scope: scope(row["g_scope"]),
+            audience: try strings(row["g_audiences"]), createdAt: Date(unixSeconds: row["g_created_at"]),
+            expiresAt: Date(unixSeconds: row["g_expires_at"]), revokedAt: revokedAt.map(Date.init(unixSeconds:)))
+    }
+
+    static func scope(_ text: String) -> Scope { Scope(tokens: text.split(separator: " ").map(String.init)) }
+}
+
+extension SQLiteStore: ConsentRepository {
+    public func consentedScope(userID: String, clientID: String) async throws -> Scope? {
+        try await pool.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?", arguments: [userID, clientID]
+            ).map(Self.scope)
+        }
+    }
+
+    public func rememberConsent(userID: String, clientID: String, scope: Scope, at now: Date) async throws {
+        try await pool.write { db in
+            let previous = try String.fetchOne(
+                db, sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?", arguments: [userID, clientID]
+            ).map(Self.scope)
+            let merged = Scope(tokens: (previous?.tokens ?? []) + scope.tokens)
+            try db.execute(
+                sql: """
+                    INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at
+                    """,
+                arguments: [userID, clientID, merged.description, now.unixSeconds])
+        }
+    }
+}
+
+extension SQLiteStore: SessionRepository {
+    public func session(digest: [UInt8], at now: Date) async throws -> BrowserSession? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM sessions WHERE digest = ? AND expires_at > ?", arguments: [Data(digest), now.unixSeconds]
+            ).map { row in
+                let authenticatedAt: Int64? = row["authenticated_at"]
+                return BrowserSession(
+                    digest: digest, userID: row["user_id"], csrfToken: row["csrf_token"],
+                    authenticatedAt: authenticatedAt.map(Date.init(unixSeconds:)), expiresAt: Date(unixSeconds: row["expires_at"]))
+            }
+        }
+    }
+
+    public func insert(_ session: BrowserSession) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO sessions (digest, user_id, csrf_token, authenticated_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    Data(session.digest), session.userID, session.csrfToken, session.authenticatedAt?.unixSeconds,
+                    session.expiresAt.unixSeconds,
+                ])
+        }
+    }
+
+    public func deleteSession(digest: [UInt8]) async throws {
+        try await pool.write { db in try db.execute(sql: "DELETE FROM sessions WHERE digest = ?", arguments: [Data(digest)]) }
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import GRDB
+import WardenCore
+
+extension SQLiteStore: UserRepository {
+    public func user(username: String) async throws -> User? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [username]).map(Self.user(from:))
+        }
+    }
+
+    public func user(id: String) async throws -> User? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(Self.user(from:))
+        }
+    }
+
+    public func allUsers() async throws -> [User] {
+        try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY username").map(Self.user(from:)) }
+    }
+
+    public func insert(_ user: User) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [user.id, user.username, user.passwordHash, user.createdAt.unixSeconds])
+        }
+    }
+
+    public func updatePasswordHash(username: String, hash: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE users SET password_hash = ? WHERE username = ?", arguments: [hash, username])
+            return db.changesCount == 1
+        }
+    }
+
+    public func delete(username: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM users WHERE username = ?", arguments: [username])
+            return db.changesCount == 1
+        }
+    }
+
+    static func user(from row: Row) -> User {
+        User(id: row["id"], username: row["username"], passwordHash: row["password_hash"], createdAt: Date(unixSeconds: row["created_at"]))
+    }
+}
