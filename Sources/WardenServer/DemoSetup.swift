@@ -1,8 +1,9 @@
+import Crypto
 import Foundation
 import WardenCore
 import WardenStore
 
-/// `serve --demo`: a demo client to try the server with, created once and kept.
+/// `serve --demo`: clients and a user to try the server with, created once and kept.
 public enum DemoSetup {
     /// What the demo prints.
     public struct Credentials: Codable, Sendable {
@@ -10,32 +11,55 @@ public enum DemoSetup {
         public var clientSecret: String
         public var scope: String
         public var audience: String
+        public var publicClientID: String
+        public var redirectURI: String
+        public var username: String
+        public var password: String
     }
 
-    static let clientName = "demo-backend"
-
-    /// Creates the demo confidential client unless it exists. Its secret is kept in
-    /// `demo-credentials.json` beside the database (mode 0600) so every demo start can
-    /// print it: the demo is for a laptop, never for production.
-    public static func ensureClients(store: SQLiteStore, databasePath: String) async throws -> Credentials {
+    /// Creates the demo confidential client, public client and user unless they exist.
+    /// Their secrets are kept in `demo-credentials.json` beside the database (mode 0600)
+    /// so every demo start can print them: the demo is for a laptop, never for production.
+    public static func ensure(store: SQLiteStore, databasePath: String) async throws -> Credentials {
         let file = URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("demo-credentials.json")
         if let data = FileManager.default.contents(atPath: file.path),
             let saved = try? JSONDecoder().decode(Credentials.self, from: data),
-            try await store.client(id: saved.clientID) != nil
+            try await store.client(id: saved.clientID) != nil, try await store.client(id: saved.publicClientID) != nil,
+            try await store.user(username: saved.username) != nil
         {
             return saved
         }
-        let registration = ClientRegistration(
-            name: clientName, grantTypes: [.clientCredentials], scope: "demo:read demo:write",
-            audiences: ["https://api.example.com"])
-        let (client, secret) = try registration.makeClient(now: Date())
-        try await store.insert(client)
+        let now = Date()
+        let (backend, secret) = try ClientRegistration(
+            name: "Demo backend", grantTypes: [.clientCredentials], scope: "demo:read demo:write",
+            audiences: ["https://api.example.com"]
+        ).makeClient(now: now)
+        let redirectURI = "http://127.0.0.1:8765/callback"
+        let (spa, _) = try ClientRegistration(
+            name: "Demo app", grantTypes: [.authorizationCode, .refreshToken], redirectURIs: [redirectURI],
+            scope: "profile offline_access", authMethod: ClientAuthMethod.none
+        ).makeClient(now: now)
+        let username = "demo-\(RandomToken.identifier(byteCount: 2))"
+        let password = RandomToken.make(byteCount: 12)
+        let user = User(
+            id: RandomToken.identifier(byteCount: 16), username: username,
+            passwordHash: try await BcryptPasswordHasher().hash(password), createdAt: now)
+        try await store.insert(backend)
+        try await store.insert(spa)
+        try await store.insert(user)
         let credentials = Credentials(
-            clientID: client.id, clientSecret: secret?.value ?? "", scope: client.scope.description,
-            audience: client.audiences.first ?? "")
+            clientID: backend.id, clientSecret: secret?.value ?? "", scope: backend.scope.description,
+            audience: backend.audiences.first ?? "", publicClientID: spa.id, redirectURI: redirectURI, username: username,
+            password: password)
         guard FileManager.default.createFile(atPath: file.path, contents: try JSONEncoder().encode(credentials), attributes: [.posixPermissions: 0o600]) else {
             throw ConfigurationError("cannot write \(file.path)")
         }
         return credentials
+    }
+
+    /// A PKCE verifier and its S256 challenge, for the printed authorization URL.
+    public static func pkcePair() -> (verifier: String, challenge: String) {
+        let verifier = RandomToken.make(byteCount: 32)
+        return (verifier, Base64URL.encode(SHA256.hash(data: Data(verifier.utf8))))
     }
 }

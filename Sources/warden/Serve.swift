@@ -46,8 +46,8 @@ struct Serve: AsyncParsableCommand {
         } else {
             keyEncryptionKey = try global.requiredKeyEncryptionKey(configuration)
         }
-        let demoCredentials = demo ? try await DemoSetup.ensureClients(store: store, databasePath: configuration.database) : nil
-        if demo { logger.warning("DEMO MODE: demo clients exist in this database. Never use --demo in production.") }
+        let demoCredentials = demo ? try await DemoSetup.ensure(store: store, databasePath: configuration.database) : nil
+        if demo { logger.warning("DEMO MODE: demo clients and a demo user exist in this database. Never use --demo in production.") }
 
         let issuer = configuration.effectiveIssuer
         let app = try await buildApplication(
@@ -70,22 +70,34 @@ struct Serve: AsyncParsableCommand {
 
 /// What `serve --demo` prints: credentials and commands to paste.
 enum DemoBanner {
-    static func text(credentials: DemoSetup.Credentials, issuer: String) -> String {
+    static func text(credentials c: DemoSetup.Credentials, issuer: String) -> String {
         let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
+        let (verifier, challenge) = DemoSetup.pkcePair()
+        let redirect = c.redirectURI.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? c.redirectURI
+        let authorize = "\(base)/authorize?response_type=code&client_id=\(c.publicClientID)&redirect_uri=\(redirect)"
+            + "&scope=profile%20offline_access&state=demo&code_challenge=\(challenge)&code_challenge_method=S256"
         return """
 
             ==================== Warden demo ====================
-            Demo client (client credentials):
-              client_id:     \(credentials.clientID)
-              client_secret: \(credentials.clientSecret)
-              scope:         \(credentials.scope)
-              audience:      \(credentials.audience)
+            Backend client (client credentials):
+              client_id:     \(c.clientID)
+              client_secret: \(c.clientSecret)
+              scope:         \(c.scope)
+              audience:      \(c.audience)
 
             Get a token:
-              curl -s -u '\(credentials.clientID):\(credentials.clientSecret)' -d grant_type=client_credentials -d 'scope=demo:read' \(base)/token
+              curl -s -u '\(c.clientID):\(c.clientSecret)' -d grant_type=client_credentials -d 'scope=demo:read' \(base)/token
 
             Introspect it (paste the access_token):
-              curl -s -u '\(credentials.clientID):\(credentials.clientSecret)' -d token=ACCESS_TOKEN \(base)/introspect
+              curl -s -u '\(c.clientID):\(c.clientSecret)' -d token=ACCESS_TOKEN \(base)/introspect
+
+            Browser sign-in (authorization code + PKCE), public client \(c.publicClientID):
+              user: \(c.username)   password: \(c.password)
+              1. Open: \(authorize)
+              2. Sign in and allow; the browser lands on \(c.redirectURI)?code=...
+                 (nothing listens there: copy the code from the address bar).
+              3. curl -s -d grant_type=authorization_code -d client_id=\(c.publicClientID) -d code=CODE \\
+                   --data-urlencode redirect_uri=\(c.redirectURI) -d code_verifier=\(verifier) \(base)/token
 
             Discovery: \(base)/.well-known/oauth-authorization-server
             =====================================================
