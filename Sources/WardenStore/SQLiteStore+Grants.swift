@@ -116,7 +116,9 @@ extension SQLiteStore: GrantRepository {
                     """,
                 arguments: [Data(successor.digest), Data(digest), previous])
             guard db.changesCount == 1 else { return false }
-            try db.execute(sql: "DELETE FROM refresh_tokens WHERE digest = ?", arguments: [previous])
+            // The earlier successor is dead; kept as rotated so that presenting it counts as reuse.
+            try db.execute(
+                sql: "UPDATE refresh_tokens SET rotated_at = ?, grace_used = 1 WHERE digest = ?", arguments: [now.unixSeconds, previous])
             try Self.insert(successor, grantID: row["grant_id"], at: now, in: db)
             return true
         }

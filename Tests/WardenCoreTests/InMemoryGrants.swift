@@ -76,7 +76,8 @@ final class InMemoryGrants: GrantRepository, ConsentRepository {
             guard let stored = state.refresh[digest], stored.rotatedAt != nil, !stored.graceUsed, let previous = stored.successor,
                 state.refresh[previous]?.rotatedAt == nil
             else { return false }
-            state.refresh[previous] = nil
+            state.refresh[previous]?.rotatedAt = now
+            state.refresh[previous]?.graceUsed = true
             state.refresh[digest]?.graceUsed = true
             state.refresh[digest]?.successor = successor.digest
             state.refresh[successor.digest] = StoredRefresh(

@@ -114,8 +114,9 @@ public protocol GrantRepository: Sendable {
     /// Marks `digest` rotated if it is not yet, and stores its successor, all or nothing.
     /// False when it was already rotated.
     func rotate(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool
-    /// Grace-window replay of a rotated token: if its grace is unspent, spends it, deletes the
-    /// successors it produced and stores a new one, all or nothing. False when already spent.
+    /// Grace-window replay of a rotated token: if its grace is unspent and its successor unused,
+    /// spends it, kills that successor (presenting it later is reuse) and stores a new one,
+    /// all or nothing. False otherwise.
     func replayWithinGrace(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool
     /// Revokes the grant (and so every code, refresh and access token of it).
     func revokeGrant(id: String, at now: Date) async throws

@@ -1,0 +1,161 @@
+import Foundation
+import GRDB
+import Testing
+import WardenCore
+import WardenStore
+
+@Suite("Grants, codes and refresh tokens in storage")
+struct GrantStoreTests {
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    /// A client, a user and a grant with an unredeemed code.
+    func seed(_ store: SQLiteStore) async throws -> (grant: GrantRecord, code: OpaqueToken) {
+        let (client, _) = try ClientRegistration(
+            name: "spa", grantTypes: [.authorizationCode, .refreshToken], redirectURIs: ["http://127.0.0.1/cb"], scope: "profile",
+            authMethod: ClientAuthMethod.none
+        ).makeClient(now: now)
+        try await store.insert(client)
+        let user = User(id: RandomToken.identifier(byteCount: 16), username: "alice-\(UUID().uuidString)", passwordHash: "x", createdAt: now)
+        try await store.insert(user)
+        let grant = GrantRecord(
+            id: RandomToken.identifier(byteCount: 16), clientID: client.id, userID: user.id, scope: Scope(tokens: ["profile"]),
+            audience: ["https://api"], createdAt: now, expiresAt: now.addingTimeInterval(60))
+        let code = OpaqueToken.generate()
+        try await store.insert(
+            grant: grant,
+            code: AuthorizationCodeRecord(
+                digest: code.digest, grant: grant, redirectURI: "http://127.0.0.1/cb", redirectURIExplicit: true,
+                codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", codeChallengeMethod: .s256,
+                expiresAt: now.addingTimeInterval(60)))
+        return (grant, code)
+    }
+
+    func newRefresh(_ token: OpaqueToken = .generate()) -> NewRefreshToken {
+        NewRefreshToken(digest: token.digest, scope: Scope(tokens: ["profile"]), idleExpiresAt: now.addingTimeInterval(3600))
+    }
+
+    @Test("a code round-trips with its bindings and grant")
+    func codeRoundTrip() async throws {
+        try await withTemporaryStore { store, _ in
+            let (grant, code) = try await seed(store)
+            let record = try #require(try await store.authorizationCode(digest: code.digest))
+            #expect(record.grant == grant)
+            #expect(record.redirectURI == "http://127.0.0.1/cb" && record.redirectURIExplicit)
+            #expect(record.codeChallengeMethod == .s256)
+            #expect(record.consumedAt == nil)
+        }
+    }
+
+    @Test("20 simultaneous redemptions of one code: exactly one wins, one refresh token is stored")
+    func concurrentRedeem() async throws {
+        try await withTemporaryStore { store, path in
+            let (grant, code) = try await seed(store)
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        try await store.redeem(codeDigest: code.digest, at: now, grantExpiresAt: now.addingTimeInterval(86_400), refreshToken: newRefresh())
+                    }
+                }
+                return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+            }
+            #expect(wins == 1)
+            let queue = try DatabaseQueue(path: path)
+            #expect(try await queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM refresh_tokens") } == 1)
+            #expect(try await store.isGrantActive(id: grant.id, at: now.addingTimeInterval(3600)))
+        }
+    }
+
+    @Test("20 simultaneous rotations of one refresh token: exactly one wins, one successor exists")
+    func concurrentRotate() async throws {
+        try await withTemporaryStore { store, path in
+            let (_, code) = try await seed(store)
+            let first = OpaqueToken.generate()
+            #expect(try await store.redeem(codeDigest: code.digest, at: now, grantExpiresAt: now.addingTimeInterval(86_400), refreshToken: newRefresh(first)))
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<20 {
+                    group.addTask { try await store.rotate(refreshTokenDigest: first.digest, at: now, successor: newRefresh()) }
+                }
+                return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+            }
+            #expect(wins == 1)
+            let queue = try DatabaseQueue(path: path)
+            #expect(try await queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM refresh_tokens WHERE rotated_at IS NULL") } == 1)
+            #expect(try await queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM refresh_tokens") } == 2)
+        }
+    }
+
+    @Test("a grace replay wins once, kills the earlier successor and never leaves two live tokens")
+    func graceReplay() async throws {
+        try await withTemporaryStore { store, path in
+            let (_, code) = try await seed(store)
+            let first = OpaqueToken.generate()
+            let lost = OpaqueToken.generate()
+            _ = try await store.redeem(codeDigest: code.digest, at: now, grantExpiresAt: now.addingTimeInterval(86_400), refreshToken: newRefresh(first))
+            #expect(try await store.rotate(refreshTokenDigest: first.digest, at: now, successor: newRefresh(lost)))
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<20 {
+                    group.addTask { try await store.replayWithinGrace(refreshTokenDigest: first.digest, at: now, successor: newRefresh()) }
+                }
+                return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+            }
+            #expect(wins == 1)
+            #expect(try await store.refreshToken(digest: lost.digest)?.rotatedAt != nil)
+            let queue = try DatabaseQueue(path: path)
+            #expect(try await queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM refresh_tokens WHERE rotated_at IS NULL") } == 1)
+        }
+    }
+
+    @Test("revoking a grant makes it inactive; deleting the user deletes grants, codes and tokens")
+    func revokeAndCascade() async throws {
+        try await withTemporaryStore { store, path in
+            let (grant, code) = try await seed(store)
+            _ = try await store.redeem(codeDigest: code.digest, at: now, grantExpiresAt: now.addingTimeInterval(86_400), refreshToken: newRefresh())
+            try await store.revokeGrant(id: grant.id, at: now)
+            #expect(try await !store.isGrantActive(id: grant.id, at: now))
+            let user = try #require(try await store.user(id: grant.userID))
+            #expect(try await store.delete(username: user.username))
+            let queue = try DatabaseQueue(path: path)
+            for table in ["grants", "authorization_codes", "refresh_tokens"] {
+                #expect(try await queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM \(table)") } == 0)
+            }
+        }
+    }
+
+    @Test("purge removes expired grants with their codes, idle refresh tokens and sessions, in batches")
+    func purge() async throws {
+        try await withTemporaryStore { store, path in
+            for _ in 0..<3 { _ = try await seed(store) }
+            try await store.insert(BrowserSession(digest: OpaqueToken.generate().digest, userID: nil, csrfToken: "c", authenticatedAt: nil, expiresAt: now))
+            let later = now.addingTimeInterval(61)
+            #expect(try await store.purgeExpired(before: later, limit: 2) == 3)
+            #expect(try await store.purgeExpired(before: later, limit: 2) == 1)
+            #expect(try await store.purgeExpired(before: later, limit: 2) == 0)
+            let queue = try DatabaseQueue(path: path)
+            #expect(try await queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM authorization_codes") } == 0)
+        }
+    }
+
+    @Test("consent merges scopes per user and client")
+    func consent() async throws {
+        try await withTemporaryStore { store, _ in
+            let (grant, _) = try await seed(store)
+            #expect(try await store.consentedScope(userID: grant.userID, clientID: grant.clientID) == nil)
+            try await store.rememberConsent(userID: grant.userID, clientID: grant.clientID, scope: Scope(tokens: ["a"]), at: now)
+            try await store.rememberConsent(userID: grant.userID, clientID: grant.clientID, scope: Scope(tokens: ["b", "a"]), at: now)
+            #expect(try await store.consentedScope(userID: grant.userID, clientID: grant.clientID)?.tokens == ["a", "b"])
+        }
+    }
+
+    @Test("sessions are found by digest only until they expire")
+    func sessions() async throws {
+        try await withTemporaryStore { store, _ in
+            let token = OpaqueToken.generate()
+            let session = BrowserSession(digest: token.digest, userID: nil, csrfToken: "csrf", authenticatedAt: nil, expiresAt: now.addingTimeInterval(60))
+            try await store.insert(session)
+            #expect(try await store.session(digest: token.digest, at: now) == session)
+            #expect(try await store.session(digest: token.digest, at: now.addingTimeInterval(60)) == nil)
+            try await store.deleteSession(digest: token.digest)
+            #expect(try await store.session(digest: token.digest, at: now) == nil)
+        }
+    }
+}
