@@ -15,17 +15,24 @@ and real OAuth clients would: the CLI through subprocesses, the server over HTTP
 from __future__ import annotations
 
 import base64
+import hashlib
+import html.parser
 import json
 import os
+import queue
+import re
 import secrets
 import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 import warnings
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
@@ -121,7 +128,19 @@ class Client:
         """`requests` keyword arguments that authenticate this client with its registered method."""
         if self.auth_method == "client_secret_post":
             return {"data": {"client_id": self.client_id, "client_secret": self.client_secret}}
+        if self.auth_method == "none":
+            # A public client identifies itself with client_id alone (RFC 6749 §3.2.1).
+            return {"data": {"client_id": self.client_id}}
         return {"auth": self.basic, "data": {}}
+
+
+@dataclass
+class User:
+    """A user created with `warden users create`; `id` is the access tokens' `sub`."""
+
+    username: str
+    password: str
+    id: str
 
 
 @dataclass
@@ -202,6 +221,21 @@ class Server:
         data = dict(kwargs.pop("data"), token=token, **extra)
         return requests.post(self.url("/revoke"), data=data, timeout=10, **kwargs)
 
+    def code_token(self, client: Client, code: str, **params) -> requests.Response:
+        """An authorization code token request (RFC 6749 §4.1.3) with the client's auth method;
+        `params` are e.g. redirect_uri and code_verifier (None values are left out)."""
+        return self.grant(client, "authorization_code", code=code, **params)
+
+    def refresh(self, client: Client, refresh_token: str, **params) -> requests.Response:
+        """A refresh token request (RFC 6749 §6) with the client's auth method."""
+        return self.grant(client, "refresh_token", refresh_token=refresh_token, **params)
+
+    def grant(self, client: Client, grant_type: str, **params) -> requests.Response:
+        kwargs = client.credentials()
+        data = [("grant_type", grant_type)] + list(kwargs.pop("data").items())
+        data += [(name, value) for name, value in params.items() if value is not None]
+        return requests.post(self.url("/token"), data=data, timeout=30, **kwargs)
+
     def stop(self) -> int:
         """SIGTERM, then the exit status (killing the process if it does not exit in time)."""
         if self.stopped:
@@ -262,6 +296,7 @@ class Warden:
         env: dict[str, str] | None = None,
         check: bool = True,
         timeout: float = CLI_TIMEOUT,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess:
         """Runs `warden ARGS... [global options] [-- POSITIONAL...]`.
 
@@ -277,6 +312,7 @@ class Warden:
             capture_output=True,
             text=True,
             timeout=timeout,
+            **({"input": input} if input is not None else {}),
         )
         if check:
             assert result.returncode == 0, (
@@ -307,6 +343,39 @@ class Warden:
         args += list(extra)
         raw = self.run_json(*args)
         return Client(client_id=raw["client_id"], client_secret=raw.get("client_secret"), raw=raw)
+
+    def create_code_client(
+        self,
+        name: str = "spa",
+        redirect_uris: tuple[str, ...] = ("http://127.0.0.1:8765/callback",),
+        scope: str = "profile email offline_access",
+        *,
+        public: bool = True,
+        auth_method: str | None = None,
+        grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+        audiences: tuple[str, ...] = (),
+        extra: tuple[str, ...] = (),
+    ) -> Client:
+        """A client of the authorization code flow: public (`--auth-method none`) unless
+        `public` is False (then `auth_method`, default client_secret_basic)."""
+        args: list[str] = []
+        for uri in redirect_uris:
+            args += ["--redirect-uri", uri]
+        return self.create_client(
+            name=name, scope=scope, audiences=audiences, grant_types=grant_types,
+            auth_method="none" if public else auth_method, extra=(*args, *extra),
+        )
+
+    def users(self) -> list[dict]:
+        return self.run_json("users", "list")
+
+    def create_user(self, username: str, password: str | None = None) -> "User":
+        """Creates a user (password through standard input) and returns it with its stable id."""
+        password = password or "pw-" + secrets.token_urlsafe(12)
+        self.run("users", "create", "--username", username, "--password-stdin", input=password + "\n")
+        ids = [user["id"] for user in self.users() if user["username"] == username]
+        assert len(ids) == 1, self.users()
+        return User(username=username, password=password, id=ids[0])
 
     def keys(self) -> list[dict]:
         return self.run_json("keys", "list")
@@ -545,3 +614,377 @@ def assert_rfc9068_token(
         assert claims["exp"] - claims["iat"] == expires_in
     assert isinstance(claims["jti"], str) and len(claims["jti"]) >= 16
     return claims
+
+
+# -- the authorization code flow (browser pages) ---------------------------------
+
+SESSION_COOKIE = "warden_session"
+LOGIN_ERROR = "Incorrect username or password."
+
+
+def s256(verifier: str) -> str:
+    """RFC 7636 §4.2: BASE64URL(SHA256(verifier)) without padding."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(code_verifier, S256 code_challenge); the verifier is 43 unreserved characters."""
+    verifier = secrets.token_urlsafe(32)
+    return verifier, s256(verifier)
+
+
+def query_params(url: str) -> dict[str, str]:
+    """The query of `url` as a dict; every parameter must appear once (RFC 6749 §3.1)."""
+    pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True, strict_parsing=False)
+    names = [name for name, _ in pairs]
+    assert len(names) == len(set(names)), f"repeated parameter in {url!r}"
+    return dict(pairs)
+
+
+def redirect_target(response: requests.Response) -> str:
+    """The Location of a redirect, made absolute against the request URL."""
+    assert response.status_code in (301, 302, 303, 307, 308), (
+        f"expected a redirect, got {response.status_code}: {response.text[:300]!r}"
+    )
+    return urljoin(response.url, response.headers["Location"])
+
+
+def assert_redirect_to(response: requests.Response, redirect_uri: str, *, status: int | tuple[int, ...] = (302, 303)) -> dict[str, str]:
+    """The response redirects to exactly `redirect_uri` (plus query parameters); returns them."""
+    statuses = (status,) if isinstance(status, int) else status
+    assert response.status_code in statuses, f"expected {statuses}, got {response.status_code}: {response.text[:300]!r}"
+    location = response.headers["Location"]
+    base, _, _ = location.partition("?")
+    assert base == redirect_uri.partition("?")[0], f"redirected to {location!r}, not to {redirect_uri!r}"
+    assert "#" not in location, location
+    return query_params(location)
+
+
+def assert_authorization_error(
+    response: requests.Response, redirect_uri: str, error: str, *, issuer: str, state: str | None
+) -> dict[str, str]:
+    """RFC 6749 §4.1.2.1 + RFC 9207: a 302 back to the client with error, state and iss, no code."""
+    params = assert_redirect_to(response, redirect_uri, status=302)
+    assert params.get("error") == error, f"expected error={error}, got {params}"
+    assert "code" not in params, params
+    assert params.get("iss") == issuer, params
+    if state is None:
+        assert "state" not in params, params
+    else:
+        assert params.get("state") == state, params
+    if "error_description" in params:
+        assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in params["error_description"]), params
+    return params
+
+
+def csp_directives(response: requests.Response) -> dict[str, list[str]]:
+    policy = response.headers.get("Content-Security-Policy", "")
+    directives: dict[str, list[str]] = {}
+    for part in policy.split(";"):
+        words = part.split()
+        if words:
+            directives[words[0].lower()] = words[1:]
+    return directives
+
+
+def assert_html_security_headers(response: requests.Response) -> None:
+    """SECURITY.md "Browser session and pages": the headers of every HTML response."""
+    directives = csp_directives(response)
+    assert directives, f"no Content-Security-Policy: {dict(response.headers)}"
+    assert directives.get("default-src") in (["'self'"], ["'none'"]), directives
+    assert directives.get("frame-ancestors") == ["'none'"], directives
+    for name, sources in directives.items():
+        for source in sources:
+            assert source not in ("*", "'unsafe-inline'", "'unsafe-eval'", "data:", "http:", "https:"), (name, sources)
+    assert response.headers.get("X-Frame-Options", "").upper() == "DENY", dict(response.headers)
+    assert response.headers.get("Referrer-Policy", "").lower() == "no-referrer", dict(response.headers)
+    assert "no-store" in response.headers.get("Cache-Control", ""), dict(response.headers)
+
+
+def assert_html_page(response: requests.Response, status: int = 200) -> "Page":
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:500]!r}"
+    assert response.headers.get("Content-Type", "").split(";")[0].strip() == "text/html", dict(response.headers)
+    assert "Location" not in response.headers, response.headers["Location"]
+    assert_html_security_headers(response)
+    return Page.parse(response.text)
+
+
+@dataclass
+class Form:
+    action: str | None
+    method: str
+    inputs: dict[str, dict]
+    buttons: list[dict]
+
+    def hidden(self) -> dict[str, str]:
+        return {name: attrs.get("value", "") for name, attrs in self.inputs.items() if attrs.get("type") == "hidden"}
+
+
+class Page(html.parser.HTMLParser):
+    """What the tests need of an HTML page: its forms, labels, scripts, URLs and alerts."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.forms: list[Form] = []
+        self.label_for: set[str] = set()
+        self.ids: dict[str, dict] = {}
+        self.scripts = 0
+        self.inline_styles = 0
+        self.urls: list[str] = []
+        self.title = ""
+        self.h1 = ""
+        self.alerts: list[str] = []
+        self.list_items: list[str] = []
+        self._capture: list[list] = []
+        self.text = ""
+
+    @classmethod
+    def parse(cls, text: str) -> "Page":
+        page = cls()
+        page.feed(text)
+        page.close()
+        return page
+
+    def handle_starttag(self, tag, attrs):
+        attributes = {name: value or "" for name, value in attrs}
+        if "id" in attributes:
+            self.ids[attributes["id"]] = dict(attributes, tag=tag)
+        for name in ("src", "href", "action", "srcset", "poster", "data", "formaction"):
+            if name in attributes:
+                self.urls.append(attributes[name])
+        if "style" in attributes or tag == "style":
+            self.inline_styles += 1
+        if any(name.startswith("on") for name in attributes):
+            self.scripts += 1  # an inline event handler is script too
+        if tag == "script":
+            self.scripts += 1
+        elif tag == "form":
+            self.forms.append(Form(attributes.get("action"), attributes.get("method", "get").lower(), {}, []))
+        elif tag == "input" and self.forms:
+            self.forms[-1].inputs[attributes.get("name", "")] = dict(attributes, type=attributes.get("type", "text").lower())
+        elif tag == "button" and self.forms:
+            self.forms[-1].buttons.append(dict(attributes, type=attributes.get("type", "submit").lower()))
+        elif tag == "label" and "for" in attributes:
+            self.label_for.add(attributes["for"])
+        if tag in ("title", "h1", "li") or attributes.get("role") == "alert" or "error" in attributes.get("class", "").split():
+            self._capture.append([tag, attributes, ""])
+
+    def handle_endtag(self, tag):
+        if self._capture and self._capture[-1][0] == tag:
+            name, attributes, text = self._capture.pop()
+            text = " ".join(text.split())
+            if name == "title":
+                self.title = text
+            elif name == "h1":
+                self.h1 = text
+            elif name == "li":
+                self.list_items.append(text)
+            if attributes.get("role") == "alert" or "error" in attributes.get("class", "").split():
+                self.alerts.append(text)
+
+    def handle_data(self, data):
+        self.text += data
+        for entry in self._capture:
+            entry[2] += data
+
+    def form(self, action: str) -> Form:
+        forms = [form for form in self.forms if form.action == action]
+        assert len(forms) == 1, f"expected one form posting to {action}: {self.forms}"
+        assert forms[0].method == "post", forms[0]
+        return forms[0]
+
+    @property
+    def is_login(self) -> bool:
+        return any(form.action == "/login" for form in self.forms)
+
+    @property
+    def is_consent(self) -> bool:
+        return any(form.action == "/consent" for form in self.forms)
+
+
+class UserAgent:
+    """A cookie-keeping HTTP user agent that walks the login and consent pages as a
+    browser without JavaScript would (no automatic redirects: each step is checked)."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.http = requests.Session()
+
+    @property
+    def session_cookie(self) -> str | None:
+        return self.http.cookies.get(SESSION_COOKIE)
+
+    def get(self, path_or_url: str, **kwargs) -> requests.Response:
+        url = path_or_url if path_or_url.startswith("http") else self.server.url(path_or_url)
+        return self.http.get(url, allow_redirects=False, timeout=30, **kwargs)
+
+    def authorize(self, params: dict | list | str) -> requests.Response:
+        query = params if isinstance(params, str) else urlencode(params)
+        return self.get("/authorize?" + query)
+
+    def post(self, path: str, data, **kwargs) -> requests.Response:
+        return self.http.post(self.server.url(path), data=data, allow_redirects=False, timeout=30, **kwargs)
+
+    def login(self, page: requests.Response | Page, username: str, password: str) -> requests.Response:
+        parsed = page if isinstance(page, Page) else Page.parse(page.text)
+        form = parsed.form("/login")
+        return self.post("/login", dict(form.hidden(), username=username, password=password))
+
+    def consent(self, page: requests.Response | Page, decision: str) -> requests.Response:
+        parsed = page if isinstance(page, Page) else Page.parse(page.text)
+        form = parsed.form("/consent")
+        return self.post("/consent", dict(form.hidden(), decision=decision))
+
+    def follow(self, response: requests.Response) -> requests.Response:
+        """Follows one redirect that stays on the server."""
+        target = redirect_target(response)
+        assert target.startswith(self.server.base_url + "/"), f"redirect leaves the server: {target!r}"
+        return self.get(target)
+
+    def authorization(
+        self,
+        params: dict,
+        user: User | None,
+        *,
+        decision: str = "allow",
+        expect_login: bool | None = None,
+        expect_consent: bool | None = None,
+    ) -> requests.Response:
+        """Walks from /authorize through login (when asked) and consent (when asked)
+        to the final redirect, which is returned unfollowed."""
+        response = self.authorize(params)
+        if response.status_code == 200 and Page.parse(response.text).is_login:
+            assert expect_login is not False, "the login page was shown to a logged-in user"
+            assert user is not None, "login page shown but no user given"
+            response = self.login(response, user.username, user.password)
+            assert response.status_code == 303, f"login did not answer 303: {response.status_code} {response.text[:300]!r}"
+            assert urlsplit(redirect_target(response)).path == "/authorize", response.headers["Location"]
+            response = self.follow(response)
+        else:
+            assert expect_login is not True, f"no login page: {response.status_code} {response.text[:300]!r}"
+        if response.status_code == 200 and Page.parse(response.text).is_consent:
+            assert expect_consent is not False, "the consent page was shown"
+            response = self.consent(response, decision)
+            assert response.status_code == 303, f"consent did not answer 303: {response.status_code}"
+        else:
+            assert expect_consent is not True, f"no consent page: {response.status_code} {response.text[:300]!r}"
+        return response
+
+
+def authorization_params(
+    client: Client,
+    redirect_uri: str | None,
+    *,
+    scope: str | None = "profile",
+    state: str | None = None,
+    challenge: str | None = None,
+    method: str | None = "S256",
+    **extra,
+) -> dict:
+    """/authorize query parameters (None values left out); a fresh state when none is given."""
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": redirect_uri,
+        "scope": scope,
+        "state": state if state is not None else secrets.token_urlsafe(12),
+        "code_challenge": challenge,
+        "code_challenge_method": method if challenge is not None else None,
+        **extra,
+    }
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def obtain_code(
+    agent: UserAgent,
+    client: Client,
+    user: User | None,
+    redirect_uri: str,
+    *,
+    scope: str = "profile",
+    verifier: str | None = None,
+    send_redirect_uri: bool = True,
+    **kwargs,
+) -> tuple[str, str | None]:
+    """Runs the flow with a fresh S256 challenge (unless `verifier` is "" for none) and
+    returns (code, verifier); checks state and iss on the way back."""
+    if verifier is None:
+        verifier, challenge = pkce_pair()
+    elif verifier == "":
+        verifier, challenge = None, None
+    else:
+        challenge = s256(verifier)
+    state = secrets.token_urlsafe(12)
+    params = authorization_params(
+        client, redirect_uri if send_redirect_uri else None, scope=scope, state=state, challenge=challenge
+    )
+    response = agent.authorization(params, user, **kwargs)
+    result = assert_redirect_to(response, redirect_uri)
+    assert result.get("state") == state and result.get("iss") == agent.server.issuer, result
+    assert "code" in result and "error" not in result, result
+    return result["code"], verifier
+
+
+def tokens_for(
+    server: Server, client: Client, user: User, redirect_uri: str, *, scope: str = "profile", agent: UserAgent | None = None,
+) -> dict:
+    """A full flow (login and consent as needed) and the token response."""
+    agent = agent or UserAgent(server)
+    code, verifier = obtain_code(agent, client, user, redirect_uri, scope=scope)
+    response = server.code_token(client, code, redirect_uri=redirect_uri, code_verifier=verifier)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+class RedirectCatcher:
+    """A loopback HTTP listener standing in for a native app's redirect URI
+    (RFC 8252 §7.3): it records every request for /callback and answers a small page."""
+
+    def __init__(self, path: str = "/callback"):
+        self.path = path
+        self.requests: "queue.Queue[dict]" = queue.Queue()
+        catcher = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                if urlsplit(self.path).path == catcher.path:
+                    catcher.requests.put({
+                        "path": self.path, "query": query_params(self.path), "headers": dict(self.headers),
+                    })
+                body = b"<!doctype html><title>Done</title><p>You may close this window.</p>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    def wait(self, timeout: float = 15.0) -> dict:
+        try:
+            return self.requests.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"nothing arrived at {self.redirect_uri} within {timeout}s") from None
+
+    def drain(self) -> None:
+        while not self.requests.empty():
+            self.requests.get_nowait()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def bcrypt_cost(password_hash: str) -> int | None:
+    match = re.fullmatch(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}", password_hash)
+    return int(match.group(1)) if match else None

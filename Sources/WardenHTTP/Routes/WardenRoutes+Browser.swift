@@ -17,6 +17,10 @@ extension WardenRoutes {
             }
             let current = try await flow.sessions.current(cookie: request.cookies[Self.sessionCookie]?.value)
             guard let session = current, let userID = session.userID, let user = try await flow.users.user(id: userID) else {
+                // Keep an anonymous session the browser already has; start one otherwise.
+                if let current, current.userID == nil {
+                    return loginPage(flow, authorizationRequest, query: query, csrf: current.csrfToken)
+                }
                 let (cookie, session) = try await flow.sessions.startAnonymous()
                 var response = loginPage(flow, authorizationRequest, query: query, csrf: session.csrfToken)
                 response.setCookie(sessionCookie(cookie.value, flow: flow))
