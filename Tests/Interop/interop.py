@@ -907,7 +907,8 @@ def obtain_code(
     **kwargs,
 ) -> tuple[str, str | None]:
     """Runs the flow with a fresh S256 challenge (unless `verifier` is "" for none) and
-    returns (code, verifier); checks state and iss on the way back."""
+    returns (code, verifier); checks state and iss on the way back. Other keyword
+    arguments are `UserAgent.authorization` options or extra /authorize parameters."""
     if verifier is None:
         verifier, challenge = pkce_pair()
     elif verifier == "":
@@ -915,10 +916,11 @@ def obtain_code(
     else:
         challenge = s256(verifier)
     state = secrets.token_urlsafe(12)
+    flow = {name: kwargs.pop(name) for name in ("decision", "expect_login", "expect_consent") if name in kwargs}
     params = authorization_params(
-        client, redirect_uri if send_redirect_uri else None, scope=scope, state=state, challenge=challenge
+        client, redirect_uri if send_redirect_uri else None, scope=scope, state=state, challenge=challenge, **kwargs
     )
-    response = agent.authorization(params, user, **kwargs)
+    response = agent.authorization(params, user, **flow)
     result = assert_redirect_to(response, redirect_uri)
     assert result.get("state") == state and result.get("iss") == agent.server.issuer, result
     assert "code" in result and "error" not in result, result
@@ -943,6 +945,8 @@ class RedirectCatcher:
     def __init__(self, path: str = "/callback"):
         self.path = path
         self.requests: "queue.Queue[dict]" = queue.Queue()
+        #: Other pages it serves (path -> HTML), e.g. a third-party page framing Warden's.
+        self.pages: dict[str, str] = {}
         catcher = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -951,7 +955,10 @@ class RedirectCatcher:
                     catcher.requests.put({
                         "path": self.path, "query": query_params(self.path), "headers": dict(self.headers),
                     })
-                body = b"<!doctype html><title>Done</title><p>You may close this window.</p>"
+                page = catcher.pages.get(urlsplit(self.path).path)
+                body = page.encode() if page is not None else (
+                    b"<!doctype html><title>Done</title><p>You may close this window.</p>"
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))

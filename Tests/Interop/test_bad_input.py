@@ -191,8 +191,9 @@ def test_bad_request(module_server, clients, baseline, case, path):
         (b"scope=invoices:read", "invalid_request"),
         (b"grant_type=password&username=a&password=b", "unsupported_grant_type"),
         (b"grant_type=implicit", "unsupported_grant_type"),
-        (b"grant_type=authorization_code&code=x&redirect_uri=http://127.0.0.1/cb", "unsupported_grant_type"),
-        (b"grant_type=refresh_token&refresh_token=x", "unsupported_grant_type"),
+        # Supported grants this (client credentials) client is not registered for (RFC 6749 §5.2).
+        (b"grant_type=authorization_code&code=x&redirect_uri=http://127.0.0.1/cb", "unauthorized_client"),
+        (b"grant_type=refresh_token&refresh_token=x", "unauthorized_client"),
         (b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=x", "unsupported_grant_type"),
         (b"grant_type=CLIENT_CREDENTIALS", "unsupported_grant_type"),
         (b"grant_type=client_credentials&scope=" + b"a" * 60_000, "invalid_scope"),

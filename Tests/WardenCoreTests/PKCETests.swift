@@ -58,6 +58,7 @@ struct RedirectURIMatcherTests {
         "https://app.example.com/callback#frag", "https://evil@app.example.com/callback", "https://app.example.com.evil.com/callback",
         "https://app.example.com/callback%2F..%2Fevil", "http://127.0.0.1:9999/callback/other", "http://localhost:8765/callback",
         "https://127.0.0.1:8765/callback", "http://127.0.0.1:8765/callback#x", "http://user@127.0.0.1:8765/callback",
+        "http://127.0.0.1:99999/callback", "http://127.0.0.1:0/callback",
     ])
     func mismatches(uri: String) {
         #expect(RedirectURIMatcher.match(uri, registered: registered) == nil)

@@ -14,7 +14,8 @@ public enum RedirectURIMatcher {
     static func loopbackKey(_ uri: String) -> String? {
         guard var components = URLComponents(string: uri), components.scheme == "http",
             let host = components.percentEncodedHost, host == "127.0.0.1" || host == "[::1]" || host == "::1",
-            components.user == nil, components.password == nil, components.fragment == nil
+            components.user == nil, components.password == nil, components.fragment == nil,
+            components.port.map({ (1...65535).contains($0) }) ?? true
         else { return nil }
         components.port = nil
         return components.string

@@ -16,6 +16,10 @@ public struct PageRenderer: Sendable {
     /// The built-in templates, each replaced by `directory/NAME.mustache` when that file exists.
     public init(templatesDirectory directory: String?) throws {
         var library = MustacheLibrary()
+        var isDirectory: ObjCBool = false
+        if let directory, !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            throw Invalid(description: "templates_directory \(directory): not a directory")
+        }
         for (name, builtIn) in PageTemplates.all {
             var text = builtIn
             if let directory {

@@ -5,6 +5,7 @@ import WardenCore
 
 extension WardenRoutes {
     static let sessionCookie = "warden_session"
+    static let queryCharacters = CharacterSet.urlQueryAllowed.union(CharacterSet(charactersIn: "%"))
 
     /// `/authorize` (RFC 6749 §4.1.1), the login and consent forms, and their stylesheet.
     func addBrowserRoutes(to router: Router<WardenRequestContext>, flow: BrowserFlow) {
@@ -68,7 +69,9 @@ extension WardenRoutes {
                                  error: "Incorrect username or password.")
             }
             let (cookie, _) = try await flow.sessions.logIn(userID: user.id, replacing: session)
-            var response = redirect("/authorize?" + query, status: .seeOther)
+            // The query was validated, not re-encoded: encode anything a Location must not carry raw
+            // (its percent-escapes are already known to be well formed).
+            var response = redirect("/authorize?" + (query.addingPercentEncoding(withAllowedCharacters: Self.queryCharacters) ?? ""), status: .seeOther)
             response.setCookie(sessionCookie(cookie.value, flow: flow))
             return response
         }
