@@ -38,18 +38,22 @@ public func buildApplication(
         .refreshToken: RefreshTokenGrant(tokens: userTokens, grants: store, clock: clock),
     ]
     let hasher = BcryptPasswordHasher()
+    let sessions = BrowserSessions(repository: store, clock: clock, lifetime: TimeInterval(configuration.sessionLifetime))
     let browser = BrowserFlow(
         authorization: AuthorizationEndpoint(
             configuration: .init(
                 issuer: issuer, defaultAudience: configuration.effectiveDefaultAudience, allowPlainPKCE: configuration.allowPlainPKCE),
             clients: store, grants: store, consents: store, clock: clock),
-        sessions: BrowserSessions(repository: store, clock: clock, lifetime: TimeInterval(configuration.sessionLifetime)),
-        login: Login(users: store, hasher: hasher, decoyHash: try await hasher.hash(RandomToken.make(byteCount: 16))),
+        sessions: sessions,
+        signIn: SignIn(
+            sessions: sessions,
+            login: Login(users: store, hasher: hasher, decoyHash: try await hasher.hash(RandomToken.make(byteCount: 16))),
+            failuresPerAccount: FailureRateLimiter(limit: configuration.loginFailuresPerAccount),
+            failuresPerAddress: FailureRateLimiter(limit: configuration.loginFailuresPerAddress),
+            clock: clock),
         users: store,
-        failuresPerAccount: FailureRateLimiter(limit: configuration.loginFailuresPerAccount),
-        failuresPerAddress: FailureRateLimiter(limit: configuration.loginFailuresPerAddress),
         pages: try PageRenderer(templatesDirectory: configuration.templatesDirectory),
-        secureCookies: issuer.lowercased().hasPrefix("https:"), clock: clock)
+        secureCookies: issuer.lowercased().hasPrefix("https:"))
     let routes = WardenRoutes(
         tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers),
         introspectionEndpoint: IntrospectionEndpoint(

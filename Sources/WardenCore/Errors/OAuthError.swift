@@ -24,8 +24,6 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let accessDenied = Code(rawValue: "access_denied")
         /// RFC 6749 §4.1.2.1
         public static let unsupportedResponseType = Code(rawValue: "unsupported_response_type")
-        /// RFC 6585 §4, with an OAuth-shaped body: too many failed attempts.
-        public static let slowDown = Code(rawValue: "slow_down")
         /// RFC 7009 §2.2.1
         public static let unsupportedTokenType = Code(rawValue: "unsupported_token_type")
     }

@@ -52,23 +52,23 @@ extension WardenRoutes {
             case .failure(let failure): return failure.response
             }
             let username = form["username"] ?? ""
-            let address = context.remoteAddress ?? "unknown"
-            let now = flow.clock.now()
-            if let wait = flow.failuresPerAccount.retryAfter(username, now: now) ?? flow.failuresPerAddress.retryAfter(address, now: now) {
+            let outcome = try await flow.signIn.attempt(
+                username: username, password: form["password"] ?? "", address: context.remoteAddress ?? "unknown", replacing: session)
+            let cookie: OpaqueToken
+            switch outcome {
+            case .rateLimited(let wait):
                 var headers = HTTPFields()
                 headers[.retryAfter] = "\(wait)"
                 return flow.pages.page(
                     "error", ["title": "Too many attempts", "error": "too_many_attempts", "description": "Too many failed sign-ins. Try again in \(wait) seconds."],
                     status: .tooManyRequests, headers: headers)
-            }
-            guard let user = try await flow.login.authenticate(username: username, password: form["password"] ?? "") else {
-                flow.failuresPerAccount.recordFailure(username, now: now)
-                flow.failuresPerAddress.recordFailure(address, now: now)
+            case .failed:
                 context.outcome.errorCause = "failed login"
                 return loginPage(flow, authorizationRequest, query: query, csrf: session.csrfToken, username: username,
                                  error: "Incorrect username or password.")
+            case .signedIn(let newCookie):
+                cookie = newCookie
             }
-            let (cookie, _) = try await flow.sessions.logIn(userID: user.id, replacing: session)
             // The query was validated, not re-encoded: encode anything a Location must not carry raw
             // (its percent-escapes are already known to be well formed).
             var response = redirect("/authorize?" + (query.addingPercentEncoding(withAllowedCharacters: Self.queryCharacters) ?? ""), status: .seeOther)
