@@ -19,7 +19,9 @@ public func buildApplication(
     let keyRing = KeyRing(issuer: issuer, encryptionKey: keyEncryptionKey)
     try await keyRing.load(try await store.allSigningKeys(), now: clock.now())
 
-    let authenticator = ClientAuthenticator(clients: store)
+    let authenticator = ClientAuthenticator(
+        clients: store, failuresPerClient: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerClient),
+        failuresPerAddress: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerAddress), clock: clock)
     let clientCredentials = ClientCredentialsGrant(
         configuration: .init(
             issuer: issuer, accessTokenLifetime: configuration.accessTokenLifetime,

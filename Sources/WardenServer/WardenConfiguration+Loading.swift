@@ -26,13 +26,16 @@ extension WardenConfiguration {
         var templates_directory: String?
         var login_failures_per_account: Int?
         var login_failures_per_address: Int?
+        var client_authentication_failures_per_client: Int?
+        var client_authentication_failures_per_address: Int?
 
         static let keys: Set<String> = [
             "host", "port", "issuer", "database", "access_token_lifetime", "default_audience", "scopes",
             "signing_algorithm", "key_rotation_lead_time", "key_rotation_interval_days", "key_encryption_key_file",
             "log_level", "refresh_token_idle_lifetime", "refresh_token_absolute_lifetime", "refresh_token_grace_period",
             "session_lifetime", "allow_plain_pkce", "templates_directory", "login_failures_per_account",
-            "login_failures_per_address",
+            "login_failures_per_address", "client_authentication_failures_per_client",
+            "client_authentication_failures_per_address",
         ]
     }
 
@@ -95,6 +98,8 @@ extension WardenConfiguration {
         templatesDirectory = file.templates_directory ?? templatesDirectory
         loginFailuresPerAccount = file.login_failures_per_account ?? loginFailuresPerAccount
         loginFailuresPerAddress = file.login_failures_per_address ?? loginFailuresPerAddress
+        clientAuthenticationFailuresPerClient = file.client_authentication_failures_per_client ?? clientAuthenticationFailuresPerClient
+        clientAuthenticationFailuresPerAddress = file.client_authentication_failures_per_address ?? clientAuthenticationFailuresPerAddress
         if let value = file.signing_algorithm {
             guard let algorithm = SigningAlgorithm(rawValue: value) else {
                 throw ConfigurationError("\(path): signing_algorithm '\(value)' is not one of ES256, RS256, EdDSA")
@@ -149,8 +154,10 @@ extension WardenConfiguration {
             throw ConfigurationError("\(source): refresh_token_grace_period must be between 0 and 300 seconds")
         }
         guard sessionLifetime > 0 else { throw ConfigurationError("\(source): session_lifetime must be positive") }
-        guard loginFailuresPerAccount > 0, loginFailuresPerAddress > 0 else {
-            throw ConfigurationError("\(source): login failure limits must be positive")
+        guard loginFailuresPerAccount > 0, loginFailuresPerAddress > 0, clientAuthenticationFailuresPerClient > 0,
+            clientAuthenticationFailuresPerAddress > 0
+        else {
+            throw ConfigurationError("\(source): failure limits must be positive")
         }
         guard !database.isEmpty else { throw ConfigurationError("\(source): database must not be empty") }
     }

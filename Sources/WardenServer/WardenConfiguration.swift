@@ -47,6 +47,10 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var loginFailuresPerAccount = 10
     /// Failed logins allowed per client address per minute.
     public var loginFailuresPerAddress = 100
+    /// Failed client authentications allowed per client id per minute.
+    public var clientAuthenticationFailuresPerClient = 10
+    /// Failed client authentications allowed per client address per minute.
+    public var clientAuthenticationFailuresPerAddress = 100
 
     public init() {}
 

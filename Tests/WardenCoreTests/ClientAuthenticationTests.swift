@@ -98,3 +98,30 @@ struct ClientAuthenticationTests {
         #expect(!ConstantTime.equals([1, 2], [1, 2, 3]))
     }
 }
+
+@Suite("Client authentication rate limits")
+struct ClientAuthenticationLimitTests {
+    @Test("failures are limited per client id, then per address; success does not count")
+    func limits() async throws {
+        let (client, secret) = Client.confidential()
+        let authenticator = ClientAuthenticator(
+            clients: InMemoryClients([client]), failuresPerClient: FailureRateLimiter(limit: 2),
+            failuresPerAddress: FailureRateLimiter(limit: 3), clock: FixedClock(date: Date(timeIntervalSince1970: 1000)))
+        for _ in 0..<5 { _ = try await authenticator.authenticate(.basic(clientID: client.id, secret: secret), address: "a") }
+        for _ in 0..<2 {
+            await #expect(throws: OAuthError.self) { try await authenticator.authenticate(.basic(clientID: client.id, secret: ClientSecret("x")), address: "a") }
+        }
+        // Even the right secret now waits: the limit comes before the check.
+        let limited = await #expect(throws: OAuthError.self) {
+            try await authenticator.authenticate(.basic(clientID: client.id, secret: secret), address: "b")
+        }
+        #expect(limited?.code == .slowDown)
+        #expect(limited?.retryAfter == 60)
+        // A third failure from address "a" (another client id) reaches the address limit.
+        await #expect(throws: OAuthError.self) { try await authenticator.authenticate(.basic(clientID: "nobody", secret: secret), address: "a") }
+        let byAddress = await #expect(throws: OAuthError.self) {
+            try await authenticator.authenticate(.basic(clientID: "someone-else", secret: secret), address: "a")
+        }
+        #expect(byAddress?.code == .slowDown)
+    }
+}

@@ -134,3 +134,23 @@ struct TokenRouteTests {
         }
     }
 }
+
+@Suite("Client authentication limits over HTTP")
+struct ClientAuthenticationLimitRouteTests {
+    @Test("after too many failures: 429, Retry-After and an OAuth JSON error; other clients unaffected")
+    func rateLimited() async throws {
+        try await TestWarden.run(configure: { $0.clientAuthenticationFailuresPerClient = 3 }) { warden, client in
+            let (id, secret) = try await warden.register()
+            let other = try await warden.register()
+            for _ in 0..<3 {
+                #expect(try await client.post("/token", form: "grant_type=client_credentials", basic: (id, "wrong")).status == .unauthorized)
+            }
+            let limited = try await client.post("/introspect", form: "token=x", basic: (id, secret))
+            #expect(limited.status == .tooManyRequests)
+            #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 > 0)
+            #expect(limited.oauthError == "slow_down")
+            #expect(limited.headers[.cacheControl] == "no-store")
+            #expect(try await client.post("/token", form: "grant_type=client_credentials", basic: other).status == .ok)
+        }
+    }
+}

@@ -24,6 +24,8 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let accessDenied = Code(rawValue: "access_denied")
         /// RFC 6749 §4.1.2.1
         public static let unsupportedResponseType = Code(rawValue: "unsupported_response_type")
+        /// RFC 8628 §3.5 (registered for the token endpoint): too many failed attempts, retry later.
+        public static let slowDown = Code(rawValue: "slow_down")
         /// RFC 7009 §2.2.1
         public static let unsupportedTokenType = Code(rawValue: "unsupported_token_type")
     }
@@ -36,6 +38,8 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public let isRedirectable: Bool
     /// What really went wrong, for the log only.
     public let internalCause: String?
+    /// Seconds after which a rate-limited client may try again (HTTP 429, `Retry-After`).
+    public var retryAfter: Int?
 
     /// Makes an error; `description` is filtered to the characters RFC 6749 allows.
     public init(_ code: Code, _ description: String? = nil, redirectable: Bool = false, cause: String? = nil) {
@@ -69,6 +73,13 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
 extension OAuthError {
     /// `invalid_request` with a description.
     public static func invalidRequest(_ description: String) -> OAuthError { OAuthError(.invalidRequest, description) }
+    /// `slow_down` after too many failures: answered with 429 and `Retry-After`.
+    public static func rateLimited(retryAfter: Int) -> OAuthError {
+        var error = OAuthError(.slowDown, "Too many failed attempts; retry later")
+        error.retryAfter = retryAfter
+        return error
+    }
+
     /// `invalid_client`; the description never tells an unknown client from a wrong secret.
     public static func invalidClient(cause: String) -> OAuthError {
         OAuthError(.invalidClient, "Client authentication failed", cause: cause)

@@ -24,9 +24,9 @@ public struct IntrospectionEndpoint: Sendable {
     }
 
     /// Introspects `token` for an authenticated confidential client (RFC 7662 §2.1).
-    public func introspect(form: FormBody, authorization: String?) async throws -> (client: Client, response: IntrospectionResponse) {
+    public func introspect(form: FormBody, authorization: String?, address: String? = nil) async throws -> (client: Client, response: IntrospectionResponse) {
         let presented = try PresentedClientCredentials.parse(authorization: authorization, form: form)
-        let client = try await authenticator.authenticate(presented)
+        let client = try await authenticator.authenticate(presented, address: address)
         guard client.isConfidential else {
             throw OAuthError.invalidClient(cause: "public clients may not introspect")
         }

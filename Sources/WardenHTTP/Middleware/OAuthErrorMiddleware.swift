@@ -20,6 +20,9 @@ struct OAuthErrorMiddleware: RouterMiddleware {
         var headers = HTTPFields.noStore
         let status: HTTPResponse.Status
         switch error.code {
+        case _ where error.retryAfter != nil:
+            status = .tooManyRequests
+            headers[.retryAfter] = "\(error.retryAfter ?? 1)"
         case .invalidClient:
             // RFC 6749 §5.2: 401, with the scheme the client may use.
             status = .unauthorized

@@ -8,21 +8,21 @@ extension WardenRoutes {
         router.post("/token") { request, context in
             var request = request
             let form = try await request.oauthForm()
-            let (client, response) = try await tokenEndpoint.respond(to: form, authorization: request.authorization)
+            let (client, response) = try await tokenEndpoint.respond(to: form, authorization: request.authorization, address: context.remoteAddress)
             context.outcome.clientID = client.id
             return JSONBody.response(response, headers: .noStore)
         }
         router.post("/introspect") { request, context in
             var request = request
             let form = try await request.oauthForm()
-            let (client, response) = try await introspectionEndpoint.introspect(form: form, authorization: request.authorization)
+            let (client, response) = try await introspectionEndpoint.introspect(form: form, authorization: request.authorization, address: context.remoteAddress)
             context.outcome.clientID = client.id
             return JSONBody.response(response, headers: .noStore)
         }
         router.post("/revoke") { request, context in
             var request = request
             let form = try await request.oauthForm()
-            let client = try await revocationEndpoint.revoke(form: form, authorization: request.authorization)
+            let client = try await revocationEndpoint.revoke(form: form, authorization: request.authorization, address: context.remoteAddress)
             context.outcome.clientID = client.id
             return Response(status: .ok, headers: .noStore)
         }
