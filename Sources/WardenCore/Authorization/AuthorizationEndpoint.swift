@@ -44,11 +44,12 @@ public struct AuthorizationEndpoint: Sendable {
         }
         let redirectURI: String
         if let requested = query["redirect_uri"] {
-            guard let match = RedirectURIMatcher.match(requested, registered: client.redirectURIs) else {
+            guard RedirectURIMatcher.match(requested, registered: client.redirectURIs) != nil else {
                 throw AuthorizationFailure.page(.invalidRequest("redirect_uri is not registered for this client"))
             }
-            // The loopback rule matches any port: answer on the port the client asked for.
-            redirectURI = match == requested ? match : requested
+            // Not the registered string: the loopback rule matches any port, and the
+            // response goes to the port the client asked for.
+            redirectURI = requested
         } else {
             guard client.redirectURIs.count == 1 else {
                 throw AuthorizationFailure.page(.invalidRequest("redirect_uri is required"))
@@ -70,7 +71,7 @@ public struct AuthorizationEndpoint: Sendable {
         let scope: Scope
         do { scope = try Scope.granted(requested: query["scope"], registered: client.scope) } catch { throw fail(error) }
 
-        var challenge = query["code_challenge"]
+        let challenge = query["code_challenge"]
         var method: PKCE.Method?
         if let challengeValue = challenge {
             // RFC 7636 §4.3: no method means plain.
@@ -89,7 +90,6 @@ public struct AuthorizationEndpoint: Sendable {
             guard client.isConfidential && client.pkceOptional else {
                 throw fail(.invalidRequest("PKCE is required: send code_challenge with code_challenge_method=S256"))
             }
-            challenge = nil
         }
         let audience: [String]
         do {
