@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Warden's load benchmark: the real binary on a fresh SQLite file, driven by wrk on loopback.
+
+    python3 Tests/Benchmarks/bench.py             # release build, full run, report in Tests/Benchmarks/results/
+    python3 Tests/Benchmarks/bench.py --smoke     # a few seconds against the debug build: checks it still works
+
+For each scenario and concurrency it records requests/s, latency p50/p99/p99.9,
+non-2xx answers and the server's CPU time per request (from /proc/PID/stat before
+and after), plus idle and peak RSS and the time from process start to the first
+200 from /healthz. wrk and the server share this machine's cores; ratios against
+/healthz from the same run are the figures to compare across machines.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import hashlib
+import html
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+REDIRECT_URI = "http://127.0.0.1:8765/callback"
+
+
+@dataclass
+class Result:
+    scenario: str
+    concurrency: int
+    requests: int
+    seconds: float
+    non2xx: int
+    socket_errors: int
+    p50_us: int
+    p99_us: int
+    p999_us: int
+    cpu_us_per_request: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    base: str
+    startup_seconds: float
+    root: Path
+    kek: Path
+    database: Path
+    binary: Path
+    log: Path
+    extra: dict = field(default_factory=dict)
+
+    def cpu_ticks(self) -> int:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of stat)
+
+    def rss_kib(self, key: str) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        return 0
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        command = [str(self.binary), *args, "--database", str(self.database), "--key-encryption-key-file", str(self.kek)]
+        return subprocess.run(command, cwd=self.root, input=stdin, capture_output=True, text=True, check=True).stdout
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build_release() -> Path:
+    subprocess.run(["swift", "build", "-c", "release", "--product", "warden"], cwd=REPO, check=True)
+    return REPO / ".build" / "release" / "warden"
+
+
+def start_server(binary: Path, root: Path) -> Server:
+    kek = root / "kek"
+    kek.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    database = root / "warden.sqlite"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    (root / "warden.yaml").write_text("log_level: info\nkey_rotation_lead_time: 600\n")
+    log = root / "server.log"
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(binary), "serve", "--config", str(root / "warden.yaml"), "--database", str(database),
+         "--key-encryption-key-file", str(kek), "--port", str(port), "--issuer", base],
+        cwd=root, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = started + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                return Server(process, base, time.monotonic() - started, root, kek, database, binary, log)
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None:
+            raise SystemExit(f"warden serve exited: {log.read_text()[-2000:]}")
+        time.sleep(0.005)
+    raise SystemExit("warden serve did not answer /healthz within 60 s")
+
+
+def run_wrk(server: Server, script: str, path: str, concurrency: int, seconds: float, env: dict[str, str]) -> dict:
+    threads = max(1, min(2, concurrency))
+    command = ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
+               "-s", str(HERE / script), server.base + path]
+    environment = {**os.environ, "WRK_REPORT": str(HERE / "wrk_report.lua"), **env}
+    output = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=seconds + 60).stdout
+    match = re.search(r"WRK_JSON (\{.*\})", output)
+    if not match:
+        raise SystemExit(f"wrk printed no report for {path}:\n{output}")
+    return json.loads(match.group(1))
+
+
+def measure(server: Server, name: str, script: str, path: str, concurrency: int, seconds: float,
+            env: dict[str, str] | None = None) -> Result:
+    before = server.cpu_ticks()
+    report = run_wrk(server, script, path, concurrency, seconds, env or {})
+    ticks = server.cpu_ticks() - before
+    count = max(report["requests"], 1)
+    return Result(name, concurrency, report["requests"], report["duration_us"] / 1e6, report["non2xx"],
+                  report["socket_errors"], report["p50"], report["p99"], report["p999"], ticks * 1e6 / CLOCK_TICKS / count)
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+class BrowserFlow:
+    """Seeds refresh tokens the way a browser and an app would: one login, then
+    /authorize with remembered consent and a code exchange per grant."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.client = json.loads(server.cli(
+            "clients", "create", "--name", "bench-spa", "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+            "--redirect-uri", REDIRECT_URI, "--auth-method", "none", "--scope", "profile offline_access", "--json"))
+        server.cli("users", "create", "--username", "bench", "--password-stdin", stdin="bench-password\n")
+        self.session = requests.Session()
+        self.verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(self.verifier.encode()).digest()).rstrip(b"=").decode()
+        self.query = urllib.parse.urlencode({
+            "response_type": "code", "client_id": self.client["client_id"], "redirect_uri": REDIRECT_URI,
+            "scope": "profile offline_access", "state": "bench", "code_challenge": challenge, "code_challenge_method": "S256"})
+        page = self.session.get(server.base + "/authorize?" + self.query).text
+        csrf = html.unescape(re.search(r'name="csrf_token" value="([^"]+)"', page).group(1))
+        self.session.post(server.base + "/login", data={
+            "csrf_token": csrf, "authorization_request": self.query, "username": "bench", "password": "bench-password"},
+            allow_redirects=False)
+        page = self.session.get(server.base + "/authorize?" + self.query).text
+        csrf = html.unescape(re.search(r'name="csrf_token" value="([^"]+)"', page).group(1))
+        self.session.post(server.base + "/consent", data={
+            "csrf_token": csrf, "authorization_request": self.query, "decision": "allow"}, allow_redirects=False)
+
+    def refresh_token(self) -> str:
+        location = self.session.get(self.server.base + "/authorize?" + self.query, allow_redirects=False).headers["Location"]
+        code = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
+        response = requests.post(self.server.base + "/token", data={
+            "grant_type": "authorization_code", "client_id": self.client["client_id"], "code": code,
+            "redirect_uri": REDIRECT_URI, "code_verifier": self.verifier})
+        response.raise_for_status()
+        return response.json()["refresh_token"]
+
+
+def run(binary: Path, concurrencies: list[int], seconds: float) -> tuple[list[Result], dict]:
+    root = Path(tempfile.mkdtemp(prefix="warden-bench-"))
+    server = start_server(binary, root)
+    facts = {"startup_ms": server.startup_seconds * 1000, "idle_rss_kib": server.rss_kib("VmRSS")}
+    results: list[Result] = []
+    try:
+        backend = json.loads(server.cli("clients", "create", "--name", "bench", "--grant-type", "client_credentials",
+                                        "--scope", "read write", "--audience", "https://api.example.com", "--json"))
+        authorization = basic(backend["client_id"], backend["client_secret"])
+        token_env = {"WRK_BODY": "grant_type=client_credentials&scope=read", "WRK_AUTHORIZATION": authorization}
+        access_token = requests.post(server.base + "/token", data={"grant_type": "client_credentials"},
+                                     headers={"Authorization": authorization}).json()["access_token"]
+        introspect_env = {"WRK_BODY": "token=" + access_token, "WRK_AUTHORIZATION": authorization}
+        flow = BrowserFlow(server)
+        for concurrency in concurrencies:
+            results.append(measure(server, "GET /healthz", "scenario_get.lua", "/healthz", concurrency, seconds))
+            results.append(measure(server, "POST /token (client credentials, ES256)", "scenario_post.lua", "/token",
+                                   concurrency, seconds, token_env))
+            results.append(measure(server, "POST /introspect", "scenario_post.lua", "/introspect", concurrency, seconds,
+                                   introspect_env))
+            results.append(measure(server, "GET JWKS", "scenario_get.lua", "/.well-known/jwks.json", concurrency, seconds))
+            results.append(measure(server, "GET metadata", "scenario_get.lua", "/.well-known/oauth-authorization-server",
+                                   concurrency, seconds))
+            threads = max(1, min(2, concurrency))
+            seeds = [flow.refresh_token() for _ in range(concurrency + 1)]
+            refresh_env = {"WRK_CLIENT_ID": flow.client["client_id"]}
+            for thread in range(threads):
+                # Thread 1 gets the extra token, last, for wrk's verification call.
+                refresh_env[f"WRK_TOKENS_{thread + 1}"] = ",".join(seeds[:-1][thread::threads] + ([seeds[-1]] if thread == 0 else []))
+            results.append(measure(server, "POST /token (refresh rotation chains)", "scenario_refresh.lua", "/token",
+                                   concurrency, seconds, refresh_env))
+        # EdDSA last: rotating changes the signer for everything after it.
+        server.cli("keys", "rotate", "--algorithm", "EdDSA", "--now")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            token = requests.post(server.base + "/token", data={"grant_type": "client_credentials"},
+                                  headers={"Authorization": authorization}).json()["access_token"]
+            header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+            if header["alg"] == "EdDSA":
+                break
+            time.sleep(0.2)
+        for concurrency in concurrencies:
+            results.append(measure(server, "POST /token (client credentials, EdDSA)", "scenario_post.lua", "/token",
+                                   concurrency, seconds, token_env))
+        facts["peak_rss_kib"] = server.rss_kib("VmHWM")
+        facts["rss_after_kib"] = server.rss_kib("VmRSS")
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return results, facts
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    memory = next(line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return f"{os.cpu_count()} cores ({model}), {memory} memory, {platform.system()} {platform.release()}"
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def report(results: list[Result], facts: dict, seconds: float, binary: Path) -> str:
+    ceiling = {r.concurrency: r for r in results if r.scenario == "GET /healthz"}
+    lines = [
+        "# Warden benchmark", "",
+        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; commit `{commit()}`; binary `{binary.relative_to(REPO) if binary.is_relative_to(REPO) else binary}`",
+        f"- Machine: {machine()}; wrk on the same machine over loopback ({seconds:g} s per cell)",
+        f"- Start to first 200 from /healthz: {facts['startup_ms']:.0f} ms; RSS idle {facts['idle_rss_kib'] / 1024:.1f} MiB, "
+        f"after the run {facts.get('rss_after_kib', 0) / 1024:.1f} MiB, peak {facts.get('peak_rss_kib', 0) / 1024:.1f} MiB",
+        "- Durability: SQLite WAL with synchronous=NORMAL (the default; FULL comes with group commit).", "",
+        "| scenario | conc. | req/s | vs /healthz | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | CPU vs /healthz | non-2xx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        base = ceiling.get(r.concurrency)
+        rate_ratio = f"{r.rate / base.rate:.2f}" if base and base.rate else ""
+        cpu_ratio = f"{r.cpu_us_per_request / base.cpu_us_per_request:.2f}" if base and base.cpu_us_per_request else ""
+        lines.append(f"| {r.scenario} | {r.concurrency} | {r.rate:,.0f} | {rate_ratio} | {r.p50_us / 1000:.2f} | "
+                     f"{r.p99_us / 1000:.2f} | {r.p999_us / 1000:.2f} | {r.cpu_us_per_request:.0f} | {cpu_ratio} | "
+                     f"{r.non2xx + r.socket_errors} |")
+    lines += ["", "![throughput vs concurrency](throughput.svg)", ""]
+    return "\n".join(lines)
+
+
+def plot(results: list[Result]) -> str:
+    """Throughput against concurrency, one line per scenario, as a small SVG."""
+    scenarios = list(dict.fromkeys(r.scenario for r in results))
+    levels = sorted({r.concurrency for r in results})
+    top = max((r.rate for r in results), default=1) * 1.1 or 1
+    width, height, left, bottom, right = 900, 420, 70, 40, 330
+    plot_w, plot_h = width - left - right, height - bottom - 20
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+
+    def x(level: int) -> float:
+        return left + (levels.index(level) / max(1, len(levels) - 1)) * plot_w
+
+    def y(rate: float) -> float:
+        return 20 + plot_h - rate / top * plot_h
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+             '<rect width="100%" height="100%" fill="white"/>',
+             f'<line x1="{left}" y1="{20 + plot_h}" x2="{left + plot_w}" y2="{20 + plot_h}" stroke="black"/>',
+             f'<line x1="{left}" y1="20" x2="{left}" y2="{20 + plot_h}" stroke="black"/>']
+    for level in levels:
+        parts.append(f'<text x="{x(level)}" y="{height - 15}" text-anchor="middle">{level}</text>')
+    for step in range(5):
+        value = top * step / 4
+        parts.append(f'<text x="{left - 6}" y="{y(value) + 4}" text-anchor="end">{value:,.0f}</text>')
+    parts.append(f'<text x="{left + plot_w / 2}" y="{height - 2}" text-anchor="middle">connections</text>')
+    for index, scenario in enumerate(scenarios):
+        colour = colours[index % len(colours)]
+        points = " ".join(f"{x(r.concurrency):.1f},{y(r.rate):.1f}" for r in results if r.scenario == scenario)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
+        parts.append(f'<text x="{left + plot_w + 15}" y="{30 + index * 18}" fill="{colour}">{html.escape(scenario)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", type=Path, help="warden binary (default: build the release binary)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per scenario and concurrency")
+    parser.add_argument("--concurrency", default="1,16,64,256", help="comma-separated connection counts")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="report directory")
+    parser.add_argument("--smoke", action="store_true", help="seconds=1, concurrency 1,4, debug binary, temporary report")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 1
+    if args.smoke:
+        args.seconds, args.concurrency = 1.0, "1,4"
+        args.binary = args.binary or REPO / ".build" / "debug" / "warden"
+        args.out = Path(tempfile.mkdtemp(prefix="warden-bench-smoke-"))
+    binary = args.binary or build_release()
+    results, facts = run(binary, [int(c) for c in args.concurrency.split(",")], args.seconds)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.md").write_text(report(results, facts, args.seconds, binary))
+    (args.out / "throughput.svg").write_text(plot(results))
+    print(report(results, facts, args.seconds, binary))
+    failures = [r for r in results if r.requests == 0 or r.non2xx or r.socket_errors]
+    for failure in failures:
+        print(f"FAILED: {failure.scenario} at {failure.concurrency}: {failure.requests} requests, "
+              f"{failure.non2xx} non-2xx, {failure.socket_errors} socket errors", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
