@@ -331,7 +331,7 @@ def main() -> int:
         args.seconds, args.concurrency = 1.0, "1,4"
         args.binary = args.binary or REPO / ".build" / "debug" / "warden"
         args.out = Path(tempfile.mkdtemp(prefix="warden-bench-smoke-"))
-    binary = args.binary or build_release()
+    binary = (args.binary or build_release()).resolve()
     results, facts = run(binary, [int(c) for c in args.concurrency.split(",")], args.seconds)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.md").write_text(report(results, facts, args.seconds, binary))
