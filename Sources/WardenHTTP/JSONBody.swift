@@ -24,7 +24,7 @@ extension HTTPFields {
     static var noStore: HTTPFields {
         var fields = HTTPFields()
         fields[.cacheControl] = "no-store"
-        fields[HTTPField.Name("Pragma")!] = "no-cache"
+        fields[.pragma] = "no-cache"
         return fields
     }
 }

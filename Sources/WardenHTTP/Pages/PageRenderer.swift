@@ -45,8 +45,8 @@ public struct PageRenderer: Sendable {
     static var securityHeaders: HTTPFields {
         var headers = HTTPFields()
         headers[.contentSecurityPolicy] = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        headers[.xFrameOptions] = "DENY"
+        headers[.referrerPolicy] = "no-referrer"
         headers[.cacheControl] = "no-store"
         return headers
     }

@@ -1,0 +1,17 @@
+import HTTPTypes
+
+extension HTTPField.Name {
+    /// `Pragma` (RFC 9111 §5.4), for HTTP/1.0 caches on token responses.
+    static let pragma = known("Pragma")
+    /// `X-Frame-Options` (RFC 7034): pages must never be framed.
+    static let xFrameOptions = known("X-Frame-Options")
+    /// `Referrer-Policy`: pages leak no URL to the next site.
+    static let referrerPolicy = known("Referrer-Policy")
+
+    /// A header name HTTPTypes has no constant for. The argument is a literal token,
+    /// so the check can only fail through a typo here.
+    private static func known(_ name: String) -> HTTPField.Name {
+        guard let field = HTTPField.Name(name) else { preconditionFailure("\(name) is not a header name") }
+        return field
+    }
+}
