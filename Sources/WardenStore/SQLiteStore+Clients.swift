@@ -59,7 +59,7 @@ extension SQLiteStore: ClientRepository {
             id: row["id"], name: row["name"], secretDigest: digest.map { ClientSecretDigest(bytes: Array($0)) },
             authMethod: ClientAuthMethod(rawValue: method) ?? .none,
             grantTypes: grantTypes.split(separator: " ").map { GrantType(rawValue: String($0)) },
-            redirectURIs: try strings(row["redirect_uris"]), scope: Scope(tokens: (row["scope"] as String).split(separator: " ").map(String.init)),
+            redirectURIs: try strings(row["redirect_uris"]), scope: scope(row["scope"]),
             audiences: try strings(row["audiences"]), skipConsent: row["skip_consent"], pkceOptional: row["pkce_optional"],
             createdAt: Date(unixSeconds: row["created_at"])
         )
@@ -68,6 +68,9 @@ extension SQLiteStore: ClientRepository {
     static func json(_ strings: [String]) throws -> String {
         String(decoding: try JSONEncoder().encode(strings), as: UTF8.self)
     }
+
+    /// Scopes are stored space-delimited, as RFC 6749 writes them.
+    static func scope(_ text: String) -> Scope { Scope(tokens: text.split(separator: " ").map(String.init)) }
 
     static func strings(_ json: String) throws -> [String] {
         try JSONDecoder().decode([String].self, from: Data(json.utf8))

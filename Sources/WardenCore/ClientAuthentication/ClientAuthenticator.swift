@@ -37,6 +37,11 @@ public struct ClientAuthenticator: Sendable {
         }
     }
 
+    /// Reads the credentials of a request (Authorization header and form) and authenticates them.
+    public func authenticate(authorization: String?, form: FormBody, address: String?) async throws -> Client {
+        try await authenticate(PresentedClientCredentials.parse(authorization: authorization, form: form), address: address)
+    }
+
     private func check(_ presented: PresentedClientCredentials) async throws -> Client {
         guard let client = try await clients.client(id: presented.clientID) else {
             throw OAuthError.invalidClient(cause: "unknown client")

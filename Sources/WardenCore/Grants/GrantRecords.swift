@@ -86,6 +86,14 @@ public struct RefreshTokenRecord: Sendable, Equatable {
     }
 }
 
+extension RefreshTokenRecord {
+    /// Whether `clientID` may still use this token at `now`: its own client, a live grant,
+    /// not idle too long. Rotation is checked apart, since a grace window may allow a replay.
+    public func isUsable(byClient clientID: String, at now: Date) -> Bool {
+        grant.clientID == clientID && grant.isActive(at: now) && now < idleExpiresAt
+    }
+}
+
 /// A successor refresh token to store in the same transaction as the step that issues it.
 public struct NewRefreshToken: Sendable, Equatable {
     public var digest: [UInt8]

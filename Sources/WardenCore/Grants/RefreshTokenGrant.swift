@@ -17,9 +17,7 @@ public struct RefreshTokenGrant: GrantHandler {
         guard let value = form["refresh_token"] else { throw OAuthError.invalidRequest("refresh_token is required") }
         let now = clock.now()
         let presented = OpaqueToken(value)
-        guard let record = try await grants.refreshToken(digest: presented.digest), record.grant.clientID == client.id,
-            record.grant.isActive(at: now), now < record.idleExpiresAt
-        else {
+        guard let record = try await grants.refreshToken(digest: presented.digest), record.isUsable(byClient: client.id, at: now) else {
             throw OAuthError(.invalidGrant, "The refresh token is invalid or expired")
         }
         // Narrowing applies to the access token; the new refresh token keeps the old scope (§6).

@@ -12,8 +12,7 @@ public struct TokenEndpoint: Sendable {
 
     /// Handles a token request. The result carries the client for logging.
     public func respond(to form: FormBody, authorization: String?, address: String? = nil) async throws -> (client: Client, response: TokenResponse) {
-        let presented = try PresentedClientCredentials.parse(authorization: authorization, form: form)
-        let client = try await authenticator.authenticate(presented, address: address)
+        let client = try await authenticator.authenticate(authorization: authorization, form: form, address: address)
         guard let grantValue = form["grant_type"] else {
             throw OAuthError.invalidRequest("grant_type is required")
         }

@@ -25,8 +25,7 @@ public struct IntrospectionEndpoint: Sendable {
 
     /// Introspects `token` for an authenticated confidential client (RFC 7662 §2.1).
     public func introspect(form: FormBody, authorization: String?, address: String? = nil) async throws -> (client: Client, response: IntrospectionResponse) {
-        let presented = try PresentedClientCredentials.parse(authorization: authorization, form: form)
-        let client = try await authenticator.authenticate(presented, address: address)
+        let client = try await authenticator.authenticate(authorization: authorization, form: form, address: address)
         guard client.isConfidential else {
             throw OAuthError.invalidClient(cause: "public clients may not introspect")
         }
@@ -46,8 +45,8 @@ public struct IntrospectionEndpoint: Sendable {
 
     private func refreshTokenResponse(_ token: String, caller: Client) async throws -> IntrospectionResponse {
         let now = clock.now()
-        guard let record = try await grants.refreshToken(digest: OpaqueToken(token).digest), record.grant.clientID == caller.id,
-            record.rotatedAt == nil, record.grant.isActive(at: now), now < record.idleExpiresAt
+        guard let record = try await grants.refreshToken(digest: OpaqueToken(token).digest),
+            record.isUsable(byClient: caller.id, at: now), record.rotatedAt == nil
         else { return .inactive }
         return IntrospectionResponse(refreshToken: record)
     }

@@ -1,0 +1,28 @@
+import Foundation
+import GRDB
+import WardenCore
+
+extension SQLiteStore: ConsentRepository {
+    public func consentedScope(userID: String, clientID: String) async throws -> Scope? {
+        try await pool.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?", arguments: [userID, clientID]
+            ).map(Self.scope)
+        }
+    }
+
+    public func rememberConsent(userID: String, clientID: String, scope: Scope, at now: Date) async throws {
+        try await pool.write { db in
+            let previous = try String.fetchOne(
+                db, sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?", arguments: [userID, clientID]
+            ).map(Self.scope)
+            let merged = Scope(tokens: (previous?.tokens ?? []) + scope.tokens)
+            try db.execute(
+                sql: """
+                    INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at
+                    """,
+                arguments: [userID, clientID, merged.description, now.unixSeconds])
+        }
+    }
+}
