@@ -22,7 +22,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.common.exceptions import WebDriverException
 
 from interop import (
     LOGIN_ERROR,
@@ -352,11 +352,11 @@ def test_wrong_password_and_unknown_user_show_the_same_message(browser, server, 
     assert browser.find_element(By.ID, "password").get_attribute("value") == ""
     assert_page_is_sound(browser)
     screenshot(browser, "login-error.png")
-    previous = browser.find_element(By.CSS_SELECTOR, "[role=alert]")
     log_in(browser, "nobody-at-all", "not her password")
-    # The old page's alert must be gone first, or the wait below could find it.
-    WebDriverWait(browser, 15).until(staleness_of(previous))
-    WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.CSS_SELECTOR, "[role=alert]"))
+    # Wait for the new page (it echoes the submitted username in its HTML), not the old
+    # page's alert; node look-ups may fail while the browser swaps documents.
+    WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: 'value="nobody-at-all"' in b.page_source and b.find_elements(By.CSS_SELECTOR, "[role=alert]"))
     unknown = browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
     assert wrong == unknown == LOGIN_ERROR
     # The page still works: the right password goes on to the app.
