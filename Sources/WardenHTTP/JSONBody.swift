@@ -12,6 +12,12 @@ enum JSONBody {
         return response(data: data, status: status, headers: headers)
     }
 
+    static func response(bytes: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
     static func response(data: Data, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], contentType: String = "application/json") -> Response {
         var headers = headers
         headers[.contentType] = contentType
@@ -21,10 +27,10 @@ enum JSONBody {
 
 extension HTTPFields {
     /// RFC 6749 §5.1: token responses must not be cached.
-    static var noStore: HTTPFields {
+    static let noStore: HTTPFields = {
         var fields = HTTPFields()
         fields[.cacheControl] = "no-store"
         fields[.pragma] = "no-cache"
         return fields
-    }
+    }()
 }

@@ -19,8 +19,10 @@ public func buildApplication(
     let keyRing = KeyRing(issuer: issuer, encryptionKey: keyEncryptionKey)
     try await keyRing.load(try await store.allSigningKeys(), now: clock.now())
 
+    // The hot endpoints read clients from memory; the store's change counters keep it exact.
+    let clients = ClientCache(store: store, changes: store)
     let authenticator = ClientAuthenticator(
-        clients: store, failuresPerClient: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerClient),
+        clients: clients, failuresPerClient: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerClient),
         failuresPerAddress: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerAddress), clock: clock)
     let clientCredentials = ClientCredentialsGrant(
         configuration: .init(
@@ -59,14 +61,15 @@ public func buildApplication(
     let routes = WardenRoutes(
         tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers),
         introspectionEndpoint: IntrospectionEndpoint(
-            authenticator: authenticator, verifier: keyRing, revocations: store, clients: store, grants: store, clock: clock),
+            authenticator: authenticator, verifier: keyRing, revocations: store, clients: clients, grants: store, changes: store,
+            clock: clock),
         revocationEndpoint: RevocationEndpoint(authenticator: authenticator, verifier: keyRing, revocations: store, grants: store, clock: clock),
         keyRing: keyRing,
         metadata: AuthorizationServerMetadata(
             issuer: issuer, grantTypes: handlers.keys.map(\.rawValue).sorted(), scopes: configuration.scopes,
             codeChallengeMethods: configuration.allowPlainPKCE ? ["S256", "plain"] : ["S256"]),
         registeredScopes: { try await store.allClients().flatMap(\.scope.tokens) },
-        isHealthy: { await store.isHealthy() },
+        isHealthy: { store.isHealthy() },
         jwksMaxAge: configuration.jwksMaxAge,
         browser: browser)
 

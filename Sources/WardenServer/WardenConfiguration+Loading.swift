@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WardenCore
+import WardenStore
 import Yams
 
 extension WardenConfiguration {
@@ -10,6 +11,7 @@ extension WardenConfiguration {
         var port: Int?
         var issuer: String?
         var database: String?
+        var database_durability: String?
         var access_token_lifetime: Int?
         var default_audience: String?
         var scopes: [String]?
@@ -30,7 +32,7 @@ extension WardenConfiguration {
         var client_authentication_failures_per_address: Int?
 
         static let keys: Set<String> = [
-            "host", "port", "issuer", "database", "access_token_lifetime", "default_audience", "scopes",
+            "host", "port", "issuer", "database", "database_durability", "access_token_lifetime", "default_audience", "scopes",
             "signing_algorithm", "key_rotation_lead_time", "key_rotation_interval_days", "key_encryption_key_file",
             "log_level", "refresh_token_idle_lifetime", "refresh_token_absolute_lifetime", "refresh_token_grace_period",
             "session_lifetime", "allow_plain_pkce", "templates_directory", "login_failures_per_account",
@@ -105,6 +107,12 @@ extension WardenConfiguration {
                 throw ConfigurationError("\(path): signing_algorithm '\(value)' is not one of ES256, RS256, EdDSA")
             }
             signingAlgorithm = algorithm
+        }
+        if let value = file.database_durability {
+            guard let durability = SQLiteStore.Durability(rawValue: value) else {
+                throw ConfigurationError("\(path): database_durability '\(value)' is not one of full, normal")
+            }
+            databaseDurability = durability
         }
         if let value = file.log_level {
             guard let level = Logger.Level(rawValue: value) else {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WardenCore
+import WardenStore
 
 /// Everything a Warden process is configured with, as one typed value.
 /// Read from `config/warden.yaml` (or the file given), then the environment,
@@ -14,6 +15,8 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var issuer: String?
     /// The SQLite file.
     public var database = "data/warden.sqlite"
+    /// When a write counts as committed: `full` fsyncs every (group) commit.
+    public var databaseDurability: SQLiteStore.Durability = .full
     /// Access token lifetime in seconds (SECURITY.md: an hour or less).
     public var accessTokenLifetime = 3600
     /// `aud` for clients without a registered audience; nil means the issuer.

@@ -18,7 +18,7 @@ extension SQLiteStore: ClientRepository {
     public func insert(_ client: Client) async throws {
         let redirectURIs = try Self.json(client.redirectURIs)
         let audiences = try Self.json(client.audiences)
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     INSERT INTO clients (id, name, secret_digest, auth_method, grant_types, redirect_uris, scope,
@@ -35,7 +35,7 @@ extension SQLiteStore: ClientRepository {
     }
 
     public func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE clients SET secret_digest = ? WHERE id = ? AND auth_method != 'none'",
                 arguments: [Data(digest.bytes), clientID]
@@ -45,7 +45,7 @@ extension SQLiteStore: ClientRepository {
     }
 
     public func delete(clientID: String) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM clients WHERE id = ?", arguments: [clientID])
             return db.changesCount == 1
         }

@@ -12,7 +12,7 @@ extension SQLiteStore: ConsentRepository {
     }
 
     public func rememberConsent(userID: String, clientID: String, scope: Scope, at now: Date) async throws {
-        try await pool.write { db in
+        try await write { db in
             let previous = try String.fetchOne(
                 db, sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?", arguments: [userID, clientID]
             ).map(Self.scope)

@@ -11,7 +11,7 @@ extension SQLiteStore: GrantRepository {
 
     public func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws {
         let audiences = try Self.json(grant.audience)
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at)
@@ -56,7 +56,7 @@ extension SQLiteStore: GrantRepository {
     }
 
     public func redeem(codeDigest: [UInt8], at now: Date, grantExpiresAt: Date, refreshToken: NewRefreshToken?) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE authorization_codes SET consumed_at = ? WHERE digest = ? AND consumed_at IS NULL",
                 arguments: [now.unixSeconds, Data(codeDigest)])
@@ -88,7 +88,7 @@ extension SQLiteStore: GrantRepository {
     }
 
     public func rotate(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE refresh_tokens SET rotated_at = ?, successor_digest = ? WHERE digest = ? AND rotated_at IS NULL",
                 arguments: [now.unixSeconds, Data(successor.digest), Data(digest)])
@@ -101,7 +101,7 @@ extension SQLiteStore: GrantRepository {
     }
 
     public func replayWithinGrace(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             guard let row = try Row.fetchOne(
                 db, sql: "SELECT grant_id, successor_digest FROM refresh_tokens WHERE digest = ?", arguments: [Data(digest)]),
                 let previous: Data = row["successor_digest"]
@@ -125,21 +125,22 @@ extension SQLiteStore: GrantRepository {
     }
 
     public func revokeGrant(id: String, at now: Date) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [now.unixSeconds, id])
         }
     }
 
-    public func isGrantActive(id: String, at now: Date) async throws -> Bool {
+    public func activeGrantEnd(id: String, at now: Date) async throws -> Date? {
         try await pool.read { db in
-            try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM grants WHERE id = ? AND revoked_at IS NULL AND expires_at > ?)",
-                arguments: [id, now.unixSeconds]) ?? false
+            try Int64.fetchOne(
+                db, sql: "SELECT expires_at FROM grants WHERE id = ? AND revoked_at IS NULL AND expires_at > ?",
+                arguments: [id, now.unixSeconds]
+            ).map(Date.init(unixSeconds:))
         }
     }
 
     public func purgeExpired(before now: Date, limit: Int) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             let seconds = now.unixSeconds
             // Codes and refresh tokens of a purged grant go with it (ON DELETE CASCADE).
             try db.execute(

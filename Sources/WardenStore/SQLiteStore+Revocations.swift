@@ -4,7 +4,7 @@ import WardenCore
 
 extension SQLiteStore: RevocationRepository {
     public func revoke(jwtID: String, clientID: String, expiresAt: Date) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "INSERT OR IGNORE INTO revoked_access_tokens (jti, client_id, expires_at) VALUES (?, ?, ?)",
                 arguments: [jwtID, clientID, expiresAt.unixSeconds]
@@ -19,7 +19,7 @@ extension SQLiteStore: RevocationRepository {
     }
 
     public func purgeRevocations(expiredBefore date: Date, limit: Int) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     DELETE FROM revoked_access_tokens

@@ -17,7 +17,7 @@ extension SQLiteStore: SessionRepository {
     }
 
     public func insert(_ session: BrowserSession) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "INSERT INTO sessions (digest, user_id, csrf_token, authenticated_at, expires_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [
@@ -28,6 +28,6 @@ extension SQLiteStore: SessionRepository {
     }
 
     public func deleteSession(digest: [UInt8]) async throws {
-        try await pool.write { db in try db.execute(sql: "DELETE FROM sessions WHERE digest = ?", arguments: [Data(digest)]) }
+        try await write { db in try db.execute(sql: "DELETE FROM sessions WHERE digest = ?", arguments: [Data(digest)]) }
     }
 }

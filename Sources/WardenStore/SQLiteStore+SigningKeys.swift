@@ -19,7 +19,7 @@ extension SQLiteStore: SigningKeyRepository {
     }
 
     public func insert(_ key: SigningKeyRecord) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     INSERT INTO signing_keys (kid, algorithm, public_jwk, encrypted_private_key, created_at, activates_at, retired_at)
@@ -34,7 +34,7 @@ extension SQLiteStore: SigningKeyRepository {
     }
 
     public func retireSigningKey(kid: String, at date: Date) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL",
                 arguments: [date.unixSeconds, kid]

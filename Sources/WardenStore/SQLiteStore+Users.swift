@@ -20,7 +20,7 @@ extension SQLiteStore: UserRepository {
     }
 
     public func insert(_ user: User) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
                 arguments: [user.id, user.username, user.passwordHash, user.createdAt.unixSeconds])
@@ -28,14 +28,14 @@ extension SQLiteStore: UserRepository {
     }
 
     public func updatePasswordHash(username: String, hash: String) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE users SET password_hash = ? WHERE username = ?", arguments: [hash, username])
             return db.changesCount == 1
         }
     }
 
     public func delete(username: String) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM users WHERE username = ?", arguments: [username])
             return db.changesCount == 1
         }

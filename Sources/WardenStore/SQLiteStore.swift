@@ -1,15 +1,32 @@
 import Foundation
 import GRDB
+import Synchronization
+import WardenCore
 import WardenMigrations
 
 /// The embedded store: one SQLite file in WAL mode, opened through GRDB.
 /// It implements every repository protocol of WardenCore (see the extensions).
+/// Every write goes through one `GroupCommitWriter`.
 public final class SQLiteStore: Sendable {
+    /// When a commit counts as done.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// `synchronous = FULL`: every commit is fsynced; nothing acknowledged is lost,
+        /// even on power loss. The default.
+        case full
+        /// `synchronous = NORMAL`: survives a crash of the process, but the last commits
+        /// may be lost if the machine loses power.
+        case normal
+    }
+
     let pool: DatabasePool
+    let writer: GroupCommitWriter
+    /// A connection of its own for `PRAGMA data_version` (see `SQLiteStore+Changes`).
+    let changeReader: DatabaseQueue
+    let lastChange = Mutex<(dataVersion: Int64, generations: ChangeGenerations)?>(nil)
 
     /// Opens (creating if needed) the database at `path` and, unless told not to,
     /// applies pending migrations.
-    public init(path: String, migrate: Bool = true) throws {
+    public init(path: String, migrate: Bool = true, durability: Durability = .full) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -21,7 +38,20 @@ public final class SQLiteStore: Sendable {
         // The CLI and the server share the file: wait for the other writer instead of failing.
         configuration.busyMode = .timeout(10)
         pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB sets NORMAL when it opens a pool; this must come after.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+        }
+        writer = GroupCommitWriter(pool: pool)
+        var readerConfiguration = configuration
+        readerConfiguration.readonly = true
+        changeReader = try DatabaseQueue(path: path, configuration: readerConfiguration)
         if migrate { try self.migrate() }
+    }
+
+    /// Runs `body` as one all-or-nothing write, committed together with concurrent writes.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.write(body)
     }
 
     /// Applies pending migrations.
@@ -35,13 +65,19 @@ public final class SQLiteStore: Sendable {
         return Self.migrator.migrations.map { ($0, applied.contains($0)) }
     }
 
-    /// Whether the database answers a trivial query.
-    public func isHealthy() async -> Bool {
-        (try? await pool.read { try Int.fetchOne($0, sql: "SELECT 1") }) == 1
+    /// Whether the database answers: the change check reads it, cheaply.
+    public func isHealthy() -> Bool {
+        (try? currentGenerations()) != nil
+    }
+
+    /// The `synchronous` level the writer runs with.
+    public func synchronousLevel() throws -> Int {
+        try pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// Closes the database; the store must not be used afterwards.
     public func close() throws {
+        try changeReader.close()
         try pool.close()
     }
 

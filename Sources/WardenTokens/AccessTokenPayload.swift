@@ -2,7 +2,7 @@ import Foundation
 import JWTKit
 import WardenCore
 
-/// The RFC 9068 claims as jwt-kit encodes and checks them.
+/// The RFC 9068 claims as jwt-kit decodes and checks them (`AccessTokenEncoder` writes them).
 struct AccessTokenPayload: JWTPayload {
     var iss: IssuerClaim
     var sub: SubjectClaim
@@ -13,18 +13,6 @@ struct AccessTokenPayload: JWTPayload {
     var exp: ExpirationClaim
     var jti: IDClaim
     var gid: String?
-
-    init(_ claims: AccessTokenClaims) {
-        iss = IssuerClaim(value: claims.issuer)
-        sub = SubjectClaim(value: claims.subject)
-        aud = AudienceClaim(value: claims.audience)
-        client_id = claims.clientID
-        scope = claims.scope.description
-        iat = IssuedAtClaim(value: claims.issuedAt)
-        exp = ExpirationClaim(value: claims.expiresAt)
-        jti = IDClaim(value: claims.jwtID)
-        gid = claims.grantID
-    }
 
     var claims: AccessTokenClaims {
         AccessTokenClaims(

@@ -8,7 +8,10 @@ import WardenCore
 public final class KeyRing: AccessTokenSigner, AccessTokenVerifier, Sendable {
     struct LoadedKey: Sendable {
         let algorithm: SigningAlgorithm
+        /// jwt-kit verifies.
         let collection: JWTKeyCollection
+        /// Signs, without jwt-kit on the hot path.
+        let encoder: AccessTokenEncoder
     }
 
     struct State: Sendable {
@@ -40,7 +43,9 @@ public final class KeyRing: AccessTokenSigner, AccessTokenVerifier, Sendable {
             } else if let encryptionKey {
                 let material = try SigningKeyMaterial(
                     serialized: try encryptionKey.open(record.encryptedPrivateKey, kid: record.kid), algorithm: record.algorithm)
-                keys[record.kid] = LoadedKey(algorithm: record.algorithm, collection: try await material.keyCollection(kid: record.kid))
+                keys[record.kid] = LoadedKey(
+                    algorithm: record.algorithm, collection: try await material.keyCollection(kid: record.kid),
+                    encoder: AccessTokenEncoder(key: material, kid: record.kid))
             }
         }
         let document = try JSONEncoder().encode(JWKSet(keys: jwks))
@@ -64,11 +69,8 @@ public final class KeyRing: AccessTokenSigner, AccessTokenVerifier, Sendable {
     }
 
     public func sign(_ claims: AccessTokenClaims) async throws -> String {
-        let (kid, key) = state.withLock { state in (state.signerKID, state.signerKID.flatMap { state.keys[$0] }) }
-        guard let kid, let key else { throw NoSigningKey() }
-        var header = JWTHeader()
-        header.typ = "at+jwt"
-        return try await key.collection.sign(AccessTokenPayload(claims), kid: JWKIdentifier(string: kid), header: header)
+        guard let key = state.withLock({ state in state.signerKID.flatMap { state.keys[$0] } }) else { throw NoSigningKey() }
+        return try key.encoder.encode(claims)
     }
 
     public func verify(_ token: String) async -> AccessTokenClaims? {

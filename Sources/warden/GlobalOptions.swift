@@ -31,7 +31,7 @@ struct GlobalOptions: ParsableArguments {
     /// The store, with a one-line error naming the file when it cannot be opened.
     func openStore(_ configuration: WardenConfiguration, migrate: Bool = true) throws -> SQLiteStore {
         do {
-            return try SQLiteStore(path: configuration.database, migrate: migrate)
+            return try SQLiteStore(path: configuration.database, migrate: migrate, durability: configuration.databaseDurability)
         } catch {
             throw ConfigurationError("database \(configuration.database): \(Self.oneLine(error))")
         }

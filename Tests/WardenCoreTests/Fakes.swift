@@ -5,6 +5,8 @@ import WardenCore
 /// Hand-written in-memory stand-ins for the storage and signing protocols.
 final class InMemoryClients: ClientRepository {
     let clients = Mutex<[String: Client]>([:])
+    /// Bumped by every change, like the store's client generation.
+    let changes = Mutex<Int64>(0)
 
     init(_ clients: [Client] = []) {
         for client in clients { self.clients.withLock { $0[client.id] = client } }
@@ -12,22 +14,42 @@ final class InMemoryClients: ClientRepository {
 
     func client(id: String) async throws -> Client? { clients.withLock { $0[id] } }
     func allClients() async throws -> [Client] { clients.withLock { Array($0.values) } }
-    func insert(_ client: Client) async throws { clients.withLock { $0[client.id] = client } }
+    func insert(_ client: Client) async throws {
+        clients.withLock { $0[client.id] = client }
+        changes.withLock { $0 += 1 }
+    }
     func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
-        clients.withLock { clients in
+        changes.withLock { $0 += 1 }
+        return clients.withLock { clients in
             guard clients[clientID] != nil else { return false }
             clients[clientID]?.secretDigest = digest
             return true
         }
     }
-    func delete(clientID: String) async throws -> Bool { clients.withLock { $0.removeValue(forKey: clientID) != nil } }
+    func delete(clientID: String) async throws -> Bool {
+        changes.withLock { $0 += 1 }
+        return clients.withLock { $0.removeValue(forKey: clientID) != nil }
+    }
 }
 
 final class InMemoryRevocations: RevocationRepository {
     let revoked = Mutex<[String: Date]>([:])
     func revoke(jwtID: String, clientID: String, expiresAt: Date) async throws { revoked.withLock { $0[jwtID] = expiresAt } }
+    var generation: Int64 { revoked.withLock { Int64($0.count) } }
     func isRevoked(jwtID: String) async throws -> Bool { revoked.withLock { $0[jwtID] != nil } }
     func purgeRevocations(expiredBefore date: Date, limit: Int) async throws -> Int { 0 }
+}
+
+/// The generations the fakes' own change counts make, as the store's triggers would.
+struct InMemoryChanges: ChangeTracking {
+    let clients: InMemoryClients
+    let revocations: InMemoryRevocations
+    let grants: InMemoryGrants
+
+    func currentGenerations() throws -> ChangeGenerations {
+        ChangeGenerations(
+            clients: clients.changes.withLock { $0 }, revocations: revocations.generation + grants.revocationCount, signingKeys: 0)
+    }
 }
 
 /// "Signs" by remembering the claims under a random handle.
@@ -38,7 +60,12 @@ final class RecordingSigner: AccessTokenSigner, AccessTokenVerifier {
         issued.withLock { $0[token] = claims }
         return token
     }
-    func verify(_ token: String) async -> AccessTokenClaims? { issued.withLock { $0[token] } }
+    /// How many times `verify` ran.
+    let verifications = Mutex(0)
+    func verify(_ token: String) async -> AccessTokenClaims? {
+        verifications.withLock { $0 += 1 }
+        return issued.withLock { $0[token] }
+    }
 }
 
 struct FixedClock: WardenClock {

@@ -92,8 +92,11 @@ final class InMemoryGrants: GrantRepository, ConsentRepository {
         }
     }
 
-    func isGrantActive(id: String, at now: Date) async throws -> Bool {
-        state.withLock { $0.grants[id]?.isActive(at: now) ?? false }
+    /// How many grants were revoked, for `InMemoryChanges`.
+    var revocationCount: Int64 { state.withLock { Int64($0.grants.values.filter { $0.revokedAt != nil }.count) } }
+
+    func activeGrantEnd(id: String, at now: Date) async throws -> Date? {
+        state.withLock { state in state.grants[id].flatMap { $0.isActive(at: now) ? $0.expiresAt : nil } }
     }
 
     func purgeExpired(before now: Date, limit: Int) async throws -> Int { 0 }

@@ -8,6 +8,7 @@ struct IntrospectionRevocationTests {
         let clients: InMemoryClients
         let revocations = InMemoryRevocations()
         let signer = RecordingSigner()
+        let grants = InMemoryGrants()
         let introspection: IntrospectionEndpoint
         let revocation: RevocationEndpoint
 
@@ -15,10 +16,10 @@ struct IntrospectionRevocationTests {
             self.clients = InMemoryClients(clients)
             let authenticator = ClientAuthenticator(clients: self.clients)
             introspection = IntrospectionEndpoint(
-                authenticator: authenticator, verifier: signer, revocations: revocations, clients: self.clients, grants: InMemoryGrants(),
-                clock: SystemClock())
+                authenticator: authenticator, verifier: signer, revocations: revocations, clients: self.clients, grants: grants,
+                changes: InMemoryChanges(clients: self.clients, revocations: revocations, grants: grants), clock: SystemClock())
             revocation = RevocationEndpoint(
-                authenticator: authenticator, verifier: signer, revocations: revocations, grants: InMemoryGrants(), clock: SystemClock())
+                authenticator: authenticator, verifier: signer, revocations: revocations, grants: grants, clock: SystemClock())
         }
 
         func token(for client: Client) async throws -> String {
@@ -48,11 +49,30 @@ struct IntrospectionRevocationTests {
         #expect(response == .inactive)
     }
 
-    @Test("revoking its own token makes it inactive at once")
+    @Test("a live token is verified once, then answered from the cache while nothing changes")
+    func cached() async throws {
+        let (client, secret) = Client.confidential()
+        let world = World([client])
+        let token = try await world.token(for: client)
+        for _ in 0..<3 {
+            let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+            #expect(response.active)
+        }
+        #expect(world.signer.verifications.withLock { $0 } == 1)
+        // Any revocation (even of another token) empties what the cache may answer.
+        try await world.revocations.revoke(jwtID: "other", clientID: client.id, expiresAt: Date().addingTimeInterval(60))
+        let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        #expect(response.active)
+        #expect(world.signer.verifications.withLock { $0 } == 2)
+    }
+
+    @Test("revoking its own token makes it inactive at once, even after it was introspected")
     func revokeOwn() async throws {
         let (client, secret) = Client.confidential()
         let world = World([client])
         let token = try await world.token(for: client)
+        let (_, before) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        #expect(before.active)
         _ = try await world.revocation.revoke(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
         let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
         #expect(!response.active)
@@ -78,6 +98,8 @@ struct IntrospectionRevocationTests {
         let (rs, rsSecret) = Client.confidential(id: "resource-server")
         let world = World([owner, rs])
         let token = try await world.token(for: owner)
+        let (_, before) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(rs.id, rsSecret.value))
+        #expect(before.active)
         _ = try await world.clients.delete(clientID: owner.id)
         let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(rs.id, rsSecret.value))
         #expect(!response.active)

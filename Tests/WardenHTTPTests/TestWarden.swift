@@ -24,7 +24,7 @@ struct TestWarden {
         configuration.issuer = issuer
         configuration.database = directory.appendingPathComponent("warden.sqlite").path
         configure(&configuration)
-        let store = try SQLiteStore(path: configuration.database)
+        let store = try SQLiteStore(path: configuration.database, durability: configuration.databaseDurability)
         defer { try? store.close() }
         var logger = Logger(label: "warden-test")
         logger.logLevel = .warning

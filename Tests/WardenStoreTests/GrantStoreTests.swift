@@ -61,7 +61,7 @@ struct GrantStoreTests {
             #expect(wins == 1)
             let queue = try DatabaseQueue(path: path)
             #expect(try await queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM refresh_tokens") } == 1)
-            #expect(try await store.isGrantActive(id: grant.id, at: now.addingTimeInterval(3600)))
+            #expect(try await store.activeGrantEnd(id: grant.id, at: now.addingTimeInterval(3600)) == now.addingTimeInterval(86_400))
         }
     }
 
@@ -111,7 +111,7 @@ struct GrantStoreTests {
             let (grant, code) = try await seed(store)
             _ = try await store.redeem(codeDigest: code.digest, at: now, grantExpiresAt: now.addingTimeInterval(86_400), refreshToken: newRefresh())
             try await store.revokeGrant(id: grant.id, at: now)
-            #expect(try await !store.isGrantActive(id: grant.id, at: now))
+            #expect(try await store.activeGrantEnd(id: grant.id, at: now) == nil)
             let user = try #require(try await store.user(id: grant.userID))
             #expect(try await store.delete(username: user.username))
             let queue = try DatabaseQueue(path: path)

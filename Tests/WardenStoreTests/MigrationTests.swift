@@ -13,7 +13,7 @@ struct MigrationTests {
         let unmigrated = try SQLiteStore(path: path, migrate: false)
         #expect(try unmigrated.migrationStatus().allSatisfy { !$0.applied })
         try unmigrated.migrate()
-        #expect(try unmigrated.migrationStatus().map(\.id) == ["0001_initial", "0002_browser_flow"])
+        #expect(try unmigrated.migrationStatus().map(\.id) == ["0001_initial", "0002_browser_flow", "0003_change_counters"])
         #expect(try unmigrated.migrationStatus().allSatisfy(\.applied))
         try unmigrated.close()
 
@@ -31,7 +31,7 @@ struct MigrationTests {
             let again = try SQLiteStore(path: path)
             #expect(try again.migrationStatus().allSatisfy(\.applied))
             try again.close()
-            #expect(await store.isHealthy())
+            #expect(store.isHealthy())
         }
     }
 }

@@ -128,8 +128,8 @@ public protocol GrantRepository: Sendable {
     func replayWithinGrace(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool
     /// Revokes the grant (and so every code, refresh and access token of it).
     func revokeGrant(id: String, at now: Date) async throws
-    /// Whether the grant exists, is not revoked and has not ended.
-    func isGrantActive(id: String, at now: Date) async throws -> Bool
+    /// When the grant ends, if it exists, is not revoked and has not ended at `now`; else nil.
+    func activeGrantEnd(id: String, at now: Date) async throws -> Date?
     /// Deletes at most `limit` expired codes, grants and sessions each; returns how many rows went.
     func purgeExpired(before now: Date, limit: Int) async throws -> Int
 }

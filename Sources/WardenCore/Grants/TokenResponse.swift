@@ -1,5 +1,5 @@
 /// A successful token response (RFC 6749 §5.1).
-public struct TokenResponse: Sendable, Equatable, Encodable {
+public struct TokenResponse: Sendable, Equatable {
     public var accessToken: String
     public var tokenType: String
     public var expiresIn: Int
@@ -14,11 +14,14 @@ public struct TokenResponse: Sendable, Equatable, Encodable {
         self.refreshToken = refreshToken
     }
 
-    enum CodingKeys: String, CodingKey {
-        case accessToken = "access_token"
-        case tokenType = "token_type"
-        case expiresIn = "expires_in"
-        case scope
-        case refreshToken = "refresh_token"
+    /// The JSON body (RFC 6749 §5.1).
+    public var json: [UInt8] {
+        var writer = JSONObjectWriter()
+        writer.add("access_token", accessToken)
+        writer.add("token_type", tokenType)
+        writer.add("expires_in", expiresIn)
+        writer.add("scope", scope)
+        if let refreshToken { writer.add("refresh_token", refreshToken) }
+        return writer.finish()
     }
 }

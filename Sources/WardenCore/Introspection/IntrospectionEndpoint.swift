@@ -3,18 +3,25 @@ import Foundation
 /// Token introspection (RFC 7662), authoritative: a revoked token, a token of a
 /// revoked grant, or one of a deleted client is inactive at once even though its
 /// JWT is still good. A refresh token is active only to the client it was issued to.
+/// Live access tokens are remembered (see `IntrospectionCache`) while nothing that
+/// could change the answer has changed in the store.
 public struct IntrospectionEndpoint: Sendable {
     let authenticator: ClientAuthenticator
     let verifier: any AccessTokenVerifier
     let revocations: any RevocationRepository
     let clients: any ClientRepository
     let grants: any GrantRepository
+    let changes: any ChangeTracking
     let clock: any WardenClock
+    let cache: IntrospectionCache
 
     public init(
         authenticator: ClientAuthenticator, verifier: any AccessTokenVerifier, revocations: any RevocationRepository,
-        clients: any ClientRepository, grants: any GrantRepository, clock: any WardenClock
+        clients: any ClientRepository, grants: any GrantRepository, changes: any ChangeTracking, clock: any WardenClock,
+        cacheCapacity: Int = 50_000
     ) {
+        self.changes = changes
+        self.cache = IntrospectionCache(capacity: cacheCapacity)
         self.authenticator = authenticator
         self.verifier = verifier
         self.revocations = revocations
@@ -30,17 +37,28 @@ public struct IntrospectionEndpoint: Sendable {
             throw OAuthError.invalidClient(cause: "public clients may not introspect")
         }
         guard let token = form["token"] else { throw OAuthError.invalidRequest("token is required") }
+        // Read before any check, so that a change during the checks leaves the entry stale, never wrong.
+        let generations = try changes.currentGenerations()
+        let now = clock.now()
+        if let claims = cache.claims(of: token, generations: generations, now: now) {
+            return (client, IntrospectionResponse(claims: claims))
+        }
         if let claims = await verifier.verify(token) {
-            return (client, try await isLive(claims) ? IntrospectionResponse(claims: claims) : .inactive)
+            guard let liveUntil = try await liveUntil(claims, now: now) else { return (client, .inactive) }
+            cache.remember(token, .init(claims: claims, liveUntil: liveUntil, generations: generations))
+            return (client, IntrospectionResponse(claims: claims))
         }
         return (client, try await refreshTokenResponse(token, caller: client))
     }
 
-    private func isLive(_ claims: AccessTokenClaims) async throws -> Bool {
-        if try await revocations.isRevoked(jwtID: claims.jwtID) { return false }
-        if try await clients.client(id: claims.clientID) == nil { return false }
-        if let grantID = claims.grantID { return try await grants.isGrantActive(id: grantID, at: clock.now()) }
-        return true
+    /// Until when a verified access token stays live, or nil when it is dead now:
+    /// revoked, its client deleted, or its grant revoked or ended.
+    private func liveUntil(_ claims: AccessTokenClaims, now: Date) async throws -> Date? {
+        if try await revocations.isRevoked(jwtID: claims.jwtID) { return nil }
+        if try await clients.client(id: claims.clientID) == nil { return nil }
+        guard let grantID = claims.grantID else { return claims.expiresAt }
+        guard let grantEnd = try await grants.activeGrantEnd(id: grantID, at: now) else { return nil }
+        return min(claims.expiresAt, grantEnd)
     }
 
     private func refreshTokenResponse(_ token: String, caller: Client) async throws -> IntrospectionResponse {

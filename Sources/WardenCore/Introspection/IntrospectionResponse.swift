@@ -1,5 +1,5 @@
 /// RFC 7662 §2.2 introspection response.
-public struct IntrospectionResponse: Sendable, Equatable, Encodable {
+public struct IntrospectionResponse: Sendable, Equatable {
     public var active: Bool
     public var scope: String?
     public var clientID: String?
@@ -42,26 +42,21 @@ public struct IntrospectionResponse: Sendable, Equatable, Encodable {
         self.tokenType = "refresh_token"
     }
 
-    enum CodingKeys: String, CodingKey {
-        case active, scope, iss, sub, aud, exp, iat, jti
-        case clientID = "client_id"
-        case tokenType = "token_type"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(active, forKey: .active)
-        try container.encodeIfPresent(scope, forKey: .scope)
-        try container.encodeIfPresent(clientID, forKey: .clientID)
-        try container.encodeIfPresent(subject, forKey: .sub)
-        // RFC 7519 §4.1.3: a single audience may be a plain string.
+    /// The JSON body (RFC 7662 §2.2). RFC 7519 §4.1.3: a single audience is a plain string.
+    public var json: [UInt8] {
+        var writer = JSONObjectWriter(capacity: 384)
+        writer.add("active", active)
+        if let scope { writer.add("scope", scope) }
+        if let clientID { writer.add("client_id", clientID) }
+        if let subject { writer.add("sub", subject) }
         if let audience {
-            if audience.count == 1 { try container.encode(audience[0], forKey: .aud) } else { try container.encode(audience, forKey: .aud) }
+            if audience.count == 1 { writer.add("aud", audience[0]) } else { writer.add("aud", audience) }
         }
-        try container.encodeIfPresent(issuer, forKey: .iss)
-        try container.encodeIfPresent(expiresAt, forKey: .exp)
-        try container.encodeIfPresent(issuedAt, forKey: .iat)
-        try container.encodeIfPresent(jwtID, forKey: .jti)
-        try container.encodeIfPresent(tokenType, forKey: .tokenType)
+        if let issuer { writer.add("iss", issuer) }
+        if let expiresAt { writer.add("exp", expiresAt) }
+        if let issuedAt { writer.add("iat", issuedAt) }
+        if let jwtID { writer.add("jti", jwtID) }
+        if let tokenType { writer.add("token_type", tokenType) }
+        return writer.finish()
     }
 }

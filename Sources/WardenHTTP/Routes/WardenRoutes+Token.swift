@@ -10,14 +10,14 @@ extension WardenRoutes {
             let form = try await request.oauthForm()
             let (client, response) = try await tokenEndpoint.respond(to: form, authorization: request.authorization, address: context.remoteAddress)
             context.outcome.clientID = client.id
-            return JSONBody.response(response, headers: .noStore)
+            return JSONBody.response(bytes: response.json, headers: .noStore)
         }
         router.post("/introspect") { request, context in
             var request = request
             let form = try await request.oauthForm()
             let (client, response) = try await introspectionEndpoint.introspect(form: form, authorization: request.authorization, address: context.remoteAddress)
             context.outcome.clientID = client.id
-            return JSONBody.response(response, headers: .noStore)
+            return JSONBody.response(bytes: response.json, headers: .noStore)
         }
         router.post("/revoke") { request, context in
             var request = request

@@ -1,0 +1,24 @@
+/// How many times each kind of cached data has changed in the store, by anyone:
+/// this server, the CLI, or another instance. Equal generations mean a cached copy
+/// is still exact.
+public struct ChangeGenerations: Sendable, Equatable {
+    /// Clients created, changed (secret rotation) or deleted.
+    public var clients: Int64
+    /// Access tokens revoked, grants revoked or deleted.
+    public var revocations: Int64
+    /// Signing keys added, retired or removed.
+    public var signingKeys: Int64
+
+    public init(clients: Int64, revocations: Int64, signingKeys: Int64) {
+        self.clients = clients
+        self.revocations = revocations
+        self.signingKeys = signingKeys
+    }
+}
+
+/// Reads the current `ChangeGenerations`. Called on hot paths, so it must be cheap
+/// (the SQLite store answers from `PRAGMA data_version` without reading a table
+/// unless something was committed since the last call) and synchronous.
+public protocol ChangeTracking: Sendable {
+    func currentGenerations() throws -> ChangeGenerations
+}

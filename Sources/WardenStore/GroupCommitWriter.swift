@@ -1,0 +1,97 @@
+import GRDB
+import Synchronization
+
+/// Commits concurrent writes together (group commit). SQLite has one writer, and
+/// with `synchronous = FULL` every commit waits for an fsync; one transaction per
+/// request would cap rotations and redemptions near the fsync rate. Here every
+/// write that arrives while a commit is in progress joins the next batch, which
+/// runs in one transaction and pays one fsync.
+///
+/// Each write runs in its own savepoint, in arrival order, so it stays all or
+/// nothing, sees the writes before it (a conditional `UPDATE` still has exactly
+/// one winner), and a failing write rolls back alone. A caller hears of success
+/// only after the batch is committed.
+final class GroupCommitWriter: Sendable {
+    private struct Job: Sendable {
+        let run: @Sendable (Database) throws -> Void
+        let finish: @Sendable ((any Error)?) -> Void
+    }
+
+    private struct State: Sendable {
+        var pending: [Job] = []
+        var draining = false
+    }
+
+    /// Where a job leaves its result for its caller.
+    private final class ResultBox<T: Sendable>: Sendable {
+        let value = Mutex<T?>(nil)
+    }
+
+    private let pool: DatabasePool
+    private let state = Mutex(State())
+
+    init(pool: DatabasePool) {
+        self.pool = pool
+    }
+
+    /// Runs `body` in the next batch and returns its result once the batch is durable.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let box = ResultBox<T>()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let job = Job(
+                run: { db in
+                    let value = try body(db)
+                    box.value.withLock { $0 = value }
+                },
+                finish: { error in
+                    if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+                })
+            let startsDrain = state.withLock { state in
+                state.pending.append(job)
+                defer { state.draining = true }
+                return !state.draining
+            }
+            if startsDrain { Task { await self.drain() } }
+        }
+        guard let value = box.value.withLock({ $0 }) else { throw StoreError(description: "a committed write left no result") }
+        return value
+    }
+
+    /// Commits batches until none is waiting.
+    private func drain() async {
+        while true {
+            let jobs = state.withLock { state in
+                let jobs = state.pending
+                state.pending.removeAll(keepingCapacity: true)
+                if jobs.isEmpty { state.draining = false }
+                return jobs
+            }
+            if jobs.isEmpty { return }
+            let outcomes: [(any Error)?]
+            do {
+                outcomes = try await pool.writeWithoutTransaction { db in
+                    var outcomes: [(any Error)?] = []
+                    try db.inTransaction(.immediate) {
+                        for job in jobs {
+                            do {
+                                try db.inSavepoint {
+                                    try job.run(db)
+                                    return .commit
+                                }
+                                outcomes.append(nil)
+                            } catch {
+                                outcomes.append(error)
+                            }
+                        }
+                        return .commit
+                    }
+                    return outcomes
+                }
+            } catch {
+                // The commit failed: nothing of the batch is stored.
+                outcomes = Array(repeating: error, count: jobs.count)
+            }
+            for (job, outcome) in zip(jobs, outcomes) { job.finish(outcome) }
+        }
+    }
+}
