@@ -73,6 +73,8 @@ let package = Package(
                 "WardenServer", "WardenCore", "WardenStore", "WardenTokens",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore"]),

@@ -17,7 +17,7 @@ extension Request {
         } catch {
             throw OAuthError.invalidRequest("The request body exceeds 64 KiB or could not be read")
         }
-        return try buffer.withUnsafeReadableBytes { try FormBody(parsing: $0) }
+        return try FormBody(parsing: Array(buffer.readableBytesView))
     }
 
     /// The Authorization header, if any.
@@ -25,6 +25,7 @@ extension Request {
 
     /// `application/x-www-form-urlencoded`, optionally with `charset=utf-8`.
     static func isFormURLEncoded(_ value: String) -> Bool {
+        if value == "application/x-www-form-urlencoded" { return true }  // what nearly every client sends
         let parts = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         guard parts.first == "application/x-www-form-urlencoded" else { return false }
         return parts.dropFirst().allSatisfy { !$0.hasPrefix("charset=") || $0 == "charset=utf-8" || $0 == "charset=\"utf-8\"" }

@@ -5,13 +5,13 @@ import WardenCore
 extension SQLiteStore: ClientRepository {
     public func client(id: String) async throws -> Client? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM clients WHERE id = ?", arguments: [id]).map(Self.client(from:))
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM clients WHERE id = ?"), arguments: [id]).map(Self.client(from:))
         }
     }
 
     public func allClients() async throws -> [Client] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM clients ORDER BY created_at, id").map(Self.client(from:))
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM clients ORDER BY created_at, id")).map(Self.client(from:))
         }
     }
 
@@ -19,7 +19,7 @@ extension SQLiteStore: ClientRepository {
         let redirectURIs = try Self.json(client.redirectURIs)
         let audiences = try Self.json(client.audiences)
         try await write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     INSERT INTO clients (id, name, secret_digest, auth_method, grant_types, redirect_uris, scope,
                         audiences, skip_consent, pkce_optional, created_at)
@@ -36,7 +36,7 @@ extension SQLiteStore: ClientRepository {
 
     public func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
         try await write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: "UPDATE clients SET secret_digest = ? WHERE id = ? AND auth_method != 'none'",
                 arguments: [Data(digest.bytes), clientID]
             )
@@ -46,7 +46,7 @@ extension SQLiteStore: ClientRepository {
 
     public func delete(clientID: String) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "DELETE FROM clients WHERE id = ?", arguments: [clientID])
+            try db.executeCached(sql: "DELETE FROM clients WHERE id = ?", arguments: [clientID])
             return db.changesCount == 1
         }
     }

@@ -6,7 +6,7 @@ extension SQLiteStore: ConsentRepository {
     public func consentedScope(userID: String, clientID: String) async throws -> Scope? {
         try await pool.read { db in
             try String.fetchOne(
-                db, sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?", arguments: [userID, clientID]
+                db.cachedStatement(sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?"), arguments: [userID, clientID]
             ).map(Self.scope)
         }
     }
@@ -14,10 +14,10 @@ extension SQLiteStore: ConsentRepository {
     public func rememberConsent(userID: String, clientID: String, scope: Scope, at now: Date) async throws {
         try await write { db in
             let previous = try String.fetchOne(
-                db, sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?", arguments: [userID, clientID]
+                db.cachedStatement(sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?"), arguments: [userID, clientID]
             ).map(Self.scope)
             let merged = Scope(tokens: (previous?.tokens ?? []) + scope.tokens)
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at

@@ -6,7 +6,7 @@ extension SQLiteStore: SessionRepository {
     public func session(digest: [UInt8], at now: Date) async throws -> BrowserSession? {
         try await pool.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT * FROM sessions WHERE digest = ? AND expires_at > ?", arguments: [Data(digest), now.unixSeconds]
+                db.cachedStatement(sql: "SELECT * FROM sessions WHERE digest = ? AND expires_at > ?"), arguments: [Data(digest), now.unixSeconds]
             ).map { row in
                 let authenticatedAt: Int64? = row["authenticated_at"]
                 return BrowserSession(
@@ -18,7 +18,7 @@ extension SQLiteStore: SessionRepository {
 
     public func insert(_ session: BrowserSession) async throws {
         try await write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: "INSERT INTO sessions (digest, user_id, csrf_token, authenticated_at, expires_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [
                     Data(session.digest), session.userID, session.csrfToken, session.authenticatedAt?.unixSeconds,
@@ -28,6 +28,6 @@ extension SQLiteStore: SessionRepository {
     }
 
     public func deleteSession(digest: [UInt8]) async throws {
-        try await write { db in try db.execute(sql: "DELETE FROM sessions WHERE digest = ?", arguments: [Data(digest)]) }
+        try await write { db in try db.executeCached(sql: "DELETE FROM sessions WHERE digest = ?", arguments: [Data(digest)]) }
     }
 }

@@ -5,7 +5,7 @@ import WardenCore
 extension SQLiteStore: SigningKeyRepository {
     public func allSigningKeys() async throws -> [SigningKeyRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM signing_keys ORDER BY rowid").map { row in
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM signing_keys ORDER BY rowid")).map { row in
                 let algorithm: String = row["algorithm"]
                 let retiredAt: Int64? = row["retired_at"]
                 return SigningKeyRecord(
@@ -20,7 +20,7 @@ extension SQLiteStore: SigningKeyRepository {
 
     public func insert(_ key: SigningKeyRecord) async throws {
         try await write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     INSERT INTO signing_keys (kid, algorithm, public_jwk, encrypted_private_key, created_at, activates_at, retired_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -35,7 +35,7 @@ extension SQLiteStore: SigningKeyRepository {
 
     public func retireSigningKey(kid: String, at date: Date) async throws -> Bool {
         try await write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL",
                 arguments: [date.unixSeconds, kid]
             )

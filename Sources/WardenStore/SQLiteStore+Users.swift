@@ -5,23 +5,23 @@ import WardenCore
 extension SQLiteStore: UserRepository {
     public func user(username: String) async throws -> User? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [username]).map(Self.user(from:))
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE username = ?"), arguments: [username]).map(Self.user(from:))
         }
     }
 
     public func user(id: String) async throws -> User? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(Self.user(from:))
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE id = ?"), arguments: [id]).map(Self.user(from:))
         }
     }
 
     public func allUsers() async throws -> [User] {
-        try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY username").map(Self.user(from:)) }
+        try await pool.read { db in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM users ORDER BY username")).map(Self.user(from:)) }
     }
 
     public func insert(_ user: User) async throws {
         try await write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
                 arguments: [user.id, user.username, user.passwordHash, user.createdAt.unixSeconds])
         }
@@ -29,14 +29,14 @@ extension SQLiteStore: UserRepository {
 
     public func updatePasswordHash(username: String, hash: String) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "UPDATE users SET password_hash = ? WHERE username = ?", arguments: [hash, username])
+            try db.executeCached(sql: "UPDATE users SET password_hash = ? WHERE username = ?", arguments: [hash, username])
             return db.changesCount == 1
         }
     }
 
     public func delete(username: String) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "DELETE FROM users WHERE username = ?", arguments: [username])
+            try db.executeCached(sql: "DELETE FROM users WHERE username = ?", arguments: [username])
             return db.changesCount == 1
         }
     }

@@ -1,7 +1,6 @@
 import ArgumentParser
 
 /// The `warden` command: an OAuth 2.0 authorization server and its administration.
-@main
 struct Warden: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warden",

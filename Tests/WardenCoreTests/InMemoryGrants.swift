@@ -30,60 +30,65 @@ final class InMemoryGrants: GrantRepository, ConsentRepository {
         }
     }
 
-    func authorizationCode(digest: [UInt8]) async throws -> AuthorizationCodeRecord? {
-        state.withLock { state in
-            guard var code = state.codes[digest], let grant = state.grants[code.grant.id] else { return nil }
-            code.grant = grant
-            return code
-        }
-    }
-
-    func redeem(codeDigest: [UInt8], at now: Date, grantExpiresAt: Date, refreshToken: NewRefreshToken?) async throws -> Bool {
-        state.withLock { state in
-            guard let code = state.codes[codeDigest], code.consumedAt == nil else { return false }
-            state.codes[codeDigest]?.consumedAt = now
-            state.grants[code.grant.id]?.expiresAt = grantExpiresAt
-            if let refreshToken {
-                state.refresh[refreshToken.digest] = StoredRefresh(
-                    grantID: code.grant.id, scope: refreshToken.scope, issuedAt: now, idleExpiresAt: refreshToken.idleExpiresAt)
+    func exchangeCode(
+        digest: [UInt8], at now: Date, decide: @escaping @Sendable (AuthorizationCodeRecord) throws -> CodeUse
+    ) async throws -> TokenExchange<AuthorizationCodeRecord> {
+        try state.withLock { state in
+            guard var record = state.codes[digest], let grant = state.grants[record.grant.id] else { return .unknown }
+            record.grant = grant
+            if case .redeem(let grantExpiresAt, let refreshToken) = try decide(record), record.consumedAt == nil {
+                state.codes[digest]?.consumedAt = now
+                state.grants[grant.id]?.expiresAt = grantExpiresAt
+                if let refreshToken {
+                    state.refresh[refreshToken.digest] = StoredRefresh(
+                        grantID: grant.id, scope: refreshToken.scope, issuedAt: now, idleExpiresAt: refreshToken.idleExpiresAt)
+                }
+                return .exchanged(record)
             }
-            return true
+            if state.grants[grant.id]?.revokedAt == nil { state.grants[grant.id]?.revokedAt = now }
+            return .reused(record)
         }
     }
 
     func refreshToken(digest: [UInt8]) async throws -> RefreshTokenRecord? {
-        state.withLock { state in
-            guard let stored = state.refresh[digest], let grant = state.grants[stored.grantID] else { return nil }
-            return RefreshTokenRecord(
-                digest: digest, grant: grant, scope: stored.scope, issuedAt: stored.issuedAt, idleExpiresAt: stored.idleExpiresAt,
-                rotatedAt: stored.rotatedAt, graceUsed: stored.graceUsed)
+        state.withLock { Self.refreshRecord(digest, in: $0) }
+    }
+
+    func exchangeRefreshToken(
+        digest: [UInt8], at now: Date, decide: @escaping @Sendable (RefreshTokenRecord) throws -> RefreshTokenUse
+    ) async throws -> TokenExchange<RefreshTokenRecord> {
+        try state.withLock { state in
+            guard let record = Self.refreshRecord(digest, in: state), let stored = state.refresh[digest] else { return .unknown }
+            switch try decide(record) {
+            case .rotate(let successor) where stored.rotatedAt == nil:
+                state.refresh[digest]?.rotatedAt = now
+                state.refresh[digest]?.successor = successor.digest
+                state.refresh[successor.digest] = StoredRefresh(
+                    grantID: stored.grantID, scope: successor.scope, issuedAt: now, idleExpiresAt: successor.idleExpiresAt)
+                return .exchanged(record)
+            case .replayWithinGrace(let successor)
+            where stored.rotatedAt != nil && !stored.graceUsed && stored.successor.map { state.refresh[$0]?.rotatedAt == nil } == true:
+                if let previous = stored.successor {
+                    state.refresh[previous]?.rotatedAt = now
+                    state.refresh[previous]?.graceUsed = true
+                }
+                state.refresh[digest]?.graceUsed = true
+                state.refresh[digest]?.successor = successor.digest
+                state.refresh[successor.digest] = StoredRefresh(
+                    grantID: stored.grantID, scope: successor.scope, issuedAt: now, idleExpiresAt: successor.idleExpiresAt)
+                return .exchanged(record)
+            default:
+                if state.grants[stored.grantID]?.revokedAt == nil { state.grants[stored.grantID]?.revokedAt = now }
+                return .reused(record)
+            }
         }
     }
 
-    func rotate(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool {
-        state.withLock { state in
-            guard let stored = state.refresh[digest], stored.rotatedAt == nil else { return false }
-            state.refresh[digest]?.rotatedAt = now
-            state.refresh[digest]?.successor = successor.digest
-            state.refresh[successor.digest] = StoredRefresh(
-                grantID: stored.grantID, scope: successor.scope, issuedAt: now, idleExpiresAt: successor.idleExpiresAt)
-            return true
-        }
-    }
-
-    func replayWithinGrace(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool {
-        state.withLock { state in
-            guard let stored = state.refresh[digest], stored.rotatedAt != nil, !stored.graceUsed, let previous = stored.successor,
-                state.refresh[previous]?.rotatedAt == nil
-            else { return false }
-            state.refresh[previous]?.rotatedAt = now
-            state.refresh[previous]?.graceUsed = true
-            state.refresh[digest]?.graceUsed = true
-            state.refresh[digest]?.successor = successor.digest
-            state.refresh[successor.digest] = StoredRefresh(
-                grantID: stored.grantID, scope: successor.scope, issuedAt: now, idleExpiresAt: successor.idleExpiresAt)
-            return true
-        }
+    private static func refreshRecord(_ digest: [UInt8], in state: State) -> RefreshTokenRecord? {
+        guard let stored = state.refresh[digest], let grant = state.grants[stored.grantID] else { return nil }
+        return RefreshTokenRecord(
+            digest: digest, grant: grant, scope: stored.scope, issuedAt: stored.issuedAt, idleExpiresAt: stored.idleExpiresAt,
+            rotatedAt: stored.rotatedAt, graceUsed: stored.graceUsed)
     }
 
     func revokeGrant(id: String, at now: Date) async throws {

@@ -34,6 +34,44 @@ struct GrantStoreTests {
         NewRefreshToken(digest: token.digest, scope: Scope(tokens: ["profile"]), idleExpiresAt: now.addingTimeInterval(3600))
     }
 
+    /// Redeems `code` as the code grant would once its checks passed; true when this call won.
+    func redeem(_ store: SQLiteStore, _ code: OpaqueToken, refreshToken: NewRefreshToken?) async throws -> Bool {
+        let (end, now) = (now.addingTimeInterval(86_400), now)
+        let exchange = try await store.exchangeCode(digest: code.digest, at: now) { record in
+            record.consumedAt == nil ? .redeem(grantExpiresAt: end, refreshToken: refreshToken) : .reuse
+        }
+        if case .exchanged = exchange { return true }
+        return false
+    }
+
+    /// Rotates `token` (to `successor`, or a fresh one); true when this call won.
+    func rotate(_ store: SQLiteStore, _ token: OpaqueToken, successor: OpaqueToken = .generate()) async throws -> Bool {
+        let next = newRefresh(successor)
+        let exchange = try await store.exchangeRefreshToken(digest: token.digest, at: now) { record in
+            record.rotatedAt == nil ? .rotate(successor: next) : .reuse
+        }
+        if case .exchanged = exchange { return true }
+        return false
+    }
+
+    @Test("redeeming extends the grant; a decision that throws changes nothing and its error comes back")
+    func redeemOnceAndRefusal() async throws {
+        struct Refused: Error {}
+        try await withTemporaryStore { store, path in
+            let (grant, code) = try await seed(store)
+            let queue = try DatabaseQueue(path: path)
+            let before = try queue.read { try Row.fetchAll($0, sql: "SELECT * FROM authorization_codes") }
+            await #expect(throws: Refused.self) {
+                _ = try await store.exchangeCode(digest: code.digest, at: now) { _ in throw Refused() }
+            }
+            #expect(try queue.read { try Row.fetchAll($0, sql: "SELECT * FROM authorization_codes") } == before)
+            #expect(try await store.activeGrantEnd(id: grant.id, at: now) == now.addingTimeInterval(60))
+            #expect(try await redeem(store, code, refreshToken: newRefresh()))
+            #expect(try await store.activeGrantEnd(id: grant.id, at: now.addingTimeInterval(3600)) == now.addingTimeInterval(86_400))
+            try queue.close()
+        }
+    }
+
     @Test("a code round-trips with its bindings and grant")
     func codeRoundTrip() async throws {
         try await withTemporaryStore { store, _ in
@@ -46,14 +84,14 @@ struct GrantStoreTests {
         }
     }
 
-    @Test("20 simultaneous redemptions of one code: exactly one wins, one refresh token is stored")
+    @Test("20 simultaneous redemptions of one code: exactly one wins, one refresh token is stored, the replays revoke the grant")
     func concurrentRedeem() async throws {
         try await withTemporaryStore { store, path in
             let (grant, code) = try await seed(store)
             let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for _ in 0..<20 {
                     group.addTask {
-                        try await store.redeem(codeDigest: code.digest, at: now, grantExpiresAt: now.addingTimeInterval(86_400), refreshToken: newRefresh())
+                        try await redeem(store, code, refreshToken: newRefresh())
                     }
                 }
                 return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
@@ -61,7 +99,7 @@ struct GrantStoreTests {
             #expect(wins == 1)
             let queue = try DatabaseQueue(path: path)
             #expect(try await queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM refresh_tokens") } == 1)
-            #expect(try await store.activeGrantEnd(id: grant.id, at: now.addingTimeInterval(3600)) == now.addingTimeInterval(86_400))
+            #expect(try await store.activeGrantEnd(id: grant.id, at: now.addingTimeInterval(3600)) == nil)
         }
     }
 
@@ -70,10 +108,10 @@ struct GrantStoreTests {
         try await withTemporaryStore { store, path in
             let (_, code) = try await seed(store)
             let first = OpaqueToken.generate()
-            #expect(try await store.redeem(codeDigest: code.digest, at: now, grantExpiresAt: now.addingTimeInterval(86_400), refreshToken: newRefresh(first)))
+            #expect(try await redeem(store, code, refreshToken: newRefresh(first)))
             let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for _ in 0..<20 {
-                    group.addTask { try await store.rotate(refreshTokenDigest: first.digest, at: now, successor: newRefresh()) }
+                    group.addTask { try await rotate(store, first) }
                 }
                 return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
             }
@@ -90,11 +128,15 @@ struct GrantStoreTests {
             let (_, code) = try await seed(store)
             let first = OpaqueToken.generate()
             let lost = OpaqueToken.generate()
-            _ = try await store.redeem(codeDigest: code.digest, at: now, grantExpiresAt: now.addingTimeInterval(86_400), refreshToken: newRefresh(first))
-            #expect(try await store.rotate(refreshTokenDigest: first.digest, at: now, successor: newRefresh(lost)))
+            _ = try await redeem(store, code, refreshToken: newRefresh(first))
+            #expect(try await rotate(store, first, successor: lost))
             let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for _ in 0..<20 {
-                    group.addTask { try await store.replayWithinGrace(refreshTokenDigest: first.digest, at: now, successor: newRefresh()) }
+                    group.addTask {
+                        let exchange = try await store.exchangeRefreshToken(digest: first.digest, at: now) { _ in .replayWithinGrace(successor: newRefresh()) }
+                        if case .exchanged = exchange { return true }
+                        return false
+                    }
                 }
                 return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
             }
@@ -109,7 +151,7 @@ struct GrantStoreTests {
     func revokeAndCascade() async throws {
         try await withTemporaryStore { store, path in
             let (grant, code) = try await seed(store)
-            _ = try await store.redeem(codeDigest: code.digest, at: now, grantExpiresAt: now.addingTimeInterval(86_400), refreshToken: newRefresh())
+            _ = try await redeem(store, code, refreshToken: newRefresh())
             try await store.revokeGrant(id: grant.id, at: now)
             #expect(try await store.activeGrantEnd(id: grant.id, at: now) == nil)
             let user = try #require(try await store.user(id: grant.userID))

@@ -55,16 +55,19 @@ public enum PresentedClientCredentials: Sendable, Equatable {
         guard parts.count == 2, parts[0].lowercased() == "basic" else {
             throw .invalidClient(cause: "unsupported Authorization scheme")
         }
-        guard let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
-            let colon = decoded.firstIndex(of: UInt8(ascii: ":"))
-        else {
+        let raw = Array(parts[1].utf8)
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        let start = raw.firstIndex { !isBlank($0) } ?? raw.endIndex
+        let end = raw.lastIndex { !isBlank($0) }.map { $0 + 1 } ?? start
+        guard let data = Data(base64Encoded: Data(raw[start..<end])), let colon = data.firstIndex(of: UInt8(ascii: ":")) else {
             throw .invalidClient(cause: "malformed Basic credentials")
         }
+        let decoded = Array(data)
         let id: String
         let secret: String
         do {
-            id = try FormURLDecoding.decode(decoded[decoded.startIndex..<colon])
-            secret = try FormURLDecoding.decode(decoded[decoded.index(after: colon)...])
+            id = try FormURLDecoding.decode(decoded[..<colon])
+            secret = try FormURLDecoding.decode(decoded[(colon + 1)...])
         } catch {
             throw .invalidClient(cause: "Basic credentials are not form-url-encoded UTF-8")
         }

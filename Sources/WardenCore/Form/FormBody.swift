@@ -11,8 +11,9 @@ public struct FormBody: Sendable, Equatable {
 
     private var fields: [String: [String]]
 
-    /// Parses `name=value&...` bytes.
-    public init(parsing bytes: some Collection<UInt8>) throws(OAuthError) {
+    /// Parses `name=value&...` bytes. (Concrete, not generic: this runs on every
+    /// token request, and a generic across modules is not specialised.)
+    public init(parsing bytes: [UInt8]) throws(OAuthError) {
         var fields: [String: [String]] = [:]
         var count = 0
         for pair in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
@@ -22,7 +23,7 @@ public struct FormBody: Sendable, Equatable {
             }
             let nameEnd = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.endIndex
             let name = try FormURLDecoding.decode(pair[pair.startIndex..<nameEnd])
-            let value = nameEnd == pair.endIndex ? "" : try FormURLDecoding.decode(pair[pair.index(after: nameEnd)...])
+            let value = nameEnd == pair.endIndex ? "" : try FormURLDecoding.decode(pair[(nameEnd + 1)...])
             guard !name.isEmpty else { throw .invalidRequest("Empty parameter name") }
             if fields[name] != nil, !Self.repeatableParameters.contains(name) {
                 throw .invalidRequest("Parameter \(name) is repeated")

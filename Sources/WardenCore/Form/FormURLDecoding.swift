@@ -2,7 +2,7 @@
 /// RFC 6749 Appendix B and by HTTP Basic client credentials, RFC 6749 §2.3.1).
 public enum FormURLDecoding {
     /// Decodes `+` to space and `%XX` to a byte; the result must be valid UTF-8.
-    public static func decode(_ encoded: some Collection<UInt8>) throws(OAuthError) -> String {
+    public static func decode(_ encoded: ArraySlice<UInt8>) throws(OAuthError) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(encoded.count)
         var index = encoded.startIndex
@@ -28,7 +28,7 @@ public enum FormURLDecoding {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw .invalidRequest("Parameters must be UTF-8")
         }
-        guard !text.unicodeScalars.contains(where: { $0.value == 0 }) else {
+        guard !bytes.contains(0) else {
             throw .invalidRequest("Parameters must not contain NUL")
         }
         return text

@@ -15,15 +15,30 @@ public struct AuthorizationCodeGrant: GrantHandler {
     public func respond(to form: FormBody, client: Client) async throws -> TokenResponse {
         guard let value = form["code"] else { throw OAuthError.invalidRequest("code is required") }
         let now = clock.now()
-        let code = OpaqueToken(value)
-        guard let record = try await grants.authorizationCode(digest: code.digest), record.grant.clientID == client.id else {
-            throw OAuthError(.invalidGrant, "The code is invalid")
-        }
-        guard record.consumedAt == nil else {
+        let refresh = client.grantTypes.contains(.refreshToken) ? OpaqueToken.generate() : nil
+        let (tokens, clientID) = (self.tokens, client.id)
+        // Decided inside the store's transaction, so check, redemption and reuse revocation are one step.
+        let exchange = try await grants.exchangeCode(digest: OpaqueToken(value).digest, at: now) { record in
+            guard record.grant.clientID == clientID else { throw OAuthError(.invalidGrant, "The code is invalid") }
             // RFC 6749 §4.1.2: a code used twice revokes what the first use issued.
-            try await grants.revokeGrant(id: record.grant.id, at: now)
-            throw OAuthError(.invalidGrant, "The code was already used", cause: "code reuse; grant \(record.grant.id) revoked")
+            guard record.consumedAt == nil else { return .reuse }
+            try Self.check(record, form: form, now: now)
+            return .redeem(
+                grantExpiresAt: tokens.grantExpiry(now: now),
+                refreshToken: refresh.map { tokens.newRefreshToken($0, scope: record.grant.scope, now: now) })
         }
+        switch exchange {
+        case .unknown:
+            throw OAuthError(.invalidGrant, "The code is invalid")
+        case .reused(let record):
+            throw OAuthError(.invalidGrant, "The code was already used", cause: "code reuse; grant \(record.grant.id) revoked")
+        case .exchanged(let record):
+            return try await tokens.response(grant: record.grant, scope: record.grant.scope, refreshToken: refresh, now: now)
+        }
+    }
+
+    /// The code is live, and the request matches its redirect URI and PKCE challenge.
+    static func check(_ record: AuthorizationCodeRecord, form: FormBody, now: Date) throws {
         guard now < record.expiresAt, record.grant.revokedAt == nil else {
             throw OAuthError(.invalidGrant, "The code has expired")
         }
@@ -40,15 +55,5 @@ public struct AuthorizationCodeGrant: GrantHandler {
             // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
             throw OAuthError(.invalidGrant, "The code was issued without a code_challenge")
         }
-
-        let refresh = client.grantTypes.contains(.refreshToken) ? OpaqueToken.generate() : nil
-        let newRefresh = refresh.map { tokens.newRefreshToken($0, scope: record.grant.scope, now: now) }
-        guard try await grants.redeem(
-            codeDigest: code.digest, at: now, grantExpiresAt: tokens.grantExpiry(now: now), refreshToken: newRefresh)
-        else {
-            try await grants.revokeGrant(id: record.grant.id, at: now)
-            throw OAuthError(.invalidGrant, "The code was already used", cause: "concurrent code reuse; grant \(record.grant.id) revoked")
-        }
-        return try await tokens.response(grant: record.grant, scope: record.grant.scope, refreshToken: refresh, now: now)
     }
 }

@@ -107,25 +107,55 @@ public struct NewRefreshToken: Sendable, Equatable {
     }
 }
 
+/// What the code grant decided about a presented code, from its stored record.
+public enum CodeUse: Sendable, Equatable {
+    /// Consume it: extend the grant to `grantExpiresAt`, store the first refresh token.
+    case redeem(grantExpiresAt: Date, refreshToken: NewRefreshToken?)
+    /// It was already used: revoke its grant (RFC 6749 §4.1.2).
+    case reuse
+}
+
+/// What the refresh grant decided about a presented refresh token, from its stored record.
+public enum RefreshTokenUse: Sendable, Equatable {
+    /// Rotate it, storing `successor`.
+    case rotate(successor: NewRefreshToken)
+    /// Replay a rotated token within its grace window, storing `successor`.
+    case replayWithinGrace(successor: NewRefreshToken)
+    /// It was already rotated: revoke its grant (RFC 9700 §4.14).
+    case reuse
+}
+
+/// How a presented code or refresh token ended, with the record it was found as.
+public enum TokenExchange<Record: Sendable>: Sendable {
+    /// No such code or token.
+    case unknown
+    /// Consumed or rotated; the caller may issue tokens.
+    case exchanged(Record)
+    /// Reuse (or a lost race): the grant is now revoked.
+    case reused(Record)
+}
+
 /// Where grants, codes and refresh tokens are kept. Each method that changes state
 /// is one transaction, and each conditional step has exactly one winner under concurrency.
 public protocol GrantRepository: Sendable {
     /// Stores a new grant with its authorization code.
     func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws
-    /// The code with this digest, with its grant.
-    func authorizationCode(digest: [UInt8]) async throws -> AuthorizationCodeRecord?
-    /// Marks the code consumed if nobody has; extends the grant to `grantExpiresAt` and stores
-    /// the first refresh token, all or nothing. False when the code was already consumed.
-    func redeem(codeDigest: [UInt8], at now: Date, grantExpiresAt: Date, refreshToken: NewRefreshToken?) async throws -> Bool
+    /// Finds the code with this digest and, in the same transaction, does what `decide`
+    /// says: redeem it (only if nobody has; a lost race counts as reuse) or revoke its
+    /// grant. A `decide` that throws changes nothing, and the error comes back.
+    func exchangeCode(
+        digest: [UInt8], at now: Date, decide: @escaping @Sendable (AuthorizationCodeRecord) throws -> CodeUse
+    ) async throws -> TokenExchange<AuthorizationCodeRecord>
     /// The refresh token with this digest, with its grant.
     func refreshToken(digest: [UInt8]) async throws -> RefreshTokenRecord?
-    /// Marks `digest` rotated if it is not yet, and stores its successor, all or nothing.
-    /// False when it was already rotated.
-    func rotate(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool
-    /// Grace-window replay of a rotated token: if its grace is unspent and its successor unused,
-    /// spends it, kills that successor (presenting it later is reuse) and stores a new one,
-    /// all or nothing. False otherwise.
-    func replayWithinGrace(refreshTokenDigest digest: [UInt8], at now: Date, successor: NewRefreshToken) async throws -> Bool
+    /// Finds the refresh token with this digest and, in the same transaction, does what
+    /// `decide` says: rotate it (only if not yet rotated), replay it within its grace
+    /// window (only if the grace is unspent and its successor unused, which that
+    /// successor does not survive), or revoke its grant. Whatever cannot be done as
+    /// decided revokes the grant. A `decide` that throws changes nothing.
+    func exchangeRefreshToken(
+        digest: [UInt8], at now: Date, decide: @escaping @Sendable (RefreshTokenRecord) throws -> RefreshTokenUse
+    ) async throws -> TokenExchange<RefreshTokenRecord>
     /// Revokes the grant (and so every code, refresh and access token of it).
     func revokeGrant(id: String, at now: Date) async throws
     /// When the grant ends, if it exists, is not revoked and has not ended at `now`; else nil.

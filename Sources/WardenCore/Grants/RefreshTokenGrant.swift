@@ -16,30 +16,30 @@ public struct RefreshTokenGrant: GrantHandler {
     public func respond(to form: FormBody, client: Client) async throws -> TokenResponse {
         guard let value = form["refresh_token"] else { throw OAuthError.invalidRequest("refresh_token is required") }
         let now = clock.now()
-        let presented = OpaqueToken(value)
-        guard let record = try await grants.refreshToken(digest: presented.digest), record.isUsable(byClient: client.id, at: now) else {
-            throw OAuthError(.invalidGrant, "The refresh token is invalid or expired")
-        }
-        // Narrowing applies to the access token; the new refresh token keeps the old scope (§6).
-        let scope = try Scope.granted(requested: form["scope"], registered: record.scope)
         let successorToken = OpaqueToken.generate()
-        let successor = tokens.newRefreshToken(successorToken, scope: record.scope, now: now)
-
-        let accepted: Bool
-        if let rotatedAt = record.rotatedAt {
-            let grace = tokens.configuration.refreshTokenGracePeriod
-            if grace > 0, !record.graceUsed, now.timeIntervalSince(rotatedAt) <= grace {
-                accepted = try await grants.replayWithinGrace(refreshTokenDigest: presented.digest, at: now, successor: successor)
-            } else {
-                accepted = false
+        let requestedScope = form["scope"]
+        let (tokens, clientID) = (self.tokens, client.id)
+        // Decided inside the store's transaction, so check, rotation and reuse revocation are one step.
+        let exchange = try await grants.exchangeRefreshToken(digest: OpaqueToken(value).digest, at: now) { record in
+            guard record.isUsable(byClient: clientID, at: now) else {
+                throw OAuthError(.invalidGrant, "The refresh token is invalid or expired")
             }
-        } else {
-            accepted = try await grants.rotate(refreshTokenDigest: presented.digest, at: now, successor: successor)
+            // Narrowing applies to the access token; the new refresh token keeps the old scope (§6).
+            _ = try Scope.granted(requested: requestedScope, registered: record.scope)
+            let successor = tokens.newRefreshToken(successorToken, scope: record.scope, now: now)
+            guard let rotatedAt = record.rotatedAt else { return .rotate(successor: successor) }
+            let grace = tokens.configuration.refreshTokenGracePeriod
+            if grace > 0, !record.graceUsed, now.timeIntervalSince(rotatedAt) <= grace { return .replayWithinGrace(successor: successor) }
+            return .reuse
         }
-        guard accepted else {
-            try await grants.revokeGrant(id: record.grant.id, at: now)
+        switch exchange {
+        case .unknown:
+            throw OAuthError(.invalidGrant, "The refresh token is invalid or expired")
+        case .reused(let record):
             throw OAuthError(.invalidGrant, "The refresh token was already used", cause: "refresh token reuse; grant \(record.grant.id) revoked")
+        case .exchanged(let record):
+            let scope = try Scope.granted(requested: requestedScope, registered: record.scope)
+            return try await tokens.response(grant: record.grant, scope: scope, refreshToken: successorToken, now: now)
         }
-        return try await tokens.response(grant: record.grant, scope: scope, refreshToken: successorToken, now: now)
     }
 }
