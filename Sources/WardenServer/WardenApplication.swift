@@ -68,7 +68,7 @@ public func buildApplication(
         metadata: AuthorizationServerMetadata(
             issuer: issuer, grantTypes: handlers.keys.map(\.rawValue).sorted(), scopes: configuration.scopes,
             codeChallengeMethods: configuration.allowPlainPKCE ? ["S256", "plain"] : ["S256"]),
-        registeredScopes: { try await store.allClients().flatMap(\.scope.tokens) },
+        registeredScopes: { try await clients.allClients().flatMap(\.scope.tokens) },
         isHealthy: { store.isHealthy() },
         jwksMaxAge: configuration.jwksMaxAge,
         browser: browser)

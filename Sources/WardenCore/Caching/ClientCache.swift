@@ -8,6 +8,8 @@ public final class ClientCache: ClientRepository {
     private struct State {
         var generation: Int64?
         var clients: [String: Client] = [:]
+        /// Every client, for the metadata document's `scopes_supported`.
+        var all: [Client]?
     }
 
     private let store: any ClientRepository
@@ -25,10 +27,7 @@ public final class ClientCache: ClientRepository {
     public func client(id: String) async throws -> Client? {
         let generation = try changes.currentGenerations().clients
         let cached: Client? = state.withLock { state in
-            if state.generation != generation {
-                state.generation = generation
-                state.clients.removeAll(keepingCapacity: true)
-            }
+            Self.forget(&state, unless: generation)
             return state.clients[id]
         }
         if let cached { return cached }
@@ -43,7 +42,28 @@ public final class ClientCache: ClientRepository {
         return client
     }
 
-    public func allClients() async throws -> [Client] { try await store.allClients() }
+    public func allClients() async throws -> [Client] {
+        let generation = try changes.currentGenerations().clients
+        if let all = state.withLock({ state in
+            Self.forget(&state, unless: generation)
+            return state.all
+        }) {
+            return all
+        }
+        let all = try await store.allClients()
+        state.withLock { state in
+            if state.generation == generation { state.all = all }
+        }
+        return all
+    }
+
+    /// Empties the cache when the store's client generation is no longer the one it holds.
+    private static func forget(_ state: inout State, unless generation: Int64) {
+        guard state.generation != generation else { return }
+        state.generation = generation
+        state.clients.removeAll(keepingCapacity: true)
+        state.all = nil
+    }
     public func insert(_ client: Client) async throws { try await store.insert(client) }
 
     public func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
