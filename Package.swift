@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", exact: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/google/swift-benchmark.git", exact: "0.1.2"),
     ],
     targets: [
         .target(
@@ -76,6 +77,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        .executableTarget(
+            name: "warden-microbenchmarks",
+            dependencies: [
+                "WardenCore", "WardenStore", "WardenTokens",
+                .product(name: "Benchmark", package: "swift-benchmark"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            path: "Tests/Benchmarks/Micro"
         ),
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore"]),
         .testTarget(

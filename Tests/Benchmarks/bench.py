@@ -25,6 +25,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -104,13 +105,14 @@ def build_release() -> Path:
     return REPO / ".build" / "release" / "warden"
 
 
-def start_server(binary: Path, root: Path) -> Server:
+def start_server(binary: Path, root: Path, durability: str = "full") -> Server:
+    root.mkdir(parents=True, exist_ok=True)
     kek = root / "kek"
     kek.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
     database = root / "warden.sqlite"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    (root / "warden.yaml").write_text("log_level: info\nkey_rotation_lead_time: 600\n")
+    (root / "warden.yaml").write_text(f"log_level: info\nkey_rotation_lead_time: 600\ndatabase_durability: {durability}\n")
     log = root / "server.log"
     started = time.monotonic()
     process = subprocess.Popen(
@@ -182,6 +184,22 @@ class BrowserFlow:
         self.session.post(server.base + "/consent", data={
             "csrf_token": csrf, "authorization_request": self.query, "decision": "allow"}, allow_redirects=False)
 
+    def code_flow_env(self) -> dict[str, str]:
+        """What scenario_code_flow.lua needs: the signed-in session and the PKCE verifier."""
+        return {"WRK_AUTHORIZE_PATH": "/authorize?" + self.query, "WRK_COOKIE": f"warden_session={self.session.cookies['warden_session']}",
+                "WRK_CLIENT_ID": self.client["client_id"], "WRK_REDIRECT_URI": urllib.parse.quote(REDIRECT_URI, safe=""),
+                "WRK_VERIFIER": self.verifier}
+
+    def refresh_env(self, concurrency: int) -> dict[str, str]:
+        """One fresh refresh token per connection (WRK_TOKENS_n per wrk thread), plus one for wrk's script check."""
+        threads = max(1, min(2, concurrency))
+        seeds = [self.refresh_token() for _ in range(concurrency + 1)]
+        env = {"WRK_CLIENT_ID": self.client["client_id"]}
+        for thread in range(threads):
+            # Thread 1 gets the extra token, last, for wrk's verification call.
+            env[f"WRK_TOKENS_{thread + 1}"] = ",".join(seeds[:-1][thread::threads] + ([seeds[-1]] if thread == 0 else []))
+        return env
+
     def refresh_token(self) -> str:
         location = self.session.get(self.server.base + "/authorize?" + self.query, allow_redirects=False).headers["Location"]
         code = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
@@ -192,56 +210,131 @@ class BrowserFlow:
         return response.json()["refresh_token"]
 
 
-def run(binary: Path, concurrencies: list[int], seconds: float) -> tuple[list[Result], dict]:
+def backend_envs(server: Server) -> tuple[dict[str, str], dict[str, str]]:
+    """A client-credentials client: the /token and /introspect request environments."""
+    backend = json.loads(server.cli("clients", "create", "--name", "bench", "--grant-type", "client_credentials",
+                                    "--scope", "read write", "--audience", "https://api.example.com", "--json"))
+    authorization = basic(backend["client_id"], backend["client_secret"])
+    token_env = {"WRK_BODY": "grant_type=client_credentials&scope=read", "WRK_AUTHORIZATION": authorization}
+    access_token = requests.post(server.base + "/token", data={"grant_type": "client_credentials"},
+                                 headers={"Authorization": authorization}).json()["access_token"]
+    return token_env, {"WRK_BODY": "token=" + access_token, "WRK_AUTHORIZATION": authorization}
+
+
+CODE_FLOWS = "authorization-code flows (/authorize + /token)"
+REFRESH = "POST /token (refresh rotation chains)"
+
+
+def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[int, int]) -> tuple[list[Result], dict]:
     root = Path(tempfile.mkdtemp(prefix="warden-bench-"))
-    server = start_server(binary, root)
-    facts = {"startup_ms": server.startup_seconds * 1000, "idle_rss_kib": server.rss_kib("VmRSS")}
     results: list[Result] = []
     try:
-        backend = json.loads(server.cli("clients", "create", "--name", "bench", "--grant-type", "client_credentials",
-                                        "--scope", "read write", "--audience", "https://api.example.com", "--json"))
-        authorization = basic(backend["client_id"], backend["client_secret"])
-        token_env = {"WRK_BODY": "grant_type=client_credentials&scope=read", "WRK_AUTHORIZATION": authorization}
-        access_token = requests.post(server.base + "/token", data={"grant_type": "client_credentials"},
-                                     headers={"Authorization": authorization}).json()["access_token"]
-        introspect_env = {"WRK_BODY": "token=" + access_token, "WRK_AUTHORIZATION": authorization}
-        flow = BrowserFlow(server)
-        for concurrency in concurrencies:
-            results.append(measure(server, "GET /healthz", "scenario_get.lua", "/healthz", concurrency, seconds))
-            results.append(measure(server, "POST /token (client credentials, ES256)", "scenario_post.lua", "/token",
-                                   concurrency, seconds, token_env))
-            results.append(measure(server, "POST /introspect", "scenario_post.lua", "/introspect", concurrency, seconds,
-                                   introspect_env))
-            results.append(measure(server, "GET JWKS", "scenario_get.lua", "/.well-known/jwks.json", concurrency, seconds))
-            results.append(measure(server, "GET metadata", "scenario_get.lua", "/.well-known/oauth-authorization-server",
-                                   concurrency, seconds))
-            threads = max(1, min(2, concurrency))
-            seeds = [flow.refresh_token() for _ in range(concurrency + 1)]
-            refresh_env = {"WRK_CLIENT_ID": flow.client["client_id"]}
-            for thread in range(threads):
-                # Thread 1 gets the extra token, last, for wrk's verification call.
-                refresh_env[f"WRK_TOKENS_{thread + 1}"] = ",".join(seeds[:-1][thread::threads] + ([seeds[-1]] if thread == 0 else []))
-            results.append(measure(server, "POST /token (refresh rotation chains)", "scenario_refresh.lua", "/token",
-                                   concurrency, seconds, refresh_env))
-        # EdDSA last: rotating changes the signer for everything after it.
-        server.cli("keys", "rotate", "--algorithm", "EdDSA", "--now")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            token = requests.post(server.base + "/token", data={"grant_type": "client_credentials"},
-                                  headers={"Authorization": authorization}).json()["access_token"]
-            header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-            if header["alg"] == "EdDSA":
-                break
-            time.sleep(0.2)
-        for concurrency in concurrencies:
-            results.append(measure(server, "POST /token (client credentials, EdDSA)", "scenario_post.lua", "/token",
-                                   concurrency, seconds, token_env))
-        facts["peak_rss_kib"] = server.rss_kib("VmHWM")
-        facts["rss_after_kib"] = server.rss_kib("VmRSS")
+        server = start_server(binary, root / "main")
+        facts = {"startup_ms": server.startup_seconds * 1000, "idle_rss_kib": server.rss_kib("VmRSS")}
+        try:
+            token_env, introspect_env = backend_envs(server)
+            flow = BrowserFlow(server)
+            for concurrency in concurrencies:
+                results.append(measure(server, "GET /healthz", "scenario_get.lua", "/healthz", concurrency, seconds))
+                results.append(measure(server, "POST /token (client credentials, ES256)", "scenario_post.lua", "/token",
+                                       concurrency, seconds, token_env))
+                results.append(measure(server, "POST /introspect", "scenario_post.lua", "/introspect", concurrency, seconds,
+                                       introspect_env))
+                results.append(measure(server, "GET JWKS", "scenario_get.lua", "/.well-known/jwks.json", concurrency, seconds))
+                results.append(measure(server, "GET metadata", "scenario_get.lua", "/.well-known/oauth-authorization-server",
+                                       concurrency, seconds))
+                results.append(measure(server, REFRESH + ", durability full", "scenario_refresh.lua", "/token",
+                                       concurrency, seconds, flow.refresh_env(concurrency)))
+                results.append(measure(server, CODE_FLOWS + ", durability full", "scenario_code_flow.lua", "/authorize",
+                                       concurrency, seconds, flow.code_flow_env()))
+            # EdDSA last: rotating changes the signer for everything after it.
+            use_eddsa(server, token_env)
+            for concurrency in concurrencies:
+                results.append(measure(server, "POST /token (client credentials, EdDSA)", "scenario_post.lua", "/token",
+                                       concurrency, seconds, token_env))
+            facts["peak_rss_kib"] = server.rss_kib("VmHWM")
+            facts["rss_after_kib"] = server.rss_kib("VmRSS")
+        finally:
+            server.stop()
+
+        # The same durable-write flows with synchronous=NORMAL, for comparison.
+        server = start_server(binary, root / "normal", durability="normal")
+        try:
+            flow = BrowserFlow(server)
+            for concurrency in concurrencies:
+                results.append(measure(server, REFRESH + ", durability normal", "scenario_refresh.lua", "/token",
+                                       concurrency, seconds, flow.refresh_env(concurrency)))
+                results.append(measure(server, CODE_FLOWS + ", durability normal", "scenario_code_flow.lua", "/authorize",
+                                       concurrency, seconds, flow.code_flow_env()))
+        finally:
+            server.stop()
+
+        # Cost must not grow with table size: the hot flows again on a large database.
+        tokens, clients = dataset
+        facts["dataset"] = dataset
+        server = start_server(binary, root / "large")
+        try:
+            started = time.monotonic()
+            seed_large_dataset(server.database, tokens, clients)
+            facts["dataset_seconds"] = time.monotonic() - started
+            token_env, introspect_env = backend_envs(server)
+            flow = BrowserFlow(server)
+            label = f" [{tokens:,} refresh tokens, {clients:,} clients]"
+            for concurrency in concurrencies:
+                results.append(measure(server, "GET /healthz" + label, "scenario_get.lua", "/healthz", concurrency, seconds))
+                results.append(measure(server, "POST /token (client credentials, ES256)" + label, "scenario_post.lua", "/token",
+                                       concurrency, seconds, token_env))
+                results.append(measure(server, "POST /introspect" + label, "scenario_post.lua", "/introspect", concurrency,
+                                       seconds, introspect_env))
+                results.append(measure(server, REFRESH + ", durability full" + label, "scenario_refresh.lua", "/token",
+                                       concurrency, seconds, flow.refresh_env(concurrency)))
+                results.append(measure(server, CODE_FLOWS + ", durability full" + label, "scenario_code_flow.lua",
+                                       "/authorize", concurrency, seconds, flow.code_flow_env()))
+        finally:
+            server.stop()
     finally:
-        server.stop()
         shutil.rmtree(root, ignore_errors=True)
     return results, facts
+
+
+def use_eddsa(server: Server, token_env: dict[str, str]) -> None:
+    server.cli("keys", "rotate", "--algorithm", "EdDSA", "--now")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        token = requests.post(server.base + "/token", data={"grant_type": "client_credentials"},
+                              headers={"Authorization": token_env["WRK_AUTHORIZATION"]}).json()["access_token"]
+        if json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"] == "EdDSA":
+            return
+        time.sleep(0.2)
+    raise SystemExit("the EdDSA key did not start signing within 10 s")
+
+
+def seed_large_dataset(database: Path, tokens: int, clients: int) -> None:
+    """Fills the live database (through SQLite, beside the running server, as the CLI
+    would) with `clients` clients and `tokens` refresh tokens over one grant per 10 tokens."""
+    connection = sqlite3.connect(database, timeout=30)
+    try:
+        connection.execute("PRAGMA foreign_keys = ON")
+        with connection:
+            now = int(time.time())
+            connection.execute("INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                               ("bulk-user", "bulk-user", "$2b$12$unusable", now))
+            connection.executemany(
+                "INSERT INTO clients (id, name, secret_digest, auth_method, grant_types, redirect_uris, scope, audiences,"
+                " skip_consent, pkce_optional, created_at) VALUES (?, ?, ?, 'client_secret_basic', 'client_credentials',"
+                " '[]', 'read', '[]', 0, 0, ?)",
+                ((f"bulk-{i:06d}", f"bulk {i}", hashlib.sha256(str(i).encode()).digest(), now) for i in range(clients)))
+            grants = max(1, tokens // 10)
+            connection.executemany(
+                "INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at)"
+                " VALUES (?, ?, 'bulk-user', 'read', '[\"https://api.example.com\"]', ?, ?)",
+                ((f"bulk-grant-{i:08d}", f"bulk-{i % clients:06d}", now, now + 86_400) for i in range(grants)))
+            connection.executemany(
+                "INSERT INTO refresh_tokens (digest, grant_id, scope, issued_at, idle_expires_at) VALUES (?, ?, 'read', ?, ?)",
+                ((hashlib.sha256(f"bulk-token-{i}".encode()).digest(), f"bulk-grant-{i // 10:08d}", now, now + 86_400)
+                 for i in range(tokens)))
+    finally:
+        connection.close()
 
 
 def machine() -> str:
@@ -267,7 +360,10 @@ def report(results: list[Result], facts: dict, seconds: float, binary: Path) -> 
         f"- Machine: {machine()}; wrk on the same machine over loopback ({seconds:g} s per cell)",
         f"- Start to first 200 from /healthz: {facts['startup_ms']:.0f} ms; RSS idle {facts['idle_rss_kib'] / 1024:.1f} MiB, "
         f"after the run {facts.get('rss_after_kib', 0) / 1024:.1f} MiB, peak {facts.get('peak_rss_kib', 0) / 1024:.1f} MiB",
-        "- Durability: SQLite WAL with synchronous=NORMAL (the default; FULL comes with group commit).", "",
+        "- Durability: SQLite WAL; `durability full` is synchronous=FULL (every group commit fsynced, the default), "
+        "`normal` is synchronous=NORMAL. Authorization-code flows count both of their requests.",
+        f"- Large database: {facts['dataset'][0]:,} refresh tokens and {facts['dataset'][1]:,} clients, seeded in "
+        f"{facts.get('dataset_seconds', 0):.0f} s beside the running server.", "",
         "| scenario | conc. | req/s | vs /healthz | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | CPU vs /healthz | non-2xx |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -287,7 +383,7 @@ def plot(results: list[Result]) -> str:
     scenarios = list(dict.fromkeys(r.scenario for r in results))
     levels = sorted({r.concurrency for r in results})
     top = max((r.rate for r in results), default=1) * 1.1 or 1
-    width, height, left, bottom, right = 900, 420, 70, 40, 330
+    width, height, left, bottom, right = 1300, 460, 70, 40, 730
     plot_w, plot_h = width - left - right, height - bottom - 20
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
@@ -322,17 +418,19 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per scenario and concurrency")
     parser.add_argument("--concurrency", default="1,16,64,256", help="comma-separated connection counts")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="report directory")
-    parser.add_argument("--smoke", action="store_true", help="seconds=1, concurrency 1,4, debug binary, temporary report")
+    parser.add_argument("--dataset", default="1000000,10000", help="refresh tokens,clients in the large-database runs")
+    parser.add_argument("--smoke", action="store_true", help="seconds=1, concurrency 1,4, debug binary, small dataset, temporary report")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 1
     if args.smoke:
-        args.seconds, args.concurrency = 1.0, "1,4"
+        args.seconds, args.concurrency, args.dataset = 1.0, "4", "2000,100"
         args.binary = args.binary or REPO / ".build" / "debug" / "warden"
         args.out = Path(tempfile.mkdtemp(prefix="warden-bench-smoke-"))
     binary = (args.binary or build_release()).resolve()
-    results, facts = run(binary, [int(c) for c in args.concurrency.split(",")], args.seconds)
+    tokens, clients = (int(n) for n in args.dataset.split(","))
+    results, facts = run(binary, [int(c) for c in args.concurrency.split(",")], args.seconds, (tokens, clients))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.md").write_text(report(results, facts, args.seconds, binary))
     (args.out / "throughput.svg").write_text(plot(results))
