@@ -5,7 +5,10 @@ let package = Package(
     name: "warden",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "warden", targets: ["warden"])
+        .executable(name: "warden", targets: ["warden"]),
+        // For the fuzz targets' package (Tests/Fuzz), which builds them with libFuzzer.
+        .library(name: "WardenCore", targets: ["WardenCore"]),
+        .library(name: "WardenTokens", targets: ["WardenTokens"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),

@@ -11,6 +11,11 @@ extension Request {
         guard let contentType = headers[.contentType], Self.isFormURLEncoded(contentType) else {
             throw OAuthError.invalidRequest("Content-Type must be application/x-www-form-urlencoded")
         }
+        // Refused on the announcement alone: a client that says it will send more than
+        // the cap is not waited for (nor told to continue, for `Expect: 100-continue`).
+        if let length = headers[.contentLength].flatMap(Int.init), length > Self.maximumFormBytes {
+            throw OAuthError.invalidRequest("The request body exceeds 64 KiB")
+        }
         let buffer: ByteBuffer
         do {
             buffer = try await collectBody(upTo: Self.maximumFormBytes)

@@ -77,6 +77,8 @@ public func buildApplication(
         store: store, keyRing: keyRing, manager: manager, configuration: configuration, interval: .seconds(2), logger: logger)
     return Application(
         router: routes.router(logger: logger),
+        // A connection that sends nothing for this long is closed (idle keep-alive, stalled clients).
+        server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.connectionIdleTimeout)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         services: [maintenance],
         onServerRunning: { channel in

@@ -30,6 +30,7 @@ extension WardenConfiguration {
         var login_failures_per_address: Int?
         var client_authentication_failures_per_client: Int?
         var client_authentication_failures_per_address: Int?
+        var connection_idle_timeout: Int?
 
         static let keys: Set<String> = [
             "host", "port", "issuer", "database", "database_durability", "access_token_lifetime", "default_audience", "scopes",
@@ -37,7 +38,7 @@ extension WardenConfiguration {
             "log_level", "refresh_token_idle_lifetime", "refresh_token_absolute_lifetime", "refresh_token_grace_period",
             "session_lifetime", "allow_plain_pkce", "templates_directory", "login_failures_per_account",
             "login_failures_per_address", "client_authentication_failures_per_client",
-            "client_authentication_failures_per_address",
+            "client_authentication_failures_per_address", "connection_idle_timeout",
         ]
     }
 
@@ -102,6 +103,7 @@ extension WardenConfiguration {
         loginFailuresPerAddress = file.login_failures_per_address ?? loginFailuresPerAddress
         clientAuthenticationFailuresPerClient = file.client_authentication_failures_per_client ?? clientAuthenticationFailuresPerClient
         clientAuthenticationFailuresPerAddress = file.client_authentication_failures_per_address ?? clientAuthenticationFailuresPerAddress
+        connectionIdleTimeout = file.connection_idle_timeout ?? connectionIdleTimeout
         if let value = file.signing_algorithm {
             guard let algorithm = SigningAlgorithm(rawValue: value) else {
                 throw ConfigurationError("\(path): signing_algorithm '\(value)' is not one of ES256, RS256, EdDSA")
@@ -166,6 +168,9 @@ extension WardenConfiguration {
             clientAuthenticationFailuresPerAddress > 0
         else {
             throw ConfigurationError("\(source): failure limits must be positive")
+        }
+        guard (1...3600).contains(connectionIdleTimeout) else {
+            throw ConfigurationError("\(source): connection_idle_timeout must be between 1 and 3600 seconds")
         }
         guard !database.isEmpty else { throw ConfigurationError("\(source): database must not be empty") }
     }

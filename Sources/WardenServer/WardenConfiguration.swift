@@ -54,6 +54,8 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var clientAuthenticationFailuresPerClient = 10
     /// Failed client authentications allowed per client address per minute.
     public var clientAuthenticationFailuresPerAddress = 100
+    /// Seconds a connection may send nothing before it is closed.
+    public var connectionIdleTimeout = 30
 
     public init() {}
 

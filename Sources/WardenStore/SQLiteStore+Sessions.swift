@@ -27,6 +27,14 @@ extension SQLiteStore: SessionRepository {
         }
     }
 
+    public func replaceCSRFToken(digest: [UInt8], old: String, new: String) async throws -> Bool {
+        try await write { db in
+            try db.executeCached(
+                sql: "UPDATE sessions SET csrf_token = ? WHERE digest = ? AND csrf_token = ?", arguments: [new, Data(digest), old])
+            return db.changesCount == 1
+        }
+    }
+
     public func deleteSession(digest: [UInt8]) async throws {
         try await write { db in try db.executeCached(sql: "DELETE FROM sessions WHERE digest = ?", arguments: [Data(digest)]) }
     }

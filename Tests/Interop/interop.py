@@ -513,6 +513,126 @@ def assert_oauth_error(response: requests.Response, error: str | set[str], statu
     return body
 
 
+#: Config keys that make the failure rate limits (SECURITY.md) practically unreachable,
+#: for installations whose tests fail client authentication or logins on purpose.
+NO_FAILURE_LIMITS = {
+    "client_authentication_failures_per_client": 1_000_000,
+    "client_authentication_failures_per_address": 1_000_000,
+    "login_failures_per_account": 1_000_000,
+    "login_failures_per_address": 1_000_000,
+}
+
+
+# -- raw HTTP (what `requests` would normalise) -------------------------------
+
+
+@dataclass
+class RawResponse:
+    """One HTTP/1.1 response read off a socket. `status` is None when no status line
+    arrived; `closed` says whether the server closed the connection (by the end of
+    the read); `complete` whether the whole message (per Content-Length or chunking) arrived."""
+
+    status: int | None
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    closed: bool
+    complete: bool
+    elapsed: float
+
+    def header(self, name: str) -> str | None:
+        values = [value for key, value in self.headers if key.lower() == name.lower()]
+        return values[0] if values else None
+
+    def to_response(self, url: str = "http://127.0.0.1/") -> requests.Response:
+        """The same response as a `requests.Response`, so the assert_* helpers apply."""
+        assert self.status is not None, f"no response within {self.elapsed:.1f}s (closed={self.closed})"
+        response = requests.Response()
+        response.status_code = self.status
+        response.reason = self.reason
+        response.headers = requests.structures.CaseInsensitiveDict()
+        for key, value in self.headers:
+            response.headers[key] = value if key not in response.headers else response.headers[key] + ", " + value
+        response._content = self.body
+        response.encoding = "utf-8"
+        response.url = url
+        return response
+
+
+def read_raw_response(sock: socket.socket, timeout: float) -> RawResponse:
+    """Reads one response from `sock` for at most `timeout` seconds."""
+    start = time.monotonic()
+    deadline = start + timeout
+    data = b""
+    closed = False
+
+    def receive() -> bool:
+        nonlocal data, closed
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            closed = True
+            return False
+        if not chunk:
+            closed = True
+            return False
+        data += chunk
+        return True
+
+    while b"\r\n\r\n" not in data and receive():
+        pass
+    head, separator, body = data.partition(b"\r\n\r\n")
+    if not separator:
+        return RawResponse(None, "", [], b"", closed, False, time.monotonic() - start)
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    status, reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
+    headers = [(line.partition(":")[0].strip(), line.partition(":")[2].strip()) for line in lines[1:] if line]
+    names = {key.lower(): value for key, value in headers}
+    complete = False
+    if "content-length" in names:
+        length = int(names["content-length"])
+        while len(data) - len(head) - 4 < length and receive():
+            pass
+        body = data[len(head) + 4:][:length]
+        complete = len(body) == length
+    elif "chunked" in names.get("transfer-encoding", "").lower():
+        while not data.endswith(b"0\r\n\r\n") and receive():
+            pass
+        raw, body = data[len(head) + 4:], b""
+        complete = raw.endswith(b"0\r\n\r\n")
+        while raw:
+            size_line, _, raw = raw.partition(b"\r\n")
+            size = int(size_line.split(b";")[0] or b"0", 16)
+            if size == 0:
+                break
+            body, raw = body + raw[:size], raw[size + 2:]
+    else:
+        while receive():
+            pass
+        body, complete = data[len(head) + 4:], closed
+    if names.get("connection", "").lower() == "close" and not closed:
+        receive()  # the server said it closes: see that it does (bounded by the deadline)
+    return RawResponse(status, reason, headers, body, closed, complete, time.monotonic() - start)
+
+
+def raw_request(port: int, data: bytes, *, timeout: float = 10.0) -> RawResponse:
+    """Sends `data` exactly as given on a new connection to 127.0.0.1:`port` and reads
+    one response (at most `timeout` seconds); the connection is closed afterwards."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the server may answer and close before it has read everything
+        return read_raw_response(sock, timeout)
+
+
 # -- JWT verification as a resource server would do it ----------------------
 
 #: Algorithms a resource server accepts from Warden (SECURITY.md allowlist).

@@ -317,6 +317,18 @@ def response_error(response: requests.Response) -> str | None:
     return body.get("error") if isinstance(body, dict) else None
 
 
+def answer(response: requests.Response) -> str:
+    """A response in a few words for a report: never the tokens of a success."""
+    if 200 <= response.status_code < 300:
+        try:
+            body = response.json()
+        except ValueError:
+            return f"{response.status_code}"
+        fields = sorted(body) if isinstance(body, dict) else type(body).__name__
+        return f"{response.status_code} with {fields}"
+    return f"{response.status_code} {short(response.text)}"
+
+
 def short(text: str, limit: int = 300) -> str:
     text = text.replace("\n", " ")
     return text if len(text) <= limit else text[:limit] + "..."

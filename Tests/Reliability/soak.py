@@ -54,7 +54,7 @@ from pathlib import Path
 import requests
 
 import harness
-from harness import IssuedToken, response_error, short
+from harness import IssuedToken, answer, response_error, short
 from interop import Client, Server, User, UserAgent, Warden, obtain_code
 
 REDIRECT = "http://127.0.0.1:8765/callback"  # never listened on: the code is read from the Location header
@@ -194,7 +194,7 @@ class Soak:
             raise FlowError(f"{method} {path}: {type(error).__name__}: {error}") from None
         self.observe(flow, response, time.monotonic() - started)
         if response.status_code != expect:
-            raise FlowError(f"{method} {path}: expected {expect}, got {response.status_code} {short(response.text)}")
+            raise FlowError(f"{method} {path}: expected {expect}, got {answer(response)}")
         return response
 
     def token_request(self, flow: str, session: requests.Session, client: Client, data: dict, *, expect: int = 200):
@@ -243,7 +243,7 @@ class Soak:
             raise FlowError(f"a live client-credentials token introspects {body}")
 
     def flow_revocation(self, worker: "Worker") -> None:
-        if worker.chain is not None and worker.rng.random() < 0.2:
+        if worker.chain is not None and worker.rng.random() < 0.03:
             assert self.web is not None
             self.client_request("revocation", worker.session, self.web, "/revoke",
                                 {"token": worker.chain.refresh_token, "token_type_hint": "refresh_token"})
@@ -471,6 +471,10 @@ class Soak:
             growth = f" ({(self.rss_end - self.rss_warm) * 100.0 / self.rss_warm:+.0f}%)"
         print(f"  server RSS            after warm-up {mib(self.rss_warm)}, end {mib(self.rss_end)}{growth}, "
               f"peak {mib(self.rss_peak)}")
+        if self.rss_samples:
+            step = max(1, len(self.rss_samples) // 12)
+            trajectory = ", ".join(f"{elapsed:.0f}s {kib / 1024:.0f}" for elapsed, kib in self.rss_samples[::step])
+            print(f"  RSS over time (MiB)   {trajectory}")
         print(f"  access tokens         {len(self.tokens)} issued, {verification.checked} verified against the final "
               f"JWKS ({'PyJWT' if self.args.pyjwt_only else 'PyJWT and joserfc'}, {verify_seconds:.1f} s), "
               f"{verification.expired} expired")

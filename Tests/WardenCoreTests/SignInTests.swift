@@ -36,6 +36,13 @@ final class InMemorySessions: SessionRepository {
     }
     func insert(_ session: BrowserSession) async throws { sessions.withLock { $0[session.digest] = session } }
     func deleteSession(digest: [UInt8]) async throws { sessions.withLock { $0[digest] = nil } }
+    func replaceCSRFToken(digest: [UInt8], old: String, new: String) async throws -> Bool {
+        sessions.withLock { sessions in
+            guard sessions[digest]?.csrfToken == old else { return false }
+            sessions[digest]?.csrfToken = new
+            return true
+        }
+    }
 }
 
 @Suite("Sign-in")

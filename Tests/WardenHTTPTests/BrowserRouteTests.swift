@@ -139,9 +139,13 @@ struct BrowserRouteTests {
             #expect(again.status == .found)
             #expect(again.headers[.location]?.hasPrefix(Self.redirectURI + "?code=") == true)
 
-            let denied = try await post("/consent", "csrf_token=\(consentCSRF)&decision=deny&authorization_request=\(encodedQuery)", cookie: session)
-            #expect(denied.status == .seeOther)
-            #expect(denied.headers[.location]?.hasPrefix(Self.redirectURI + "?error=access_denied") == true)
+            // The consent form was spent: posting it again issues nothing.
+            for decision in ["allow", "deny"] {
+                let replayed = try await post(
+                    "/consent", "csrf_token=\(consentCSRF)&decision=\(decision)&authorization_request=\(encodedQuery)", cookie: session)
+                #expect(replayed.status == .forbidden)
+                #expect(replayed.headers[.location] == nil)
+            }
         }
     }
 

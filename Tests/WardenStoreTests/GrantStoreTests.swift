@@ -196,6 +196,13 @@ struct GrantStoreTests {
             try await store.insert(session)
             #expect(try await store.session(digest: token.digest, at: now) == session)
             #expect(try await store.session(digest: token.digest, at: now.addingTimeInterval(60)) == nil)
+            // A CSRF token is spent once: of 10 simultaneous spends exactly one wins.
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<10 { group.addTask { try await store.replaceCSRFToken(digest: token.digest, old: "csrf", new: "next-\(index)") } }
+                return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+            }
+            #expect(wins == 1)
+            #expect(try await store.session(digest: token.digest, at: now)?.csrfToken.hasPrefix("next-") == true)
             try await store.deleteSession(digest: token.digest)
             #expect(try await store.session(digest: token.digest, at: now) == nil)
         }

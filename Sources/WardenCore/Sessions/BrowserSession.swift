@@ -32,4 +32,7 @@ public protocol SessionRepository: Sendable {
     func session(digest: [UInt8], at now: Date) async throws -> BrowserSession?
     func insert(_ session: BrowserSession) async throws
     func deleteSession(digest: [UInt8]) async throws
+    /// Replaces the session's CSRF token with `new` if it is still `old`; false when it is not
+    /// (another request spent it first).
+    func replaceCSRFToken(digest: [UInt8], old: String, new: String) async throws -> Bool
 }

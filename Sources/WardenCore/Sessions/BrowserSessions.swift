@@ -34,6 +34,13 @@ public struct BrowserSessions: Sendable {
         return try await start(userID: userID, lifetime: lifetime)
     }
 
+    /// Spends the session's CSRF token so that the form it protected cannot be posted
+    /// again (a replayed consent must not issue a second code). False when another
+    /// request spent it first: exactly one of two simultaneous posts goes through.
+    public func spendCSRFToken(of session: BrowserSession) async throws -> Bool {
+        try await repository.replaceCSRFToken(digest: session.digest, old: session.csrfToken, new: RandomToken.make(byteCount: 32))
+    }
+
     private func start(userID: String?, lifetime: TimeInterval) async throws -> (cookie: OpaqueToken, session: BrowserSession) {
         let now = clock.now()
         let token = OpaqueToken.generate()

@@ -89,6 +89,11 @@ extension WardenRoutes {
             case .success(let valid): authorizationRequest = valid
             case .failure(let failure): return failure.response
             }
+            guard form["decision"] == "allow" || form["decision"] == "deny" else {
+                return errorPage(flow, .invalidRequest("decision must be allow or deny"))
+            }
+            // One decision per consent form: a replayed post finds its token spent.
+            guard try await flow.sessions.spendCSRFToken(of: session) else { return expiredFormPage(flow) }
             switch form["decision"] {
             case "allow":
                 // RFC 9700 §4.12: 303 after a POST, so the browser does not re-post the form.

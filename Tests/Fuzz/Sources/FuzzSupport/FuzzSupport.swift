@@ -1,0 +1,72 @@
+import Dispatch
+import Foundation
+import Synchronization
+import WardenCore
+
+/// The bytes libFuzzer hands a target.
+public func fuzzInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> [UInt8] {
+    guard let data, size > 0 else { return [] }
+    return Array(UnsafeBufferPointer(start: data, count: size))
+}
+
+/// Stops the fuzzer with a finding: an invariant of the code under test broke.
+public func invariant(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
+    if !condition() { fatalError("invariant broken: \(message())") }
+}
+
+/// Runs async code to completion from libFuzzer's synchronous callback.
+public func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+    let result = ResultBox<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        let value = await body()
+        result.value.withLock { $0 = value }
+        done.signal()
+    }
+    done.wait()
+    guard let value = result.value.withLock({ $0 }) else { fatalError("the task produced nothing") }
+    return value
+}
+
+final class ResultBox<T: Sendable>: Sendable {
+    let value = Mutex<T?>(nil)
+}
+
+/// Clients, signing keys and nothing else, in memory: what the parsers under test read.
+public final class FuzzRepositories: ClientRepository, SigningKeyRepository, GrantRepository, ConsentRepository {
+    let clients: [String: Client]
+    let keys = Mutex<[SigningKeyRecord]>([])
+
+    public init(clients: [Client]) {
+        self.clients = Dictionary(uniqueKeysWithValues: clients.map { ($0.id, $0) })
+    }
+
+    public func client(id: String) async throws -> Client? { clients[id] }
+    public func allClients() async throws -> [Client] { Array(clients.values) }
+    public func insert(_ client: Client) async throws { unexpected() }
+    public func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool { unexpected() }
+    public func delete(clientID: String) async throws -> Bool { unexpected() }
+
+    public func allSigningKeys() async throws -> [SigningKeyRecord] { keys.withLock { $0 } }
+    public func insert(_ key: SigningKeyRecord) async throws { keys.withLock { $0.append(key) } }
+    public func retireSigningKey(kid: String, at date: Date) async throws -> Bool { unexpected() }
+
+    // Validating a request must not write or read grants: reaching these is a finding.
+    public func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws { unexpected() }
+    public func exchangeCode(
+        digest: [UInt8], at now: Date, decide: @escaping @Sendable (AuthorizationCodeRecord) throws -> CodeUse
+    ) async throws -> TokenExchange<AuthorizationCodeRecord> { unexpected() }
+    public func refreshToken(digest: [UInt8]) async throws -> RefreshTokenRecord? { unexpected() }
+    public func exchangeRefreshToken(
+        digest: [UInt8], at now: Date, decide: @escaping @Sendable (RefreshTokenRecord) throws -> RefreshTokenUse
+    ) async throws -> TokenExchange<RefreshTokenRecord> { unexpected() }
+    public func revokeGrant(id: String, at now: Date) async throws { unexpected() }
+    public func activeGrantEnd(id: String, at now: Date) async throws -> Date? { unexpected() }
+    public func purgeExpired(before now: Date, limit: Int) async throws -> Int { unexpected() }
+    public func consentedScope(userID: String, clientID: String) async throws -> Scope? { unexpected() }
+    public func rememberConsent(userID: String, clientID: String, scope: Scope, at now: Date) async throws { unexpected() }
+
+    private func unexpected(_ function: String = #function) -> Never {
+        fatalError("\(function) must not be reached by the code under test")
+    }
+}
