@@ -15,7 +15,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(path: warden.path)],
     targets: [
-        .target(name: "FuzzSupport", dependencies: [.product(name: "WardenCore", package: wardenPackage)])
+        .target(name: "CLibFuzzer"),
+        .target(name: "FuzzSupport", dependencies: ["CLibFuzzer", .product(name: "WardenCore", package: wardenPackage)]),
     ]
         + targets.map { name in
             .executableTarget(

@@ -6,7 +6,7 @@ import WardenCore
 /// The input is the Authorization header; when it starts with `!` the rest is the
 /// base64 payload, so the fuzzer reaches the decoding behind a valid base64 layer.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzBasicCredentials(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+func fuzzBasicCredentials(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = fuzzInput(data, size)
     let header =
         bytes.first == UInt8(ascii: "!")
@@ -22,3 +22,5 @@ public func fuzzBasicCredentials(_ data: UnsafePointer<UInt8>?, _ size: Int) -> 
     }
     return 0
 }
+
+runFuzzer(fuzzBasicCredentials)

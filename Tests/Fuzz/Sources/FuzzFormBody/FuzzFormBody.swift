@@ -4,7 +4,7 @@ import WardenCore
 /// The form-body decoder (`/token`, `/introspect`, `/revoke`, `/login`, `/consent`, and
 /// the `/authorize` query): never traps, and what it accepts keeps its promises.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzFormBody(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+func fuzzFormBody(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = fuzzInput(data, size)
     guard let form = try? FormBody(parsing: bytes) else { return 0 }
     invariant((try? FormBody(parsing: bytes)) == form, "parsing is not deterministic")
@@ -15,3 +15,5 @@ public func fuzzFormBody(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     invariant(form.values(of: "resource").allSatisfy { !$0.isEmpty }, "an empty resource was kept")
     return 0
 }
+
+runFuzzer(fuzzFormBody)

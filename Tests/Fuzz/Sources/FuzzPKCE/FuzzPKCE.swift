@@ -5,7 +5,7 @@ import WardenCore
 
 /// PKCE verifier checks (RFC 7636): the input is a verifier, then (after a newline) a challenge.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzPKCE(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+func fuzzPKCE(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = fuzzInput(data, size)
     let parts = bytes.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false)
     let verifier = String(decoding: parts.first ?? [], as: UTF8.self)
@@ -22,3 +22,5 @@ public func fuzzPKCE(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     return 0
 }
+
+runFuzzer(fuzzPKCE)

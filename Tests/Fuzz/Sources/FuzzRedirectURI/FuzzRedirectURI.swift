@@ -5,7 +5,7 @@ import WardenCore
 /// Redirect URI matching: exact string, or an http loopback IP literal on another port
 /// (RFC 8252 §7.3). Input: registered URIs, one per line; the last line is the request.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzRedirectURI(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+func fuzzRedirectURI(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let lines = fuzzInput(data, size).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         .map { String(decoding: $0, as: UTF8.self) }
     guard let requested = lines.last else { return 0 }
@@ -26,3 +26,5 @@ public func fuzzRedirectURI(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     }
     return 0
 }
+
+runFuzzer(fuzzRedirectURI)

@@ -1,7 +1,17 @@
+import CLibFuzzer
 import Dispatch
 import Foundation
 import Synchronization
 import WardenCore
+
+/// Hands `target` to libFuzzer, which runs until its options (`-max_total_time`, ...) end it.
+/// Each fuzz executable's top-level code calls this: SwiftPM gives executables a `main`
+/// of their own, so libFuzzer's is not used.
+public func runFuzzer(_ target: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> Never {
+    var argc = CommandLine.argc
+    var argv = Optional(CommandLine.unsafeArgv)
+    exit(LLVMFuzzerRunDriver(&argc, &argv, target))
+}
 
 /// The bytes libFuzzer hands a target.
 public func fuzzInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> [UInt8] {
