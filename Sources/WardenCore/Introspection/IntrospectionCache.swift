@@ -5,7 +5,8 @@ import Synchronization
 /// token again (what resource servers do) costs no signature check and no query.
 /// An entry holds only while the store's client, revocation and signing-key
 /// generations are those it was checked under, so a revocation shows at once;
-/// and only until the token or its grant expires.
+/// and only until the token or its grant expires. Entries are keyed by the token's
+/// SHA-256 digest, not the token, so that a full cache stays a few megabytes.
 final class IntrospectionCache: Sendable {
     struct Entry: Sendable {
         let claims: AccessTokenClaims
@@ -15,29 +16,29 @@ final class IntrospectionCache: Sendable {
     }
 
     private let capacity: Int
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Mutex<[[UInt8]: Entry]>([:])
 
     init(capacity: Int) {
         self.capacity = capacity
     }
 
     /// The claims of `token` if it was found live under `generations` and is still before its end.
-    func claims(of token: String, generations: ChangeGenerations, now: Date) -> AccessTokenClaims? {
+    func claims(ofTokenWithDigest digest: [UInt8], generations: ChangeGenerations, now: Date) -> AccessTokenClaims? {
         entries.withLock { entries in
-            guard let entry = entries[token] else { return nil }
+            guard let entry = entries[digest] else { return nil }
             guard entry.generations == generations, now < entry.liveUntil else {
-                entries[token] = nil
+                entries[digest] = nil
                 return nil
             }
             return entry.claims
         }
     }
 
-    func remember(_ token: String, _ entry: Entry) {
+    func remember(tokenWithDigest digest: [UInt8], _ entry: Entry) {
         entries.withLock { entries in
             // A full cache starts again rather than tracking recency: entries are cheap to rebuild.
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[token] = entry
+            if entries.count >= capacity { entries.removeAll() }
+            entries[digest] = entry
         }
     }
 }

@@ -18,7 +18,7 @@ public struct IntrospectionEndpoint: Sendable {
     public init(
         authenticator: ClientAuthenticator, verifier: any AccessTokenVerifier, revocations: any RevocationRepository,
         clients: any ClientRepository, grants: any GrantRepository, changes: any ChangeTracking, clock: any WardenClock,
-        cacheCapacity: Int = 50_000
+        cacheCapacity: Int = 10_000
     ) {
         self.changes = changes
         self.cache = IntrospectionCache(capacity: cacheCapacity)
@@ -40,15 +40,16 @@ public struct IntrospectionEndpoint: Sendable {
         // Read before any check, so that a change during the checks leaves the entry stale, never wrong.
         let generations = try changes.currentGenerations()
         let now = clock.now()
-        if let claims = cache.claims(of: token, generations: generations, now: now) {
+        let digest = OpaqueToken(token).digest
+        if let claims = cache.claims(ofTokenWithDigest: digest, generations: generations, now: now) {
             return (client, IntrospectionResponse(claims: claims))
         }
         if let claims = await verifier.verify(token) {
             guard let liveUntil = try await liveUntil(claims, now: now) else { return (client, .inactive) }
-            cache.remember(token, .init(claims: claims, liveUntil: liveUntil, generations: generations))
+            cache.remember(tokenWithDigest: digest, .init(claims: claims, liveUntil: liveUntil, generations: generations))
             return (client, IntrospectionResponse(claims: claims))
         }
-        return (client, try await refreshTokenResponse(token, caller: client))
+        return (client, try await refreshTokenResponse(digest: digest, caller: client))
     }
 
     /// Until when a verified access token stays live, or nil when it is dead now:
@@ -61,9 +62,9 @@ public struct IntrospectionEndpoint: Sendable {
         return min(claims.expiresAt, grantEnd)
     }
 
-    private func refreshTokenResponse(_ token: String, caller: Client) async throws -> IntrospectionResponse {
+    private func refreshTokenResponse(digest: [UInt8], caller: Client) async throws -> IntrospectionResponse {
         let now = clock.now()
-        guard let record = try await grants.refreshToken(digest: OpaqueToken(token).digest),
+        guard let record = try await grants.refreshToken(digest: digest),
             record.isUsable(byClient: caller.id, at: now), record.rotatedAt == nil
         else { return .inactive }
         return IntrospectionResponse(refreshToken: record)
