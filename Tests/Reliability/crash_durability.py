@@ -114,7 +114,8 @@ class CrashRun:
         self.args = args
         self.rng = random.Random(args.seed)
         self.root = root
-        self.warden = Warden(root / "warden")
+        config = {"database_durability": args.durability} if args.durability else None
+        self.warden = Warden(root / "warden", config=config)
         self.server: Server | None = None
         self.issuer = ""
         self.port = 0
@@ -130,6 +131,7 @@ class CrashRun:
         self.chain_client: Client | None = None  # authorization_code + refresh_token (the chains)
         self.agent: UserAgent | None = None
         self.user = None
+        self.verify_seconds = 0.0
 
     # -- bookkeeping ------------------------------------------------------------------
 
@@ -464,7 +466,9 @@ class CrashRun:
         self.round = self.args.kills + 1
         assert self.server is not None
         jwks = harness.fetch_jwks(self.server)
+        verify_started = time.monotonic()
         verification = harness.verify_tokens(self.tokens, jwks)
+        self.verify_seconds = time.monotonic() - verify_started
         for failure in verification.failures[:50]:
             self.fail(f"final JWKS verification: {failure}")
         if len(verification.failures) > 50:
@@ -494,6 +498,7 @@ class CrashRun:
         print()
         print("crash durability summary")
         print(f"  seed                       {self.args.seed}")
+        print(f"  database_durability        {self.args.durability or 'default'}")
         print(f"  kills (SIGKILL)            {stats.kills}")
         print(f"  requests                   {total}")
         for kind, number in sorted(stats.requests.items()):
@@ -506,7 +511,8 @@ class CrashRun:
         print(f"  clients created by the CLI {stats.clients_created}; keys rotated --now: {stats.keys_rotated}")
         print(f"  JWKS keys at the end       {len(jwks.get('keys', []))}")
         print(f"  access tokens received     {len(self.tokens)}; verified against the final JWKS "
-              f"(PyJWT and joserfc): {verification.checked}; expired, skipped: {verification.expired}")
+              f"(PyJWT and joserfc, {self.verify_seconds:.1f} s): {verification.checked}; "
+              f"expired, skipped: {verification.expired}")
         if restarts:
             print(f"  restart to healthy         mean {sum(restarts) / len(restarts):.2f} s, max {max(restarts):.2f} s")
         print(f"  duration                   {seconds:.1f} s")
@@ -521,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=20, help="how many times to SIGKILL the server (default 20)")
     parser.add_argument("--binary", help="the warden binary (default $WARDEN_BINARY, else .build/debug/warden)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the random kill moments (default: random, printed)")
+    parser.add_argument("--durability", choices=("full", "normal"), default=None,
+                        help="database_durability for the server and the CLI (default: the server's own default)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (kept anyway on failure)")
     args = parser.parse_args(argv)
     if args.seed is None:
@@ -530,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     binary = harness.use_binary(args.binary)
     harness.install_cleanup()
     root = Path(tempfile.mkdtemp(prefix="warden-crash-"))
-    print(f"crash durability: {args.kills} kills, seed {args.seed}, binary {binary}, directory {root}", flush=True)
+    print(f"crash durability: {args.kills} kills, seed {args.seed}, binary {binary}, "
+          f"durability {args.durability or 'default'}, directory {root}", flush=True)
     run = CrashRun(args, root)
     status = 1
     try:

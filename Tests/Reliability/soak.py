@@ -142,6 +142,9 @@ class Soak:
         self.rss_warm: int | None = None
         self.rss_end: int | None = None
         self.rss_peak: int | None = None
+        #: (RssAnon, RssFile) in KiB: heap versus mapped files, to tell a leak from the page cache.
+        self.rss_split_warm: tuple[int | None, int | None] = (None, None)
+        self.rss_split_end: tuple[int | None, int | None] = (None, None)
         self.web: Client | None = None
         self.spa: Client | None = None
         self.started_at = 0.0
@@ -365,6 +368,7 @@ class Soak:
                 self.rss_samples.append((elapsed, rss))
                 if self.rss_warm is None and elapsed >= warm_up:
                     self.rss_warm = rss
+                    self.rss_split_warm = rss_split(pid)
 
     # -- the whole run ----------------------------------------------------------------
 
@@ -404,6 +408,7 @@ class Soak:
         for thread in helpers:
             thread.join(timeout=CLI_JOIN_TIMEOUT)
         self.rss_end = harness.rss_kib(self.server.process.pid)
+        self.rss_split_end = rss_split(self.server.process.pid)
         self.rss_peak = harness.rss_kib(self.server.process.pid, "VmHWM")
         if self.rss_warm is None:
             self.rss_warm = self.rss_samples[0][1] if self.rss_samples else None
@@ -471,6 +476,8 @@ class Soak:
             growth = f" ({(self.rss_end - self.rss_warm) * 100.0 / self.rss_warm:+.0f}%)"
         print(f"  server RSS            after warm-up {mib(self.rss_warm)}, end {mib(self.rss_end)}{growth}, "
               f"peak {mib(self.rss_peak)}")
+        print(f"  RSS anon / file       after warm-up {mib(self.rss_split_warm[0])} / {mib(self.rss_split_warm[1])}, "
+              f"end {mib(self.rss_split_end[0])} / {mib(self.rss_split_end[1])}")
         if self.rss_samples:
             step = max(1, len(self.rss_samples) // 12)
             trajectory = ", ".join(f"{elapsed:.0f}s {kib / 1024:.0f}" for elapsed, kib in self.rss_samples[::step])
@@ -482,6 +489,10 @@ class Soak:
         for violation in self.violations[:60]:
             print(f"    - {violation}")
         print("RESULT: " + ("FAIL" if self.violations else "PASS"))
+
+
+def rss_split(pid: int) -> tuple[int | None, int | None]:
+    return harness.rss_kib(pid, "RssAnon"), harness.rss_kib(pid, "RssFile")
 
 
 CLI_JOIN_TIMEOUT = harness.interop.CLI_TIMEOUT * 3 + 5
