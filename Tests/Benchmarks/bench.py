@@ -247,6 +247,7 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
                                        concurrency, seconds, flow.refresh_env(concurrency)))
                 results.append(measure(server, CODE_FLOWS + ", durability full", "scenario_code_flow.lua", "/authorize",
                                        concurrency, seconds, flow.code_flow_env()))
+                results.append(measure_redemption(server, flow, concurrency, seconds, root))
             # EdDSA last: rotating changes the signer for everything after it.
             use_eddsa(server, token_env)
             for concurrency in concurrencies:
@@ -295,6 +296,17 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return results, facts
+
+
+def measure_redemption(server: Server, flow: BrowserFlow, concurrency: int, seconds: float, root: Path) -> Result:
+    """Code redemption alone: codes are minted first (by wrk, through /authorize, for 6 s),
+    then redeemed once each for one second, inside their 60 s lifetime. Running out of
+    codes would show as non-2xx answers, and fail the run."""
+    codes = root / f"codes-{concurrency}"
+    env = {**flow.code_flow_env(), "WRK_CODES_FILE": str(codes)}
+    run_wrk(server, "scenario_mint_codes.lua", env["WRK_AUTHORIZE_PATH"], max(concurrency, 64), 6.0, env)
+    return measure(server, "POST /token (code redemption alone), durability full", "scenario_redeem.lua", "/token",
+                   concurrency, 1.0, env)
 
 
 def use_eddsa(server: Server, token_env: dict[str, str]) -> None:
