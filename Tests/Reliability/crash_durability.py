@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import sys
 import tempfile
 import threading
@@ -553,13 +552,7 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
             traceback.print_exc()
     finally:
-        for server in run.warden.servers:
-            if not server.stopped and server.process.poll() is None:
-                harness.kill9(server)
-    if status == 0 and not args.keep:
-        shutil.rmtree(root, ignore_errors=True)
-    else:
-        print(f"files kept in {root}", flush=True)
+        status = harness.finish_run(run.warden, root, status, args.keep)
     return status
 
 

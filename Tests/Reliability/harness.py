@@ -18,6 +18,7 @@ import ctypes
 import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -164,6 +165,19 @@ def kill9(server: Server) -> int:
     server.stopped = True
     with _LIVE_LOCK:
         _LIVE.discard(server.process)
+    return status
+
+
+def finish_run(warden: Warden, root: Path, status: int, keep: bool) -> int:
+    """Ends a run: SIGKILLs any server of `warden` still up, removes `root` after a clean
+    run unless `keep`, else says where the files are; returns `status`."""
+    for server in warden.servers:
+        if not server.stopped and server.process.poll() is None:
+            kill9(server)
+    if status == 0 and not keep:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        print(f"files kept in {root}", flush=True)
     return status
 
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import random
 import secrets
-import shutil
 import sys
 import tempfile
 import threading
@@ -576,13 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         status = 1 if not isinstance(error, SystemExit) else (error.code or 1)
     finally:
         soak.stop.set()
-        for server in soak.warden.servers:
-            if not server.stopped and server.process.poll() is None:
-                harness.kill9(server)
-    if status == 0 and not args.keep:
-        shutil.rmtree(root, ignore_errors=True)
-    else:
-        print(f"files kept in {root}", flush=True)
+        status = harness.finish_run(soak.warden, root, status, args.keep)
     return status
 
 
