@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/google/swift-benchmark.git", exact: "0.1.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
     ],
     targets: [
         .target(
@@ -38,6 +39,14 @@ let package = Package(
             dependencies: [
                 "WardenCore", "WardenMigrations",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "WardenPostgres",
+            dependencies: [
+                "WardenCore", "WardenMigrations",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -62,7 +71,7 @@ let package = Package(
         .target(
             name: "WardenServer",
             dependencies: [
-                "WardenCore", "WardenTokens", "WardenStore", "WardenHTTP",
+                "WardenCore", "WardenTokens", "WardenStore", "WardenPostgres", "WardenHTTP", "WardenMigrations",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -74,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenServer", "WardenCore", "WardenStore", "WardenTokens",
+                "WardenServer", "WardenCore", "WardenStore", "WardenTokens", "WardenMigrations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -93,7 +102,10 @@ let package = Package(
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore"]),
         .testTarget(
             name: "WardenStoreTests",
-            dependencies: ["WardenStore", "WardenCore", "WardenTokens", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "WardenStore", "WardenPostgres", "WardenServer", "WardenMigrations", "WardenCore", "WardenTokens",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "WardenHTTPTests",

@@ -20,8 +20,9 @@ public enum DemoSetup {
     /// Creates the demo confidential client, public client and user unless they exist.
     /// Their secrets are kept in `demo-credentials.json` beside the database (mode 0600)
     /// so every demo start can print them: the demo is for a laptop, never for production.
-    public static func ensure(store: SQLiteStore, databasePath: String) async throws -> Credentials {
-        let file = URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("demo-credentials.json")
+    public static func ensure(store: any Storage, directory: URL) async throws -> Credentials {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent("demo-credentials.json")
         if let data = FileManager.default.contents(atPath: file.path),
             let saved = try? JSONDecoder().decode(Credentials.self, from: data),
             try await store.client(id: saved.clientID) != nil, try await store.client(id: saved.publicClientID) != nil,

@@ -26,10 +26,10 @@ public enum KeyEncryptionKeySource {
         }
     }
 
-    /// For `--demo` only: the key in `warden.kek` beside the database, generated if missing.
-    /// Returns the key and whether it was generated now.
-    public static func demoKey(databasePath: String) throws -> (key: KeyEncryptionKey, path: String, generated: Bool) {
-        let path = URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("warden.kek").path
+    /// For `--demo` only: the key in `warden.kek` in `directory` (beside the database), generated
+    /// if missing. Returns the key and whether it was generated now.
+    public static func demoKey(directory: URL) throws -> (key: KeyEncryptionKey, path: String, generated: Bool) {
+        let path = directory.appendingPathComponent("warden.kek").path
         if FileManager.default.fileExists(atPath: path) { return (try read(file: path), path, false) }
         try FileManager.default.createDirectory(
             atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)

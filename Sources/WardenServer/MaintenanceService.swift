@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import WardenCore
-import WardenStore
 import WardenTokens
 
 /// A background task of the running server: every couple of seconds it reloads the
@@ -10,7 +9,7 @@ import WardenTokens
 /// whose tokens have expired, rotates when automatic rotation is due, and purges
 /// expired revocations, grants, codes, refresh tokens and sessions in small batches.
 struct MaintenanceService: Service {
-    let store: SQLiteStore
+    let store: any Storage
     let keyRing: KeyRing
     let manager: SigningKeyManager
     let configuration: WardenConfiguration
@@ -47,6 +46,6 @@ struct MaintenanceService: Service {
 /// refresh tokens, idle refresh tokens, sessions); returns how many rows went. Small
 /// batches bound the work and the write lock of each call.
 @discardableResult
-public func purgeExpiredData(_ store: SQLiteStore, now: Date, batch: Int = 500) async throws -> Int {
+public func purgeExpiredData(_ store: any Storage, now: Date, batch: Int = 500) async throws -> Int {
     try await store.purgeRevocations(expiredBefore: now, limit: batch) + store.purgeExpired(before: now, limit: batch)
 }

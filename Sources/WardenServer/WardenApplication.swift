@@ -3,13 +3,12 @@ import Hummingbird
 import Logging
 import WardenCore
 import WardenHTTP
-import WardenStore
 import WardenTokens
 
 /// Builds the real application: used by `warden serve` and, in-process, by the tests.
 /// Makes sure a signing key can sign, loads the key ring, and wires the endpoints.
 public func buildApplication(
-    configuration: WardenConfiguration, store: SQLiteStore, keyEncryptionKey: KeyEncryptionKey, logger: Logger,
+    configuration: WardenConfiguration, store: any Storage, keyEncryptionKey: KeyEncryptionKey, logger: Logger,
     onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let issuer = configuration.effectiveIssuer
@@ -52,8 +51,8 @@ public func buildApplication(
         signIn: SignIn(
             sessions: sessions,
             login: Login(users: store, hasher: hasher, decoyHash: try await hasher.hash(RandomToken.make(byteCount: 16))),
-            failuresPerAccount: FailureRateLimiter(limit: configuration.loginFailuresPerAccount),
-            failuresPerAddress: FailureRateLimiter(limit: configuration.loginFailuresPerAddress),
+            failuresPerAccount: store.signInFailures(scope: "account", limit: configuration.loginFailuresPerAccount, window: 60),
+            failuresPerAddress: store.signInFailures(scope: "address", limit: configuration.loginFailuresPerAddress, window: 60),
             clock: clock),
         users: store,
         pages: try PageRenderer(templatesDirectory: configuration.templatesDirectory),
@@ -69,7 +68,7 @@ public func buildApplication(
             issuer: issuer, grantTypes: handlers.keys.map(\.rawValue).sorted(), scopes: configuration.scopes,
             codeChallengeMethods: configuration.allowPlainPKCE ? ["S256", "plain"] : ["S256"]),
         registeredScopes: { try await clients.allClients().flatMap(\.scope.tokens) },
-        isHealthy: { store.isHealthy() },
+        isHealthy: { await store.isHealthy() },
         jwksMaxAge: configuration.jwksMaxAge,
         browser: browser)
 

@@ -12,6 +12,8 @@ extension WardenConfiguration {
         var issuer: String?
         var database: String?
         var database_durability: String?
+        var database_pool_size: Int?
+        var database_statement_timeout: Int?
         var access_token_lifetime: Int?
         var default_audience: String?
         var scopes: [String]?
@@ -33,7 +35,8 @@ extension WardenConfiguration {
         var connection_idle_timeout: Int?
 
         static let keys: Set<String> = [
-            "host", "port", "issuer", "database", "database_durability", "access_token_lifetime", "default_audience", "scopes",
+            "host", "port", "issuer", "database", "database_durability", "database_pool_size",
+            "database_statement_timeout", "access_token_lifetime", "default_audience", "scopes",
             "signing_algorithm", "key_rotation_lead_time", "key_rotation_interval_days", "key_encryption_key_file",
             "log_level", "refresh_token_idle_lifetime", "refresh_token_absolute_lifetime", "refresh_token_grace_period",
             "session_lifetime", "allow_plain_pkce", "templates_directory", "login_failures_per_account",
@@ -87,6 +90,8 @@ extension WardenConfiguration {
         port = file.port ?? port
         issuer = file.issuer ?? issuer
         database = file.database ?? database
+        databasePoolSize = file.database_pool_size ?? databasePoolSize
+        databaseStatementTimeout = file.database_statement_timeout ?? databaseStatementTimeout
         accessTokenLifetime = file.access_token_lifetime ?? accessTokenLifetime
         defaultAudience = file.default_audience ?? defaultAudience
         scopes = file.scopes ?? scopes
@@ -172,6 +177,17 @@ extension WardenConfiguration {
         guard (1...3600).contains(connectionIdleTimeout) else {
             throw ConfigurationError("\(source): connection_idle_timeout must be between 1 and 3600 seconds")
         }
-        guard !database.isEmpty else { throw ConfigurationError("\(source): database must not be empty") }
+        guard !database.isEmpty, database != "sqlite:" else { throw ConfigurationError("\(source): database must not be empty") }
+        if database.hasPrefix("postgres:") || database.hasPrefix("postgresql:") {
+            guard let url = URLComponents(string: database), url.host?.isEmpty == false, database.contains("://") else {
+                throw ConfigurationError("\(source): database '\(database)' is not a PostgreSQL URL (postgres://user@host:5432/warden)")
+            }
+        }
+        guard (1...1000).contains(databasePoolSize) else {
+            throw ConfigurationError("\(source): database_pool_size must be between 1 and 1000")
+        }
+        guard (0...3600).contains(databaseStatementTimeout) else {
+            throw ConfigurationError("\(source): database_statement_timeout must be between 0 and 3600 seconds")
+        }
     }
 }

@@ -13,10 +13,15 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var port = 8080
     /// The exact `iss`; nil means `http://localhost:<port>`.
     public var issuer: String?
-    /// The SQLite file.
+    /// The database: a SQLite file (a path, or `sqlite:PATH`), or a PostgreSQL URL
+    /// (`postgres://user@host:5432/warden`) that several instances share.
     public var database = "data/warden.sqlite"
-    /// When a write counts as committed: `full` fsyncs every (group) commit.
+    /// SQLite: when a write counts as committed; `full` fsyncs every (group) commit.
     public var databaseDurability: SQLiteStore.Durability = .full
+    /// PostgreSQL: at most this many connections per instance.
+    public var databasePoolSize = 10
+    /// PostgreSQL: seconds after which the server cancels a statement (0: never).
+    public var databaseStatementTimeout = 5
     /// Access token lifetime in seconds (SECURITY.md: an hour or less).
     public var accessTokenLifetime = 3600
     /// `aud` for clients without a registered audience; nil means the issuer.

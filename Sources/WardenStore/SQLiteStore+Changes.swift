@@ -14,8 +14,7 @@ extension SQLiteStore: ChangeTracking {
             for row in try Row.fetchAll(try db.cachedStatement(sql: "SELECT name, generation FROM change_counters")) {
                 counters[row["name"]] = row["generation"]
             }
-            let generations = ChangeGenerations(
-                clients: counters["clients"] ?? 0, revocations: counters["revocations"] ?? 0, signingKeys: counters["signing_keys"] ?? 0)
+            let generations = ChangeGenerations(counters: counters)
             lastChange.withLock { $0 = (dataVersion, generations) }
             return generations
         }

@@ -16,8 +16,8 @@ extension SQLiteStore: ClientRepository {
     }
 
     public func insert(_ client: Client) async throws {
-        let redirectURIs = try Self.json(client.redirectURIs)
-        let audiences = try Self.json(client.audiences)
+        let redirectURIs = try StoredForm.json(client.redirectURIs)
+        let audiences = try StoredForm.json(client.audiences)
         try await write { db in
             try db.executeCached(
                 sql: """
@@ -27,7 +27,7 @@ extension SQLiteStore: ClientRepository {
                     """,
                 arguments: [
                     client.id, client.name, client.secretDigest.map { Data($0.bytes) }, client.authMethod.rawValue,
-                    client.grantTypes.map(\.rawValue).joined(separator: " "), redirectURIs, client.scope.description,
+                    StoredForm.grantTypes(client.grantTypes), redirectURIs, client.scope.description,
                     audiences, client.skipConsent, client.pkceOptional, client.createdAt.unixSeconds,
                 ]
             )
@@ -58,21 +58,10 @@ extension SQLiteStore: ClientRepository {
         return Client(
             id: row["id"], name: row["name"], secretDigest: digest.map { ClientSecretDigest(bytes: Array($0)) },
             authMethod: ClientAuthMethod(rawValue: method) ?? .none,
-            grantTypes: grantTypes.split(separator: " ").map { GrantType(rawValue: String($0)) },
-            redirectURIs: try strings(row["redirect_uris"]), scope: scope(row["scope"]),
-            audiences: try strings(row["audiences"]), skipConsent: row["skip_consent"], pkceOptional: row["pkce_optional"],
+            grantTypes: StoredForm.grantTypes(grantTypes),
+            redirectURIs: try StoredForm.strings(row["redirect_uris"]), scope: StoredForm.scope(row["scope"]),
+            audiences: try StoredForm.strings(row["audiences"]), skipConsent: row["skip_consent"], pkceOptional: row["pkce_optional"],
             createdAt: Date(unixSeconds: row["created_at"])
         )
-    }
-
-    static func json(_ strings: [String]) throws -> String {
-        String(decoding: try JSONEncoder().encode(strings), as: UTF8.self)
-    }
-
-    /// Scopes are stored space-delimited, as RFC 6749 writes them.
-    static func scope(_ text: String) -> Scope { Scope(tokens: text.split(separator: " ").map(String.init)) }
-
-    static func strings(_ json: String) throws -> [String] {
-        try JSONDecoder().decode([String].self, from: Data(json.utf8))
     }
 }

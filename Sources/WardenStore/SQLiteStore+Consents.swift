@@ -7,7 +7,7 @@ extension SQLiteStore: ConsentRepository {
         try await pool.read { db in
             try String.fetchOne(
                 db.cachedStatement(sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?"), arguments: [userID, clientID]
-            ).map(Self.scope)
+            ).map(StoredForm.scope)
         }
     }
 
@@ -15,7 +15,7 @@ extension SQLiteStore: ConsentRepository {
         try await write { db in
             let previous = try String.fetchOne(
                 db.cachedStatement(sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?"), arguments: [userID, clientID]
-            ).map(Self.scope)
+            ).map(StoredForm.scope)
             let merged = Scope(tokens: (previous?.tokens ?? []) + scope.tokens)
             try db.executeCached(
                 sql: """

@@ -10,7 +10,7 @@ extension SQLiteStore: GrantRepository {
         """
 
     public func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws {
-        let audiences = try Self.json(grant.audience)
+        let audiences = try StoredForm.json(grant.audience)
         try await write { db in
             try db.executeCached(
                 sql: """
@@ -32,11 +32,6 @@ extension SQLiteStore: GrantRepository {
                     code.codeChallengeMethod?.rawValue, code.expiresAt.unixSeconds,
                 ])
         }
-    }
-
-    /// The code with this digest, with its grant.
-    public func authorizationCode(digest: [UInt8]) async throws -> AuthorizationCodeRecord? {
-        try await pool.read { db in try Self.code(digest: digest, in: db) }
     }
 
     public func exchangeCode(
@@ -108,7 +103,7 @@ extension SQLiteStore: GrantRepository {
         ).map { row in
             let rotatedAt: Int64? = row["rotated_at"]
             return RefreshTokenRecord(
-                digest: digest, grant: try grant(from: row), scope: scope(row["scope"]),
+                digest: digest, grant: try grant(from: row), scope: StoredForm.scope(row["scope"]),
                 issuedAt: Date(unixSeconds: row["issued_at"]), idleExpiresAt: Date(unixSeconds: row["idle_expires_at"]),
                 rotatedAt: rotatedAt.map(Date.init(unixSeconds:)), graceUsed: row["grace_used"])
         }
@@ -198,8 +193,8 @@ extension SQLiteStore: GrantRepository {
     static func grant(from row: Row) throws -> GrantRecord {
         let revokedAt: Int64? = row["g_revoked_at"]
         return GrantRecord(
-            id: row["g_id"], clientID: row["g_client_id"], userID: row["g_user_id"], scope: scope(row["g_scope"]),
-            audience: try strings(row["g_audiences"]), createdAt: Date(unixSeconds: row["g_created_at"]),
+            id: row["g_id"], clientID: row["g_client_id"], userID: row["g_user_id"], scope: StoredForm.scope(row["g_scope"]),
+            audience: try StoredForm.strings(row["g_audiences"]), createdAt: Date(unixSeconds: row["g_created_at"]),
             expiresAt: Date(unixSeconds: row["g_expires_at"]), revokedAt: revokedAt.map(Date.init(unixSeconds:)))
     }
 }

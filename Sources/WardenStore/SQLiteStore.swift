@@ -7,7 +7,7 @@ import WardenMigrations
 /// The embedded store: one SQLite file in WAL mode, opened through GRDB.
 /// It implements every repository protocol of WardenCore (see the extensions).
 /// Every write goes through one `GroupCommitWriter`.
-public final class SQLiteStore: Sendable {
+public final class SQLiteStore: Storage, Sendable {
     /// When a commit counts as done.
     public enum Durability: String, Sendable, CaseIterable {
         /// `synchronous = FULL`: every commit is fsynced; nothing acknowledged is lost,
@@ -54,15 +54,29 @@ public final class SQLiteStore: Sendable {
         try await writer.write(body)
     }
 
-    /// Applies pending migrations.
+    /// Applies pending migrations. Several processes may start on a new file at once
+    /// (a server and a CLI command): GRDB's migrator reads what is applied before it
+    /// takes the write lock, so the loser of that race fails on a table the winner just
+    /// created. It then starts again from what is applied now.
     public func migrate() throws {
-        try Self.migrator.migrate(pool)
+        for attempt in 1... {
+            do {
+                return try Self.migrator.migrate(pool)
+            } catch where attempt < 5 {
+                continue
+            }
+        }
     }
 
     /// Every migration id with whether it has been applied.
-    public func migrationStatus() throws -> [(id: String, applied: Bool)] {
+    public func migrationStatus() throws -> [MigrationState] {
         let applied = try pool.read { try Self.migrator.appliedIdentifiers($0) }
-        return Self.migrator.migrations.map { ($0, applied.contains($0)) }
+        return Self.migrator.migrations.map { MigrationState(id: $0, applied: applied.contains($0)) }
+    }
+
+    /// In memory: one server serves one SQLite file, and the CLI never signs in.
+    public func signInFailures(scope: String, limit: Int, window: Double) -> any FailureCounting {
+        FailureRateLimiter(limit: limit, window: window)
     }
 
     /// Whether the database answers: the change check reads it, cheaply.
@@ -93,10 +107,4 @@ public final class SQLiteStore: Sendable {
 /// A store failure described in one line for an operator.
 public struct StoreError: Error, CustomStringConvertible {
     public let description: String
-}
-
-extension Date {
-    /// Unix seconds, as the schema stores times.
-    var unixSeconds: Int64 { Int64(timeIntervalSince1970.rounded(.down)) }
-    init(unixSeconds: Int64) { self.init(timeIntervalSince1970: TimeInterval(unixSeconds)) }
 }

@@ -109,7 +109,7 @@ struct Clients: AsyncParsableCommand {
 
 extension Clients {
     /// The client with `id`, or the operator's error.
-    static func existing(_ id: String, in store: SQLiteStore) async throws -> Client {
+    static func existing(_ id: String, in store: any WardenStorage) async throws -> Client {
         guard let client = try await store.client(id: id) else { throw ConfigurationError("no client with id \(id)") }
         return client
     }

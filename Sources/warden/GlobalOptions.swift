@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Logging
 import WardenServer
-import WardenStore
 import WardenTokens
 
 /// Options every subcommand takes (INTERFACE.md). Precedence: flag > environment > config > default.
@@ -10,7 +9,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "Configuration file (env WARDEN_CONFIG; default config/warden.yaml when it exists).")
     var config: String?
 
-    @Option(help: "SQLite database file (env WARDEN_DATABASE; default data/warden.sqlite).")
+    @Option(help: "SQLite file, or postgres://user@host:5432/db URL (env WARDEN_DATABASE; default data/warden.sqlite).")
     var database: String?
 
     @Option(help: "File holding the base64 key-encryption key (or env WARDEN_KEY_ENCRYPTION_KEY).")
@@ -28,27 +27,33 @@ struct GlobalOptions: ParsableArguments {
         return configuration
     }
 
-    /// The store, with a one-line error naming the file when it cannot be opened.
-    func openStore(_ configuration: WardenConfiguration, migrate: Bool = true) throws -> SQLiteStore {
+    /// The store, with a one-line error naming the database when it cannot be opened.
+    func openStore(_ configuration: WardenConfiguration, migrate: Bool = true) async throws -> any WardenStorage {
         do {
-            return try SQLiteStore(path: configuration.database, migrate: migrate, durability: configuration.databaseDurability)
+            return try await configuration.openStorage(migrate: migrate)
         } catch {
-            throw ConfigurationError("database \(configuration.database): \(Self.oneLine(error))")
+            throw ConfigurationError("database \(configuration.databaseLocation.displayName): \(Self.oneLine(error))")
         }
     }
 
     /// Runs an administrative command with the store open, and closes it afterwards.
     /// Logs only warnings, so that `--json` output stays one JSON document.
-    func withStore<T>(migrate: Bool = true, _ body: (SQLiteStore, WardenConfiguration) async throws -> T) async throws -> T {
+    func withStore<T>(migrate: Bool = true, _ body: (any WardenStorage, WardenConfiguration) async throws -> T) async throws -> T {
         Self.bootstrapLogging(level: .warning)
         let configuration = try configuration()
-        let store = try openStore(configuration, migrate: migrate)
-        defer { try? store.close() }
-        return try await body(store, configuration)
+        let store = try await openStore(configuration, migrate: migrate)
+        do {
+            let result = try await body(store, configuration)
+            try? await store.close()
+            return result
+        } catch {
+            try? await store.close()
+            throw error
+        }
     }
 
     /// `withStore` for the key commands: a missing key-encryption key fails before the database is touched.
-    func withKeyStore<T>(_ body: (SQLiteStore, WardenConfiguration, KeyEncryptionKey) async throws -> T) async throws -> T {
+    func withKeyStore<T>(_ body: (any WardenStorage, WardenConfiguration, KeyEncryptionKey) async throws -> T) async throws -> T {
         let key = try requiredKeyEncryptionKey(try configuration())
         return try await withStore { store, configuration in try await body(store, configuration, key) }
     }

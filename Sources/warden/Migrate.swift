@@ -12,8 +12,8 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let before = try await global.withStore(migrate: false) { store, _ in
-            let before = try store.migrationStatus()
-            if !status { try store.migrate() }
+            let before = try await store.migrationStatus()
+            if !status { try await store.migrate() }
             return before
         }
         if status {

@@ -33,12 +33,12 @@ struct Serve: AsyncParsableCommand {
         GlobalOptions.bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "warden")
 
-        let store = try global.openStore(configuration)
+        let store = try await global.openStore(configuration)
         let keyEncryptionKey: KeyEncryptionKey
         if let key = try global.optionalKeyEncryptionKey(configuration) {
             keyEncryptionKey = key
         } else if demo {
-            let demoKey = try KeyEncryptionKeySource.demoKey(databasePath: configuration.database)
+            let demoKey = try KeyEncryptionKeySource.demoKey(directory: configuration.databaseLocation.localDirectory)
             logger.warning(
                 "DEMO MODE: signing keys are encrypted with a generated key-encryption key stored next to the database. Never use --demo in production.",
                 metadata: ["file": "\(demoKey.path)", "generated": "\(demoKey.generated)"])
@@ -46,7 +46,7 @@ struct Serve: AsyncParsableCommand {
         } else {
             keyEncryptionKey = try global.requiredKeyEncryptionKey(configuration)
         }
-        let demoCredentials = demo ? try await DemoSetup.ensure(store: store, databasePath: configuration.database) : nil
+        let demoCredentials = demo ? try await DemoSetup.ensure(store: store, directory: configuration.databaseLocation.localDirectory) : nil
         if demo { logger.warning("DEMO MODE: demo clients and a demo user exist in this database. Never use --demo in production.") }
 
         let issuer = configuration.effectiveIssuer
@@ -61,10 +61,10 @@ struct Serve: AsyncParsableCommand {
         do {
             try await app.runService()
         } catch {
-            try? store.close()
+            try? await store.close()
             throw ConfigurationError("cannot serve on \(configuration.host):\(configuration.port): \(GlobalOptions.oneLine(error))")
         }
-        try store.close()
+        try await store.close()
     }
 }
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Swift toolchain: the SQLite headers
 # GRDB builds against, Chromium and chromedriver for the browser tests, wrk for the
-# benchmark, and the Python interop clients.
+# benchmark, PostgreSQL for the store and scale-out tests (a throwaway cluster, see
+# postgres-cluster.sh), and the Python interop clients.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 missing=()
-for package in libsqlite3-dev chromium chromium-driver wrk; do
+for package in libsqlite3-dev chromium chromium-driver wrk postgresql; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,7 +1,7 @@
 import Foundation
-import GRDB
 import Testing
 import WardenCore
+import WardenServer
 import WardenStore
 
 @Suite("Change counters, durability and group commit")
@@ -14,32 +14,32 @@ struct ChangeTrackingAndCommitTests {
         return client
     }
 
-    @Test("each kind of change bumps its own counter, and nothing else does")
-    func counters() async throws {
-        try await withTemporaryStore { store, _ in
-            let start = try store.currentGenerations()
-            #expect(try store.currentGenerations() == start)
+    @Test("each kind of change bumps its own counter, and nothing else does", arguments: Backend.allCases)
+    func counters(_ backend: Backend) async throws {
+        try await withTemporaryStore(backend) { store in
+            let start = try await store.currentGenerations()
+            #expect(try await store.currentGenerations() == start)
             try await store.insert(try client("a"))
-            let afterInsert = try store.currentGenerations()
+            let afterInsert = try await store.currentGenerations()
             #expect(afterInsert.clients == start.clients + 1)
             #expect(afterInsert.revocations == start.revocations && afterInsert.signingKeys == start.signingKeys)
 
             try await store.revoke(jwtID: "jti-1", clientID: "a", expiresAt: now)
-            let afterRevoke = try store.currentGenerations()
+            let afterRevoke = try await store.currentGenerations()
             #expect(afterRevoke.revocations == afterInsert.revocations + 1 && afterRevoke.clients == afterInsert.clients)
 
             // A write that touches none of them leaves them alone.
             try await store.insert(User(id: "u1", username: "alice", passwordHash: "x", createdAt: now))
-            #expect(try store.currentGenerations() == afterRevoke)
+            #expect(try await store.currentGenerations() == afterRevoke)
 
             #expect(try await store.delete(clientID: "a"))
-            #expect(try store.currentGenerations().clients == afterRevoke.clients + 1)
+            #expect(try await store.currentGenerations().clients == afterRevoke.clients + 1)
         }
     }
 
-    @Test("revoking a grant, and deleting one through its user, count as revocations")
-    func grantRevocations() async throws {
-        try await withTemporaryStore { store, _ in
+    @Test("revoking a grant, and deleting one through its user, count as revocations", arguments: Backend.allCases)
+    func grantRevocations(_ backend: Backend) async throws {
+        try await withTemporaryStore(backend) { store in
             var spa = try ClientRegistration(
                 name: "spa", grantTypes: [.authorizationCode], redirectURIs: ["http://127.0.0.1/cb"], scope: "read",
                 authMethod: ClientAuthMethod.none
@@ -57,38 +57,36 @@ struct ChangeTrackingAndCommitTests {
                         digest: OpaqueToken.generate().digest, grant: grant, redirectURI: "http://127.0.0.1/cb", redirectURIExplicit: true,
                         codeChallenge: nil, codeChallengeMethod: nil, expiresAt: now.addingTimeInterval(60)))
             }
-            let before = try store.currentGenerations().revocations
+            let before = try await store.currentGenerations().revocations
             try await store.revokeGrant(id: "g1", at: now)
-            #expect(try store.currentGenerations().revocations == before + 1)
+            #expect(try await store.currentGenerations().revocations == before + 1)
             // Revoking again changes nothing, so it counts nothing.
             try await store.revokeGrant(id: "g1", at: now)
-            #expect(try store.currentGenerations().revocations == before + 1)
+            #expect(try await store.currentGenerations().revocations == before + 1)
             #expect(try await store.delete(username: "alice"))
-            #expect(try store.currentGenerations().revocations == before + 3)
+            #expect(try await store.currentGenerations().revocations == before + 3)
         }
     }
 
-    @Test("a change committed by another process's connection is seen at once")
-    func otherConnection() async throws {
-        try await withTemporaryStore { store, path in
-            let before = try store.currentGenerations()
-            // What the CLI does: its own connection to the same file.
-            let other = try DatabaseQueue(path: path)
-            try await other.write { db in
-                try db.execute(sql: "UPDATE signing_keys SET retired_at = 1") // no rows: no trigger fires
-                try db.execute(sql: "DELETE FROM clients WHERE id = 'nobody'")
-            }
-            #expect(try store.currentGenerations() == before)
-            try await other.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO clients (id, name, secret_digest, auth_method, grant_types, redirect_uris, scope, audiences,
-                            skip_consent, pkce_optional, created_at)
-                        VALUES ('cli', 'cli', NULL, 'none', 'authorization_code', '[]', '', '[]', 0, 0, 0)
-                        """)
-            }
-            #expect(try store.currentGenerations().clients == before.clients + 1)
-            try other.close()
+    @Test("a change committed by another instance or the CLI is seen at once", arguments: Backend.allCases)
+    func otherConnection(_ backend: Backend) async throws {
+        try await withTemporaryDatabase(backend) { database in
+            let configuration = WardenConfiguration.with(database: database)
+            let store = try await configuration.openStorage()
+            // What the CLI or a second instance does: its own connections to the same database.
+            let other = try await configuration.openStorage()
+            let before = try await store.currentGenerations()
+            #expect(try await !other.retireSigningKey(kid: "none", at: now))  // no rows: nothing counts
+            #expect(try await !other.delete(clientID: "nobody"))
+            #expect(try await store.currentGenerations() == before)
+            try await other.insert(try client("cli"))
+            #expect(try await store.currentGenerations().clients == before.clients + 1)
+            #expect(try await store.client(id: "cli") != nil)
+            try await other.revoke(jwtID: "jti-cli", clientID: "cli", expiresAt: now)
+            #expect(try await store.currentGenerations().revocations == before.revocations + 1)
+            #expect(try await store.isRevoked(jwtID: "jti-cli"))
+            try await other.close()
+            try await store.close()
         }
     }
 
@@ -102,9 +100,9 @@ struct ChangeTrackingAndCommitTests {
         #expect(try store.synchronousLevel() == (durability == .full ? 2 : 1))
     }
 
-    @Test("200 concurrent writes all commit; a failing one rolls back alone")
-    func groupCommit() async throws {
-        try await withTemporaryStore { store, path in
+    @Test("200 concurrent writes all commit; a failing one rolls back alone", arguments: Backend.allCases)
+    func groupCommit(_ backend: Backend) async throws {
+        try await withTemporaryStore(backend) { store in
             try await store.insert(try client("taken"))
             let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for index in 0..<200 {
@@ -121,10 +119,7 @@ struct ChangeTrackingAndCommitTests {
                 return try await group.reduce(into: [Bool]()) { $0.append($1) }
             }
             #expect(outcomes.filter { $0 }.count == 196)
-            let queue = try DatabaseQueue(path: path)
-            #expect(try await queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM clients") } == 197)
-            #expect(try await queue.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") } == "ok")
-            try queue.close()
+            #expect(try await rows("clients", in: store).count == 197)
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import WardenServer
 import WardenStore
 
 @Suite("Migrations")
@@ -25,13 +26,26 @@ struct MigrationTests {
         #expect(try await queue.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") } == "ok")
     }
 
-    @Test("opening twice applies nothing twice")
-    func idempotent() async throws {
-        try await withTemporaryStore { store, path in
-            let again = try SQLiteStore(path: path)
-            #expect(try again.migrationStatus().allSatisfy(\.applied))
-            try again.close()
-            #expect(store.isHealthy())
+    @Test("five processes starting at once apply each migration exactly once", arguments: Backend.allCases)
+    func concurrentStarts(_ backend: Backend) async throws {
+        try await withTemporaryDatabase(backend) { database in
+            let configuration = WardenConfiguration.with(database: database)
+            let unmigrated = try await configuration.openStorage(migrate: false)
+            #expect(try await unmigrated.migrationStatus().allSatisfy { !$0.applied })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<5 {
+                    group.addTask {
+                        let store = try await configuration.openStorage()
+                        try await store.close()
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let status = try await unmigrated.migrationStatus()
+            #expect(!status.isEmpty && status.allSatisfy(\.applied))
+            #expect(try await rows("clients", in: unmigrated).isEmpty)
+            #expect(await unmigrated.isHealthy())
+            try await unmigrated.close()
         }
     }
 }

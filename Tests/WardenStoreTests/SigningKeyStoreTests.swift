@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import WardenCore
+import WardenServer
 import WardenStore
 import WardenTokens
 
@@ -17,9 +18,9 @@ final class ManualClock: WardenClock {
 struct SigningKeyStoreTests {
     let kek = KeyEncryptionKey.generate().key
 
-    @Test("a staged rotation: published at once, signing after the lead time, the old key retiring once its tokens expired")
-    func stagedRotation() async throws {
-        try await withTemporaryStore { store, _ in
+    @Test("a staged rotation: published at once, signing after the lead time, the old key retiring once its tokens expired", arguments: Backend.allCases)
+    func stagedRotation(_ backend: Backend) async throws {
+        try await withTemporaryStore(backend) { store in
             let clock = ManualClock(Date(timeIntervalSince1970: 1_800_000_000))
             let manager = SigningKeyManager(repository: store, encryptionKey: kek, clock: clock)
             try await manager.ensureSigningKey(algorithm: .es256)
@@ -45,9 +46,9 @@ struct SigningKeyStoreTests {
         }
     }
 
-    @Test("the signing key cannot be retired; another can, once")
-    func retire() async throws {
-        try await withTemporaryStore { store, _ in
+    @Test("the signing key cannot be retired; another can, once", arguments: Backend.allCases)
+    func retire(_ backend: Backend) async throws {
+        try await withTemporaryStore(backend) { store in
             let manager = SigningKeyManager(repository: store, encryptionKey: kek)
             try await manager.ensureSigningKey(algorithm: .es256)
             let signer = try #require(try await store.allSigningKeys().first)
@@ -59,9 +60,9 @@ struct SigningKeyStoreTests {
         }
     }
 
-    @Test("automatic rotation creates a key when the interval has passed")
-    func automaticRotation() async throws {
-        try await withTemporaryStore { store, _ in
+    @Test("automatic rotation creates a key when the interval has passed", arguments: Backend.allCases)
+    func automaticRotation(_ backend: Backend) async throws {
+        try await withTemporaryStore(backend) { store in
             let clock = ManualClock(Date(timeIntervalSince1970: 1_800_000_000))
             let manager = SigningKeyManager(repository: store, encryptionKey: kek, clock: clock)
             try await manager.ensureSigningKey(algorithm: .es256)
@@ -73,9 +74,9 @@ struct SigningKeyStoreTests {
         }
     }
 
-    @Test("tokens signed before a rotation still verify; a retired key's tokens do not", arguments: SigningAlgorithm.allCases)
-    func keyRing(algorithm: SigningAlgorithm) async throws {
-        try await withTemporaryStore { store, _ in
+    @Test("tokens signed before a rotation still verify; a retired key's tokens do not", arguments: Backend.allCases, SigningAlgorithm.allCases)
+    func keyRing(_ backend: Backend, algorithm: SigningAlgorithm) async throws {
+        try await withTemporaryStore(backend) { store in
             let manager = SigningKeyManager(repository: store, encryptionKey: kek)
             try await manager.ensureSigningKey(algorithm: algorithm)
             let ring = KeyRing(issuer: "https://issuer", encryptionKey: kek)
@@ -102,9 +103,9 @@ struct SigningKeyStoreTests {
         }
     }
 
-    @Test("rotating or retiring with another key-encryption key is refused and stores nothing")
-    func wrongEncryptionKey() async throws {
-        try await withTemporaryStore { store, _ in
+    @Test("rotating or retiring with another key-encryption key is refused and stores nothing", arguments: Backend.allCases)
+    func wrongEncryptionKey(_ backend: Backend) async throws {
+        try await withTemporaryStore(backend) { store in
             let manager = SigningKeyManager(repository: store, encryptionKey: kek)
             try await manager.ensureSigningKey(algorithm: .es256)
             let pending = try await manager.rotate(algorithm: .es256, leadTime: 600)
@@ -117,9 +118,9 @@ struct SigningKeyStoreTests {
         }
     }
 
-    @Test("private keys are encrypted: another key-encryption key cannot load them")
-    func encryptedAtRest() async throws {
-        try await withTemporaryStore { store, _ in
+    @Test("private keys are encrypted: another key-encryption key cannot load them", arguments: Backend.allCases)
+    func encryptedAtRest(_ backend: Backend) async throws {
+        try await withTemporaryStore(backend) { store in
             try await SigningKeyManager(repository: store, encryptionKey: kek).ensureSigningKey(algorithm: .es256)
             let ring = KeyRing(issuer: "https://issuer", encryptionKey: KeyEncryptionKey.generate().key)
             await #expect(throws: KeyEncryptionKey.Invalid.self) { try await ring.load(try await store.allSigningKeys(), now: Date()) }
@@ -129,9 +130,9 @@ struct SigningKeyStoreTests {
 
 @Suite("Revocations in storage")
 struct RevocationStoreTests {
-    @Test("revoke is idempotent, and purge removes only expired entries in batches")
-    func revocations() async throws {
-        try await withTemporaryStore { store, _ in
+    @Test("revoke is idempotent, and purge removes only expired entries in batches", arguments: Backend.allCases)
+    func revocations(_ backend: Backend) async throws {
+        try await withTemporaryStore(backend) { store in
             let now = Date(timeIntervalSince1970: 1_800_000_000)
             try await store.revoke(jwtID: "live", clientID: "c", expiresAt: now.addingTimeInterval(60))
             try await store.revoke(jwtID: "live", clientID: "c", expiresAt: now.addingTimeInterval(60))

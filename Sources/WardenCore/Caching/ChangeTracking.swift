@@ -14,11 +14,17 @@ public struct ChangeGenerations: Sendable, Equatable {
         self.revocations = revocations
         self.signingKeys = signingKeys
     }
+
+    /// From the stores' `change_counters` rows, by name.
+    public init(counters: [String: Int64]) {
+        self.init(clients: counters["clients"] ?? 0, revocations: counters["revocations"] ?? 0, signingKeys: counters["signing_keys"] ?? 0)
+    }
 }
 
-/// Reads the current `ChangeGenerations`. Called on hot paths, so it must be cheap
-/// (the SQLite store answers from `PRAGMA data_version` without reading a table
-/// unless something was committed since the last call) and synchronous.
+/// Reads the current `ChangeGenerations`. Called on hot paths, so it must be cheap:
+/// the SQLite store answers from `PRAGMA data_version` without reading a table unless
+/// something was committed since the last call; the PostgreSQL store reads one small
+/// table, so that a change made through any instance shows at every instance at once.
 public protocol ChangeTracking: Sendable {
-    func currentGenerations() throws -> ChangeGenerations
+    func currentGenerations() async throws -> ChangeGenerations
 }

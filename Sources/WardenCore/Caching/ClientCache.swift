@@ -25,7 +25,7 @@ public final class ClientCache: ClientRepository {
     }
 
     public func client(id: String) async throws -> Client? {
-        let generation = try changes.currentGenerations().clients
+        let generation = try await changes.currentGenerations().clients
         let cached: Client? = state.withLock { state in
             Self.forget(&state, unless: generation)
             return state.clients[id]
@@ -43,7 +43,7 @@ public final class ClientCache: ClientRepository {
     }
 
     public func allClients() async throws -> [Client] {
-        let generation = try changes.currentGenerations().clients
+        let generation = try await changes.currentGenerations().clients
         if let all = state.withLock({ state in
             Self.forget(&state, unless: generation)
             return state.all

@@ -38,7 +38,7 @@ public struct IntrospectionEndpoint: Sendable {
         }
         guard let token = form["token"] else { throw OAuthError.invalidRequest("token is required") }
         // Read before any check, so that a change during the checks leaves the entry stale, never wrong.
-        let generations = try changes.currentGenerations()
+        let generations = try await changes.currentGenerations()
         let now = clock.now()
         let digest = OpaqueToken(token).digest
         if let claims = cache.claims(ofTokenWithDigest: digest, generations: generations, now: now) {

@@ -16,13 +16,14 @@ public struct SignIn: Sendable {
     let sessions: BrowserSessions
     let login: Login
     /// Failed logins per username: tight.
-    let failuresPerAccount: FailureRateLimiter
+    let failuresPerAccount: any FailureCounting
     /// Failed logins per client address: loose, so a shared address is not locked out.
-    let failuresPerAddress: FailureRateLimiter
+    let failuresPerAddress: any FailureCounting
     let clock: any WardenClock
 
     public init(
-        sessions: BrowserSessions, login: Login, failuresPerAccount: FailureRateLimiter, failuresPerAddress: FailureRateLimiter,
+        sessions: BrowserSessions, login: Login, failuresPerAccount: any FailureCounting,
+        failuresPerAddress: any FailureCounting,
         clock: any WardenClock
     ) {
         self.sessions = sessions
@@ -35,12 +36,12 @@ public struct SignIn: Sendable {
     /// Tries `username` and `password` from `address`, replacing `session` on success.
     public func attempt(username: String, password: String, address: String, replacing session: BrowserSession) async throws -> Outcome {
         let now = clock.now()
-        if let wait = failuresPerAccount.retryAfter(username, now: now) ?? failuresPerAddress.retryAfter(address, now: now) {
-            return .rateLimited(retryAfter: wait)
-        }
+        var wait = try await failuresPerAccount.retryAfter(username, now: now)
+        if wait == nil { wait = try await failuresPerAddress.retryAfter(address, now: now) }
+        if let wait { return .rateLimited(retryAfter: wait) }
         guard let user = try await login.authenticate(username: username, password: password) else {
-            failuresPerAccount.recordFailure(username, now: now)
-            failuresPerAddress.recordFailure(address, now: now)
+            try await failuresPerAccount.recordFailure(username, now: now)
+            try await failuresPerAddress.recordFailure(address, now: now)
             return .failed
         }
         return .signedIn(cookie: try await sessions.logIn(userID: user.id, replacing: session).cookie)

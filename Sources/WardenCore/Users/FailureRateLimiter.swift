@@ -4,7 +4,7 @@ import Synchronization
 /// Counts failures (logins, client authentication) per key in a sliding minute and
 /// says when to stop accepting attempts. Nothing is permanent: a key is free again
 /// once its failures are a minute old, so an attacker cannot lock a real user out for good.
-public final class FailureRateLimiter: Sendable {
+public final class FailureRateLimiter: FailureCounting {
     /// Failures allowed per key in `window` seconds.
     public let limit: Int
     public let window: TimeInterval
@@ -20,8 +20,7 @@ public final class FailureRateLimiter: Sendable {
         failures.withLock { failures in
             let recent = (failures[key] ?? []).filter { now.timeIntervalSince($0) < window }
             failures[key] = recent.isEmpty ? nil : recent
-            guard recent.count >= limit, let oldest = recent.first else { return nil }
-            return max(1, Int((window - now.timeIntervalSince(oldest)).rounded(.up)))
+            return Self.retryAfter(count: recent.count, oldest: recent.first, limit: limit, window: window, now: now)
         }
     }
 

@@ -1,0 +1,63 @@
+import Foundation
+import PostgresNIO
+import WardenCore
+
+extension PostgresStore: ClientRepository {
+    static let clientColumns =
+        "id, name, secret_digest, auth_method, grant_types, redirect_uris, scope, audiences, skip_consent, pkce_optional, created_at"
+    typealias ClientRow = (String, String, ByteBuffer?, String, String, String, String, String, Bool, Bool, Int64)
+
+    public func client(id: String) async throws -> Client? {
+        try await clients(query("SELECT \(unescaped: Self.clientColumns) FROM clients WHERE id = \(id)")).first
+    }
+
+    public func allClients() async throws -> [Client] {
+        try await clients(query("SELECT \(unescaped: Self.clientColumns) FROM clients ORDER BY created_at, id"))
+    }
+
+    public func insert(_ client: Client) async throws {
+        let redirectURIs = try StoredForm.json(client.redirectURIs)
+        let audiences = try StoredForm.json(client.audiences)
+        let digest = client.secretDigest.map { ByteBuffer(bytes: $0.bytes) }
+        try await query(
+            """
+            INSERT INTO clients (\(unescaped: Self.clientColumns))
+            VALUES (\(client.id), \(client.name), \(digest), \(client.authMethod.rawValue), \(StoredForm.grantTypes(client.grantTypes)),
+                \(redirectURIs), \(client.scope.description), \(audiences), \(client.skipConsent), \(client.pkceOptional),
+                \(client.createdAt.unixSeconds))
+            """)
+    }
+
+    public func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
+        try await returnsRow(
+            query(
+                """
+                UPDATE clients SET secret_digest = \(ByteBuffer(bytes: digest.bytes))
+                WHERE id = \(clientID) AND auth_method != 'none' RETURNING 1
+                """))
+    }
+
+    public func delete(clientID: String) async throws -> Bool {
+        try await returnsRow(query("DELETE FROM clients WHERE id = \(clientID) RETURNING 1"))
+    }
+
+    private func clients(_ rows: PostgresRowSequence) async throws -> [Client] {
+        var clients: [Client] = []
+        for try await row in rows.decode(ClientRow.self) {
+            let (id, name, digest, method, grantTypes, redirectURIs, scope, audiences, skipConsent, pkceOptional, createdAt) = row
+            clients.append(
+                Client(
+                    id: id, name: name, secretDigest: digest.map { ClientSecretDigest(bytes: Array($0.readableBytesView)) },
+                    authMethod: ClientAuthMethod(rawValue: method) ?? .none, grantTypes: StoredForm.grantTypes(grantTypes),
+                    redirectURIs: try StoredForm.strings(redirectURIs), scope: StoredForm.scope(scope),
+                    audiences: try StoredForm.strings(audiences), skipConsent: skipConsent, pkceOptional: pkceOptional,
+                    createdAt: Date(unixSeconds: createdAt)))
+        }
+        return clients
+    }
+
+    /// Whether a statement ending in `RETURNING 1` touched a row.
+    func returnsRow(_ rows: PostgresRowSequence) async throws -> Bool {
+        try await !rows.collect().isEmpty
+    }
+}

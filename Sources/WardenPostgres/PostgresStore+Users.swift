@@ -1,0 +1,41 @@
+import Foundation
+import PostgresNIO
+import WardenCore
+
+extension PostgresStore: UserRepository {
+    public func user(username: String) async throws -> User? {
+        try await users(query("SELECT id, username, password_hash, created_at FROM users WHERE username = \(username)")).first
+    }
+
+    public func user(id: String) async throws -> User? {
+        try await users(query("SELECT id, username, password_hash, created_at FROM users WHERE id = \(id)")).first
+    }
+
+    public func allUsers() async throws -> [User] {
+        try await users(query("SELECT id, username, password_hash, created_at FROM users ORDER BY username"))
+    }
+
+    public func insert(_ user: User) async throws {
+        try await query(
+            """
+            INSERT INTO users (id, username, password_hash, created_at)
+            VALUES (\(user.id), \(user.username), \(user.passwordHash), \(user.createdAt.unixSeconds))
+            """)
+    }
+
+    public func updatePasswordHash(username: String, hash: String) async throws -> Bool {
+        try await returnsRow(query("UPDATE users SET password_hash = \(hash) WHERE username = \(username) RETURNING 1"))
+    }
+
+    public func delete(username: String) async throws -> Bool {
+        try await returnsRow(query("DELETE FROM users WHERE username = \(username) RETURNING 1"))
+    }
+
+    private func users(_ rows: PostgresRowSequence) async throws -> [User] {
+        var users: [User] = []
+        for try await (id, username, hash, createdAt) in rows.decode((String, String, String, Int64).self) {
+            users.append(User(id: id, username: username, passwordHash: hash, createdAt: Date(unixSeconds: createdAt)))
+        }
+        return users
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WardenCore
+import WardenMigrations
+
+/// The shared store: a PostgreSQL database that many stateless Warden instances use at
+/// once, through PostgresNIO's connection pool. It implements every repository
+/// protocol of WardenCore (see the extensions) with the same guarantees as the SQLite
+/// store: each state change is one transaction, a conditional `UPDATE ... RETURNING`
+/// gives every race exactly one winner, and the change counters make every instance
+/// see a change made anywhere at once.
+public final class PostgresStore: Storage, Sendable {
+    /// The pool's settings.
+    public struct Options: Sendable, Equatable {
+        /// At most this many connections per instance.
+        public var poolSize: Int
+        /// Statements running longer are cancelled by the server (seconds; 0: no limit).
+        public var statementTimeout: Int
+
+        public init(poolSize: Int = 10, statementTimeout: Int = 5) {
+            self.poolSize = poolSize
+            self.statementTimeout = statementTimeout
+        }
+    }
+
+    let client: PostgresClient
+    let logger: Logger
+    private let running: Task<Void, Never>
+
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`,
+    /// `?sslmode=disable|prefer|require`) and, unless told not to, applies pending migrations.
+    public init(url: String, options: Options = Options(), migrate: Bool = true, logger: Logger = Logger(label: "warden.postgres"))
+        async throws
+    {
+        // The pool's own log: its failures reach us as query errors; its warnings include
+        // one about the first lease racing `run()` starting, which is harmless.
+        var backgroundLogger = logger
+        backgroundLogger.logLevel = .error
+        let client = PostgresClient(configuration: try PostgresURL.configuration(url, options: options), backgroundLogger: backgroundLogger)
+        self.client = client
+        self.logger = logger
+        running = Task { await client.run() }
+        do {
+            // Fail now, with the server's reason, rather than at the first request.
+            try await client.query("SELECT 1", logger: logger)
+            if migrate { try await self.migrate() }
+        } catch {
+            running.cancel()
+            throw StoreError(description: PostgresStore.describe(error))
+        }
+    }
+
+    /// Runs `body` in one transaction on one pooled connection; an error thrown by `body`
+    /// rolls it back and comes back as it was thrown.
+    func transaction<T: Sendable>(_ body: nonisolated(nonsending) (PostgresConnection) async throws -> sending T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: logger, body)
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error
+        }
+    }
+
+    /// Runs one statement and returns its rows.
+    @discardableResult
+    func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+        try await client.query(query, logger: logger)
+    }
+
+    public func isHealthy() async -> Bool {
+        (try? await query("SELECT 1")) != nil
+    }
+
+    public func close() async throws {
+        running.cancel()
+        _ = await running.value
+    }
+
+    public func signInFailures(scope: String, limit: Int, window: Double) -> any FailureCounting {
+        PostgresSignInFailures(store: self, scope: scope, limit: limit, window: window)
+    }
+
+    /// The server's message, when there is one, rather than PostgresNIO's generic text.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            if let underlying = error.underlying { return "\(underlying)" }
+            return "\(error.code)"
+        }
+        if let error = error as? StoreError { return error.description }
+        return String(describing: error)
+    }
+
+    /// Whether `error` is the server refusing a duplicate key.
+    static func isUniqueViolation(_ error: any Error) -> Bool {
+        (error as? PSQLError)?.serverInfo?[.sqlState] == PostgresError.Code.uniqueViolation.raw
+    }
+}
+
+/// A store failure described in one line for an operator.
+public struct StoreError: Error, CustomStringConvertible {
+    public let description: String
+}
