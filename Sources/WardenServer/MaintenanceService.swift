@@ -5,22 +5,32 @@ import WardenCore
 import WardenTokens
 
 /// A background task of the running server: every couple of seconds it reloads the
-/// signing keys (so CLI rotations reach it well within 5 s), retires superseded keys
+/// signing keys, retires superseded keys
 /// whose tokens have expired, rotates when automatic rotation is due, and purges
 /// expired revocations, grants, codes, refresh tokens and sessions in small batches.
 struct MaintenanceService: Service {
     let store: any Storage
-    let keyRing: KeyRing
+    let keys: KeyRingRefresher
     let manager: SigningKeyManager
     let configuration: WardenConfiguration
     let interval: Duration
     let logger: Logger
 
+    /// How often the signing-key counter is checked between ticks, so that a key added or
+    /// retired by the CLI or another instance is loaded within this long.
+    static let keyCheckInterval = Duration.milliseconds(250)
+
     func run() async throws {
+        var nextTick = ContinuousClock.now
         while !Task.isShuttingDownGracefully {
-            await tick()
+            if ContinuousClock.now >= nextTick {
+                await tick()
+                nextTick = ContinuousClock.now + interval
+            } else {
+                do { try await keys.reloadIfChanged() } catch { logger.error("key reload failed", metadata: ["error": "\(error)"]) }
+            }
             do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.keyCheckInterval) }
             } catch {
                 return
             }
@@ -34,7 +44,7 @@ struct MaintenanceService: Service {
                 rotationInterval: configuration.keyRotationIntervalDays.map { TimeInterval($0) * 86_400 },
                 algorithm: configuration.signingAlgorithm, leadTime: TimeInterval(configuration.keyRotationLeadTime))
             for kid in retired { logger.info("signing key retired", metadata: ["kid": "\(kid)"]) }
-            try await keyRing.load(try await store.allSigningKeys(), now: Date())
+            try await keys.reload()
             try await purgeExpiredData(store, now: Date())
         } catch {
             logger.error("maintenance failed", metadata: ["error": "\(error)"])

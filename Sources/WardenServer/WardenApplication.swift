@@ -16,7 +16,8 @@ public func buildApplication(
     let manager = SigningKeyManager(repository: store, encryptionKey: keyEncryptionKey, clock: clock)
     try await manager.ensureSigningKey(algorithm: configuration.signingAlgorithm)
     let keyRing = KeyRing(issuer: issuer, encryptionKey: keyEncryptionKey)
-    try await keyRing.load(try await store.allSigningKeys(), now: clock.now())
+    let keys = KeyRingRefresher(store: store, keyRing: keyRing)
+    try await keys.reload()
 
     // The hot endpoints read clients from memory; the store's change counters keep it exact.
     let clients = ClientCache(store: store, changes: store)
@@ -60,9 +61,9 @@ public func buildApplication(
     let routes = WardenRoutes(
         tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers),
         introspectionEndpoint: IntrospectionEndpoint(
-            authenticator: authenticator, verifier: keyRing, revocations: store, clients: clients, grants: store, changes: store,
+            authenticator: authenticator, verifier: keys, revocations: store, clients: clients, grants: store, changes: store,
             clock: clock),
-        revocationEndpoint: RevocationEndpoint(authenticator: authenticator, verifier: keyRing, revocations: store, grants: store, clock: clock),
+        revocationEndpoint: RevocationEndpoint(authenticator: authenticator, verifier: keys, revocations: store, grants: store, clock: clock),
         keyRing: keyRing,
         metadata: AuthorizationServerMetadata(
             issuer: issuer, grantTypes: handlers.keys.map(\.rawValue).sorted(), scopes: configuration.scopes,
@@ -73,7 +74,7 @@ public func buildApplication(
         browser: browser)
 
     let maintenance = MaintenanceService(
-        store: store, keyRing: keyRing, manager: manager, configuration: configuration, interval: .seconds(2), logger: logger)
+        store: store, keys: keys, manager: manager, configuration: configuration, interval: .seconds(2), logger: logger)
     return Application(
         router: routes.router(logger: logger),
         // A connection that sends nothing for this long is closed (idle keep-alive, stalled clients).

@@ -71,15 +71,20 @@ final class GroupCommitWriter: Sendable {
             do {
                 outcomes = try await pool.writeWithoutTransaction { db in
                     var outcomes: [(any Error)?] = []
+                    // Prepared once per connection: GRDB's inSavepoint compiles them for every job.
+                    let savepoint = try db.cachedStatement(sql: "SAVEPOINT job")
+                    let release = try db.cachedStatement(sql: "RELEASE SAVEPOINT job")
+                    let rollback = try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT job")
                     try db.inTransaction(.immediate) {
                         for job in jobs {
+                            try savepoint.execute()
                             do {
-                                try db.inSavepoint {
-                                    try job.run(db)
-                                    return .commit
-                                }
+                                try job.run(db)
+                                try release.execute()
                                 outcomes.append(nil)
                             } catch {
+                                try rollback.execute()
+                                try release.execute()
                                 outcomes.append(error)
                             }
                         }

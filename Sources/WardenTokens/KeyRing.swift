@@ -85,6 +85,12 @@ public final class KeyRing: AccessTokenSigner, AccessTokenVerifier, Sendable {
         return payload.claims
     }
 
+    /// Whether the key named by the token's `kid` is loaded.
+    public func hasKey(for token: String) -> Bool {
+        guard let kid = Self.header(of: token)?.kid else { return false }
+        return state.withLock { $0.keys[kid] != nil }
+    }
+
     struct Header: Decodable {
         var alg: String?
         var kid: String?

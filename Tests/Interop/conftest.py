@@ -14,6 +14,7 @@ from typing import Iterator
 import pytest
 
 from interop import Server, Warden, finish
+from postgres import PostgresCluster
 
 
 @pytest.fixture
@@ -57,3 +58,19 @@ def short_lived_server(short_lived_warden: Warden) -> Server:
     return short_lived_warden.start_server()
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """The PostgreSQL cluster: $WARDEN_TEST_POSTGRES_URL (make test sets it), else a throwaway
+    cluster started for this pytest session (Tests/Support/postgres-cluster.sh) and stopped after."""
+    cluster = PostgresCluster.from_environment_or_start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresCluster) -> Iterator[str]:
+    """The URL of a fresh, empty database of its own for one test, dropped afterwards.
+    (Request it before any installation using it, so that its servers stop first.)"""
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)

@@ -252,14 +252,19 @@ class Server:
 
 
 class Warden:
-    """One Warden installation: a working directory, a database and a key-encryption key."""
+    """One Warden installation: a working directory, a database and a key-encryption key.
 
-    def __init__(self, root: Path, config: dict | None = None):
+    The database is the SQLite file `database`, unless `database_url` names a PostgreSQL
+    database (postgres://...; see postgres.py), which `--database` then passes instead.
+    Setting `database_url` later moves the installation (same key-encryption key)."""
+
+    def __init__(self, root: Path, config: dict | None = None, *, database_url: str | None = None):
         self.binary = warden_binary()
         self.root = root
         self.cwd = root / "cwd"
         self.cwd.mkdir(parents=True, exist_ok=True)
         self.database = root / "data" / "warden.sqlite"
+        self.database_url = database_url
         self.kek_file = root / "kek"
         self.kek_file.write_text(new_key_encryption_key() + "\n")
         self.kek_file.chmod(0o600)
@@ -281,7 +286,7 @@ class Warden:
         if config and self.config_file is not None:
             options += ["--config", str(self.config_file)]
         if database:
-            options += ["--database", str(self.database)]
+            options += ["--database", self.database_option]
         if kek:
             options += ["--key-encryption-key-file", str(self.kek_file)]
         return options
@@ -400,8 +405,22 @@ class Warden:
 
     # -- database ---------------------------------------------------------
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url is not None
+
+    @property
+    def database_option(self) -> str:
+        """What `--database` gets: the PostgreSQL URL, else the SQLite file."""
+        return self.database_url if self.database_url is not None else str(self.database)
+
     def sql(self, query: str, params: tuple = ()) -> list[tuple]:
-        """Reads the database read-only, as an outsider would."""
+        """Reads the database read-only, as an outsider would. On PostgreSQL through psycopg
+        in a read-only transaction: placeholders are then %s, not ?."""
+        if self.database_url is not None:
+            import postgres
+
+            return postgres.query(self.database_url, query, params)
         connection = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=10)
         try:
             return connection.execute(query, params).fetchall()
@@ -409,7 +428,10 @@ class Warden:
             connection.close()
 
     def database_bytes(self) -> bytes:
-        """The database file with its WAL, if any."""
+        """The database file with its WAL, if any (SQLite only: on PostgreSQL compare
+        `postgres.database_snapshot(url)` instead)."""
+        if self.database_url is not None:
+            raise AssertionError("database_bytes() is for SQLite files; use postgres.database_snapshot()")
         data = b""
         for suffix in ("", "-wal"):
             path = Path(str(self.database) + suffix)

@@ -1,0 +1,42 @@
+import Foundation
+import Synchronization
+import WardenCore
+import WardenTokens
+
+/// Keeps the key ring in step with the stored keys, which the CLI or another instance
+/// may change: it reloads when the store's signing-key counter moves, and before it
+/// gives up on a token signed with a key this instance has not loaded yet, so a token
+/// minted by one instance right after `keys rotate --now` verifies at every other.
+final class KeyRingRefresher: AccessTokenVerifier {
+    let store: any Storage
+    let keyRing: KeyRing
+    private let loadedGeneration = Mutex<Int64?>(nil)
+
+    init(store: any Storage, keyRing: KeyRing) {
+        self.store = store
+        self.keyRing = keyRing
+    }
+
+    /// Loads every key again; also needed when no key changed but a staged key's
+    /// activation time has passed, which changes the signer.
+    func reload() async throws {
+        let generation = try await store.currentGenerations().signingKeys
+        try await keyRing.load(try await store.allSigningKeys(), now: Date())
+        loadedGeneration.withLock { $0 = generation }
+    }
+
+    /// Reloads only if a key was added, retired or removed since the last load; true if it did.
+    @discardableResult
+    func reloadIfChanged() async throws -> Bool {
+        let generation = try await store.currentGenerations().signingKeys
+        guard loadedGeneration.withLock({ $0 }) != generation else { return false }
+        try await reload()
+        return true
+    }
+
+    func verify(_ token: String) async -> AccessTokenClaims? {
+        if let claims = await keyRing.verify(token) { return claims }
+        guard !keyRing.hasKey(for: token), (try? await reloadIfChanged()) == true else { return nil }
+        return await keyRing.verify(token)
+    }
+}
