@@ -1137,3 +1137,28 @@ class RedirectCatcher:
 def bcrypt_cost(password_hash: str) -> int | None:
     match = re.fullmatch(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}", password_hash)
     return int(match.group(1)) if match else None
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def headless_chromium(*, browser_log: bool = False):
+    """Headless Chromium driven by Selenium (Debian's chromium and chromedriver). Missing
+    Chromium or chromedriver is a failure, not a skip. The caller quits it."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert Path(CHROMIUM).is_file(), f"Chromium is required at {CHROMIUM}"
+    assert Path(CHROMEDRIVER).is_file(), f"chromedriver is required at {CHROMEDRIVER}"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=900,900",
+                     "--no-first-run", "--disable-extensions", "--lang=en-US"):
+        options.add_argument(argument)
+    if browser_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    browser.set_page_load_timeout(30)
+    return browser
+

@@ -18,13 +18,12 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError as AuthlibOAuthError
 from authlib.integrations.requests_client import OAuth2Session
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from selenium.common.exceptions import WebDriverException
 
 from interop import (
+    headless_chromium,
     LOGIN_ERROR,
     SESSION_COOKIE,
     Page,
@@ -40,8 +39,6 @@ from interop import (
     wait_until,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SCOPE = "profile email offline_access"
 
@@ -51,17 +48,8 @@ SCOPE = "profile email offline_access"
 
 @pytest.fixture(scope="module")
 def driver():
-    """Headless Chromium. Missing Chromium or chromedriver is a failure, not a skip."""
-    assert Path(CHROMIUM).is_file(), f"Chromium is required at {CHROMIUM}"
-    assert Path(CHROMEDRIVER).is_file(), f"chromedriver is required at {CHROMEDRIVER}"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=900,900",
-                     "--no-first-run", "--disable-extensions", "--lang=en-US"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    browser.set_page_load_timeout(30)
+    """Headless Chromium, with its console log kept."""
+    browser = headless_chromium(browser_log=True)
     yield browser
     browser.quit()
 

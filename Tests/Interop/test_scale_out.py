@@ -27,6 +27,7 @@ import pytest
 import requests
 
 from interop import (
+    headless_chromium,
     LOGIN_ERROR,
     SESSION_COOKIE,
     Client,
@@ -62,8 +63,6 @@ SCOPE = "profile email offline_access"
 KEY_PROPAGATION_SECONDS = 1.0
 #: Copies of one code or refresh token raced through both instances.
 RACERS = 20
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 # -- fixtures ----------------------------------------------------------------------------------
@@ -448,19 +447,7 @@ def test_one_refresh_token_used_20_times_at_once_across_instances_rotates_once(p
 
 @pytest.fixture(scope="module")
 def chromium():
-    """Headless Chromium (as in test_browser_flow.py). Missing Chromium is a failure, not a skip."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    assert Path(CHROMIUM).is_file(), f"Chromium is required at {CHROMIUM}"
-    assert Path(CHROMEDRIVER).is_file(), f"chromedriver is required at {CHROMEDRIVER}"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=900,900",
-                     "--no-first-run", "--disable-extensions", "--lang=en-US"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    browser.set_page_load_timeout(30)
+    browser = headless_chromium()
     yield browser
     browser.quit()
 
