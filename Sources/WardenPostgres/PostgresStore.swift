@@ -37,13 +37,16 @@ public final class PostgresStore: Storage, Sendable {
         // one about the first lease racing `run()` starting, which is harmless.
         var backgroundLogger = logger
         backgroundLogger.logLevel = .error
-        let client = PostgresClient(configuration: try PostgresURL.configuration(url, options: options), backgroundLogger: backgroundLogger)
+        let location = try PostgresURL(url)
+        // Fail now, with the server's reason, rather than at the first request.
+        do { try await location.probe(logger: backgroundLogger) } catch {
+            throw StoreError(description: PostgresStore.describe(error))
+        }
+        let client = PostgresClient(configuration: location.clientConfiguration(options), backgroundLogger: backgroundLogger)
         self.client = client
         self.logger = logger
         running = Task { await client.run() }
         do {
-            // Fail now, with the server's reason, rather than at the first request.
-            try await client.query("SELECT 1", logger: logger)
             if migrate { try await self.migrate() }
         } catch {
             running.cancel()

@@ -1,33 +1,65 @@
 import Foundation
 import PostgresNIO
 
-/// Reads a `postgres://` database URL into PostgresNIO's client configuration.
-enum PostgresURL {
-    /// Whether `database` names a PostgreSQL database rather than a SQLite file.
-    static func isPostgres(_ database: String) -> Bool {
-        database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")
-    }
+/// A `postgres://user:password@host:port/database?sslmode=...` database URL, read once
+/// into what PostgresNIO's pool and its single connections need.
+struct PostgresURL: Sendable {
+    enum SSLMode: String, Sendable { case disable, prefer, require }
 
-    static func configuration(_ text: String, options: PostgresStore.Options) throws -> PostgresClient.Configuration {
-        guard isPostgres(text), let url = URLComponents(string: text), let host = url.host, !host.isEmpty else {
+    let host: String
+    let port: Int
+    let username: String
+    let password: String?
+    let database: String?
+    let sslMode: SSLMode
+
+    init(_ text: String) throws {
+        guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://"), let url = URLComponents(string: text),
+            let host = url.host, !host.isEmpty
+        else {
             throw StoreError(description: "not a PostgreSQL URL (postgres://user@host:5432/database)")
         }
-        let database = String(url.path.drop { $0 == "/" })
-        let tls: PostgresClient.Configuration.TLS
-        switch url.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "disable" {
-        case "disable": tls = .disable
-        case "prefer": tls = .prefer(.makeClientConfiguration())
-        case "require": tls = .require(.makeClientConfiguration())
-        case let mode: throw StoreError(description: "sslmode '\(mode)' is not one of disable, prefer, require")
+        let mode = url.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "disable"
+        guard let sslMode = SSLMode(rawValue: mode) else {
+            throw StoreError(description: "sslmode '\(mode)' is not one of disable, prefer, require")
         }
+        let database = String(url.path.drop { $0 == "/" })
+        (self.host, self.port, self.username, self.password) = (host, url.port ?? 5432, url.user ?? "postgres", url.password)
+        (self.database, self.sslMode) = (database.isEmpty ? nil : database, sslMode)
+    }
+
+    /// The pool's configuration.
+    func clientConfiguration(_ options: PostgresStore.Options) -> PostgresClient.Configuration {
+        let tls: PostgresClient.Configuration.TLS =
+            switch sslMode {
+            case .disable: .disable
+            case .prefer: .prefer(.makeClientConfiguration())
+            case .require: .require(.makeClientConfiguration())
+            }
         var configuration = PostgresClient.Configuration(
-            host: host, port: url.port ?? 5432, username: url.user ?? "postgres", password: url.password,
-            database: database.isEmpty ? nil : database, tls: tls)
+            host: host, port: port, username: username, password: password, database: database, tls: tls)
         configuration.options.maximumConnections = options.poolSize
         configuration.options.additionalStartupParameters = [("application_name", "warden")]
         if options.statementTimeout > 0 {
             configuration.options.additionalStartupParameters.append(("statement_timeout", "\(options.statementTimeout)s"))
         }
         return configuration
+    }
+
+    /// Opens and closes one connection. The pool retries a failing connection for a minute
+    /// and then reports only that it gave up; this says why (refused, unknown database,
+    /// authentication) at once.
+    func probe(logger: Logger) async throws {
+        let tls: PostgresConnection.Configuration.TLS =
+            switch sslMode {
+            case .disable: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+        try await connection.close()
     }
 }
