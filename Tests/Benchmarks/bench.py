@@ -3,12 +3,17 @@
 
     python3 Tests/Benchmarks/bench.py             # release build, full run, report in Tests/Benchmarks/results/
     python3 Tests/Benchmarks/bench.py --smoke     # a few seconds against the debug build: checks it still works
+    python3 Tests/Benchmarks/bench.py --scale-out # one, then two instances on a throwaway PostgreSQL: results/scale-out.md
 
 For each scenario and concurrency it records requests/s, latency p50/p99/p99.9,
 non-2xx answers and the server's CPU time per request (from /proc/PID/stat before
 and after), plus idle and peak RSS and the time from process start to the first
 200 from /healthz. wrk and the server share this machine's cores; ratios against
 /healthz from the same run are the figures to compare across machines.
+
+--scale-out runs token issuance and refresh rotation against one `warden serve` on a
+PostgreSQL database, then against two on the same database (one wrk each, half the
+connections), and adds PostgreSQL's CPU per request, wrk's, and the machine's idle share.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import json
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -31,6 +37,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
+CLUSTER = REPO / "Tests" / "Support" / "postgres-cluster.sh"
 
 
 @dataclass
@@ -67,7 +75,7 @@ class Server:
     startup_seconds: float
     root: Path
     kek: Path
-    database: Path
+    database: Path | str
     binary: Path
     log: Path
     extra: dict = field(default_factory=dict)
@@ -105,11 +113,13 @@ def build_release() -> Path:
     return REPO / ".build" / "release" / "warden"
 
 
-def start_server(binary: Path, root: Path, durability: str = "full") -> Server:
+def start_server(binary: Path, root: Path, durability: str = "full", database: str | None = None,
+                 kek: Path | None = None, issuer: str | None = None) -> Server:
     root.mkdir(parents=True, exist_ok=True)
-    kek = root / "kek"
-    kek.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
-    database = root / "warden.sqlite"
+    if kek is None:
+        kek = root / "kek"
+        kek.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    database = database or root / "warden.sqlite"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     (root / "warden.yaml").write_text(f"log_level: info\nkey_rotation_lead_time: 600\ndatabase_durability: {durability}\n")
@@ -117,7 +127,7 @@ def start_server(binary: Path, root: Path, durability: str = "full") -> Server:
     started = time.monotonic()
     process = subprocess.Popen(
         [str(binary), "serve", "--config", str(root / "warden.yaml"), "--database", str(database),
-         "--key-encryption-key-file", str(kek), "--port", str(port), "--issuer", base],
+         "--key-encryption-key-file", str(kek), "--port", str(port), "--issuer", issuer or base],
         cwd=root, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = started + 60
     while time.monotonic() < deadline:
@@ -349,6 +359,111 @@ def seed_large_dataset(database: Path, tokens: int, clients: int) -> None:
         connection.close()
 
 
+@dataclass
+class ScaleRow:
+    scenario: str
+    instances: int
+    concurrency: int
+    rate: float
+    p50_us: int  # the higher of the wrk processes'
+    p99_us: int
+    errors: int
+    requests: list[int]  # per instance
+    server_us: list[float]  # each instance's CPU per request it answered
+    postgres_us: float
+    wrk_us: float
+    idle: float  # share of the machine's CPU time
+
+    def share(self, us_per_request: float) -> float:
+        """The share of all cores' time that `us_per_request` adds up to at this rate."""
+        return us_per_request * self.rate / 1e6 / (os.cpu_count() or 1)
+
+    @property
+    def servers_us(self) -> float:
+        return sum(us * n for us, n in zip(self.server_us, self.requests)) / max(sum(self.requests), 1)
+
+
+def tree_ticks(pid: int) -> int:
+    """utime + stime + cutime + cstime over a process and its descendants: a child that
+    exits moves its time into its parent's cutime/cstime, so differences stay whole."""
+    parent, ticks = {}, {}
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split() if entry.name.isdigit() else None
+        except OSError:
+            continue
+        if fields:
+            parent[int(entry.name)], ticks[int(entry.name)] = int(fields[1]), sum(int(f) for f in fields[11:15])
+    tree, todo = set(), [pid]
+    while todo:
+        tree.add(current := todo.pop())
+        todo += [child for child, of in parent.items() if of == current and child not in tree]
+    return sum(ticks.get(member, 0) for member in tree)
+
+
+def idle_and_total_ticks() -> tuple[int, int]:
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return values[3] + values[4], sum(values)  # idle + iowait; user..steal
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_scaled(servers: list[Server], postmaster: int, name: str, script: str, concurrency: int, seconds: float,
+                   envs: list[dict[str, str]]) -> ScaleRow:
+    """One wrk per server, in parallel, with an equal share of the connections."""
+    before = [server.cpu_ticks() for server in servers], tree_ticks(postmaster), children_cpu_seconds(), idle_and_total_ticks()
+    with ThreadPoolExecutor(len(servers)) as pool:
+        reports = list(pool.map(lambda server, env: run_wrk(server, script, "/token", concurrency // len(servers), seconds, env),
+                                servers, envs))
+    ticks = [server.cpu_ticks() - start for server, start in zip(servers, before[0])]
+    postgres, wrk, (idle, total) = tree_ticks(postmaster) - before[1], children_cpu_seconds() - before[2], idle_and_total_ticks()
+    requests = [max(report["requests"], 1) for report in reports]
+    return ScaleRow(name, len(servers), concurrency, sum(r["requests"] * 1e6 / r["duration_us"] for r in reports),
+                    max(r["p50"] for r in reports), max(r["p99"] for r in reports),
+                    sum(r["non2xx"] + r["socket_errors"] for r in reports), requests,
+                    [t * 1e6 / CLOCK_TICKS / n for t, n in zip(ticks, requests)], postgres * 1e6 / CLOCK_TICKS / sum(requests),
+                    wrk * 1e6 / sum(requests), (idle - before[3][0]) / max(total - before[3][1], 1))
+
+
+def run_scale_out(binary: Path, concurrencies: list[int], seconds: float) -> tuple[list[ScaleRow], dict]:
+    """Issuance and refresh rotation on one instance over a throwaway PostgreSQL, then on two
+    (same database, issuer and key-encryption key; different ports)."""
+    root, cluster = Path(tempfile.mkdtemp(prefix="warden-scale-")), Path(tempfile.mkdtemp(prefix="warden-pg-"))
+    rows: list[ScaleRow] = []
+    try:
+        admin = subprocess.run([str(CLUSTER), "start", str(cluster)], capture_output=True, text=True, check=True).stdout.split()[-1]
+        subprocess.run(["psql", "-q", admin, "-c", "create database warden"], check=True)
+        database = admin.rsplit("/", 1)[0] + "/warden"
+        postmaster = int((cluster / "data" / "postmaster.pid").read_text().split()[0])
+        facts = {"postgres": subprocess.run(["psql", "-tA", admin, "-c", "show server_version"], capture_output=True,
+                                            text=True, check=True).stdout.strip()}
+        servers = [start_server(binary, root / "a", database=database)]
+        try:
+            token_env, _ = backend_envs(servers[0])
+            flow = BrowserFlow(servers[0])
+            for count in (1, 2):
+                if count == 2:
+                    servers.append(start_server(binary, root / "b", database=database, kek=servers[0].kek,
+                                                issuer=servers[0].base))
+                for concurrency in concurrencies:
+                    rows.append(measure_scaled(servers, postmaster, "POST /token (client credentials, ES256)",
+                                               "scenario_post.lua", concurrency, seconds, [token_env] * count))
+                    rows.append(measure_scaled(servers, postmaster, REFRESH, "scenario_refresh.lua", concurrency, seconds,
+                                               [flow.refresh_env(concurrency // count) for _ in servers]))
+        finally:
+            for server in servers:
+                server.stop()
+    finally:
+        if (cluster / "data").exists():
+            subprocess.run([str(CLUSTER), "stop", str(cluster)], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(cluster, ignore_errors=True)
+    return rows, facts
+
+
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
@@ -390,6 +505,54 @@ def report(results: list[Result], facts: dict, seconds: float, binary: Path) -> 
     return "\n".join(lines)
 
 
+def scale_out_report(rows: list[ScaleRow], facts: dict, seconds: float, binary: Path) -> str:
+    lines = [
+        "# Warden scale-out on PostgreSQL", "",
+        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; commit `{commit()}`; binary `{binary.relative_to(REPO) if binary.is_relative_to(REPO) else binary}`",
+        f"- Machine: {machine()}; PostgreSQL {facts['postgres']} (throwaway cluster, fsync on), the instances and wrk all "
+        f"on this machine, over loopback ({seconds:g} s per cell)",
+        f"- Command: `{facts['command']}`",
+        "- Instances: `warden serve` with the default database_pool_size (10), sharing the database, issuer and "
+        "key-encryption key on different ports; with two, each has a wrk of its own with half the connections, the rates "
+        "are summed and p50/p99 are the higher of the two.",
+        "- CPU µs per request from /proc: each instance's per request it answered, PostgreSQL's (postmaster and its "
+        "children) and wrk's per request in all; idle is the machine's idle share (/proc/stat) during the cell.", "",
+        "| scenario | instances | conc. | req/s | p50 ms | p99 ms | instance CPU µs/req | PostgreSQL CPU µs/req | "
+        "wrk CPU µs/req | machine idle | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(f"| {r.scenario} | {r.instances} | {r.concurrency} | {r.rate:,.0f} | {r.p50_us / 1000:.2f} | "
+                     f"{r.p99_us / 1000:.2f} | {' / '.join(f'{us:.0f}' for us in r.server_us)} | {r.postgres_us:.0f} | "
+                     f"{r.wrk_us:.0f} | {r.idle:.0%} | {r.errors} |")
+    lines += ["", "## What limits it", ""]
+    top = max(r.concurrency for r in rows)
+    for scenario in dict.fromkeys(r.scenario for r in rows):
+        one, two = (next(r for r in rows if r.scenario == scenario and r.concurrency == top and r.instances == n) for n in (1, 2))
+        total = two.servers_us + two.postgres_us + two.wrk_us
+        lines.append(f"- {scenario}, {top} connections: {one.rate:,.0f} req/s on one instance, {two.rate:,.0f} on two "
+                     f"(×{two.rate / one.rate:.2f}). With two, the cores went to the instances {two.share(two.servers_us):.0%}, "
+                     f"PostgreSQL {two.share(two.postgres_us):.0%}, wrk {two.share(two.wrk_us):.0%}, idle {two.idle:.0%}, "
+                     f"anything else {1 - two.idle - two.share(total):.0%}: "
+                     f"{total:.0f} µs of CPU per request, which {os.cpu_count()} cores can give "
+                     f"{(os.cpu_count() or 1) * 1e6 / total:,.0f} times a second.")
+    return "\n".join(lines + ["", scale_out_verdict(rows, top), ""])
+
+
+def scale_out_verdict(rows: list[ScaleRow], top: int) -> str:
+    pairs = [[r for r in rows if r.scenario == scenario and r.concurrency == top] for scenario in dict.fromkeys(r.scenario for r in rows)]
+    idle, name = max(r.idle for r in rows), lambda r: r.scenario[r.scenario.find("(") + 1:-1]
+    if idle >= 0.1:
+        return (f"Up to {idle:.0%} of the machine stayed idle, so waiting limits the rate as well as CPU: PostgreSQL's "
+                "commits (fsync on) and each instance's pool of 10 connections; a second instance brings a second pool.")
+    return (f"Idle never rose above {idle:.0%}: the rate is CPU-bound, {os.cpu_count()} cores divided by what a request "
+            "costs in the instances, PostgreSQL and wrk together. A second instance on the same cores brings no CPU, and "
+            "it changed the CPU per request (" + "; ".join(f"{name(one)}: instances {one.server_us[0]:.0f} → {' / '.join(f'{us:.0f}' for us in two.server_us)} "
+                                            f"µs, PostgreSQL {one.postgres_us:.0f} → {two.postgres_us:.0f} µs" for one, two in pairs)
+            + "). Scaling out pays only once the instances have cores of their own; then PostgreSQL's own cost caps each of "
+            "its cores near " + " and ".join(f"{1e6 / one.postgres_us:,.0f} req/s ({name(one)})" for one, _ in pairs) + ".")
+
+
 def plot(results: list[Result]) -> str:
     """Throughput against concurrency, one line per scenario, as a small SVG."""
     scenarios = list(dict.fromkeys(r.scenario for r in results))
@@ -428,10 +591,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", type=Path, help="warden binary (default: build the release binary)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per scenario and concurrency")
-    parser.add_argument("--concurrency", default="1,16,64,256", help="comma-separated connection counts")
+    parser.add_argument("--concurrency", help="comma-separated connection counts (default 1,16,64,256; 16,64 with --scale-out)")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="report directory")
     parser.add_argument("--dataset", default="1000000,10000", help="refresh tokens,clients in the large-database runs")
     parser.add_argument("--smoke", action="store_true", help="seconds=1, concurrency 1,4, debug binary, small dataset, temporary report")
+    parser.add_argument("--scale-out", action="store_true", help="one, then two instances on a throwaway PostgreSQL: scale-out.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -441,8 +605,15 @@ def main() -> int:
         args.binary = args.binary or REPO / ".build" / "debug" / "warden"
         args.out = Path(tempfile.mkdtemp(prefix="warden-bench-smoke-"))
     binary = (args.binary or build_release()).resolve()
+    if args.scale_out:
+        rows, facts = run_scale_out(binary, [int(c) for c in (args.concurrency or "16,64").split(",")], args.seconds)
+        facts["command"] = " ".join(["python3", *sys.argv])
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "scale-out.md").write_text(scale_out_report(rows, facts, args.seconds, binary))
+        print(scale_out_report(rows, facts, args.seconds, binary))
+        return 1 if any(r.errors or not r.rate for r in rows) else 0
     tokens, clients = (int(n) for n in args.dataset.split(","))
-    results, facts = run(binary, [int(c) for c in args.concurrency.split(",")], args.seconds, (tokens, clients))
+    results, facts = run(binary, [int(c) for c in (args.concurrency or "1,16,64,256").split(",")], args.seconds, (tokens, clients))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.md").write_text(report(results, facts, args.seconds, binary))
     (args.out / "throughput.svg").write_text(plot(results))
