@@ -100,7 +100,3 @@ public final class PostgresStore: Storage, Sendable {
     }
 }
 
-/// A store failure described in one line for an operator.
-public struct StoreError: Error, CustomStringConvertible {
-    public let description: String
-}

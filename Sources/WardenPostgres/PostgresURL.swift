@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import WardenCore
 
 /// A `postgres://user:password@host:port/database?sslmode=...` database URL, read once
 /// into what PostgresNIO's pool and its single connections need.

@@ -1,5 +1,6 @@
 import GRDB
 import Synchronization
+import WardenCore
 
 /// Commits concurrent writes together (group commit). SQLite has one writer, and
 /// with `synchronous = FULL` every commit waits for an fsync; one transaction per

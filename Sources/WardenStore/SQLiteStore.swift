@@ -104,7 +104,3 @@ public final class SQLiteStore: Storage, Sendable {
     }()
 }
 
-/// A store failure described in one line for an operator.
-public struct StoreError: Error, CustomStringConvertible {
-    public let description: String
-}
