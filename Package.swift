@@ -39,6 +39,8 @@ let package = Package(
             dependencies: [
                 "WardenCore", "WardenMigrations",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(

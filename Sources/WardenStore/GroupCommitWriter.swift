@@ -1,4 +1,6 @@
 import GRDB
+import NIOCore
+import NIOPosix
 import Synchronization
 import WardenCore
 
@@ -11,11 +13,15 @@ import WardenCore
 /// Each write runs in its own savepoint, in arrival order, so it stays all or
 /// nothing, sees the writes before it (a conditional `UPDATE` still has exactly
 /// one winner), and a failing write rolls back alone. A caller hears of success
-/// only after the batch is committed.
+/// only after the batch is committed, on the event loop it was waiting on (see `Job.loop`).
 final class GroupCommitWriter: Sendable {
     private struct Job: Sendable {
         let run: @Sendable (Database) throws -> Void
         let finish: @Sendable ((any Error)?) -> Void
+        /// The event loop the caller was on. It is resumed there: resumed anywhere else, it
+        /// would answer from another thread and hop back to its connection's loop, and every
+        /// caller would wake the loop separately.
+        let loop: (any EventLoop)?
     }
 
     private struct State: Sendable {
@@ -46,7 +52,8 @@ final class GroupCommitWriter: Sendable {
                 },
                 finish: { error in
                     if let error { continuation.resume(throwing: error) } else { continuation.resume() }
-                })
+                },
+                loop: MultiThreadedEventLoopGroup.currentEventLoop)
             let startsDrain = state.withLock { state in
                 state.pending.append(job)
                 defer { state.draining = true }
@@ -97,7 +104,23 @@ final class GroupCommitWriter: Sendable {
                 // The commit failed: nothing of the batch is stored.
                 outcomes = Array(repeating: error, count: jobs.count)
             }
-            for (job, outcome) in zip(jobs, outcomes) { job.finish(outcome) }
+            Self.finish(jobs, outcomes)
+        }
+    }
+
+    /// Resumes each caller with its outcome: those waiting on an event loop on that loop,
+    /// with one wake-up per loop for the whole batch.
+    private static func finish(_ jobs: [Job], _ outcomes: [(any Error)?]) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, jobs: [(Job, (any Error)?)])] = [:]
+        for (job, outcome) in zip(jobs, outcomes) {
+            guard let loop = job.loop else {
+                job.finish(outcome)
+                continue
+            }
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].jobs.append((job, outcome))
+        }
+        for (loop, finished) in byLoop.values {
+            loop.execute { for (job, outcome) in finished { job.finish(outcome) } }
         }
     }
 }
