@@ -554,6 +554,16 @@ def test_move_from_sqlite_to_postgres_with_export_and_import(moving, postgres_ur
     installation.database_url = postgres_url
     imported = installation.run("import", positional=(str(dump),))
     assert imported.returncode == 0 and not imported.stderr.strip(), imported.stderr
+    # Round trip: PostgreSQL exports exactly what SQLite did, and so does a new SQLite file
+    # that imports it back.
+    from_postgres = tmp_path / "from-postgres.jsonl"
+    export(installation, from_postgres)
+    assert from_postgres.read_bytes() == dump.read_bytes()
+    back = str(tmp_path / "back" / "warden.sqlite")
+    for command, file in (("import", from_postgres), ("export", tmp_path / "from-sqlite-again.jsonl")):
+        result = installation.run(command, "--database", back, database=False, positional=(str(file),))
+        assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+    assert (tmp_path / "from-sqlite-again.jsonl").read_bytes() == dump.read_bytes()
     moved = installation.start_server(issuer=issuer)
 
     # The client authenticates with its old secret; tokens are signed with the moved key.
