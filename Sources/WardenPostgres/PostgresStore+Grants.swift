@@ -124,8 +124,6 @@ extension PostgresStore: GrantRepository {
 
     // MARK: - Within a transaction
 
-    typealias GrantRow = (String, String, String, String, String, Int64, Int64, Int64?)
-
     static func code(digest: [UInt8], on connection: PostgresConnection, logger: Logger) async throws -> AuthorizationCodeRecord? {
         let rows = try await connection.query(
             """

@@ -20,9 +20,7 @@ final class KeyRingRefresher: AccessTokenVerifier {
     /// Loads every key again; also needed when no key changed but a staged key's
     /// activation time has passed, which changes the signer.
     func reload() async throws {
-        let generation = try await store.currentGenerations().signingKeys
-        try await keyRing.load(try await store.allSigningKeys(), now: Date())
-        loadedGeneration.withLock { $0 = generation }
+        try await load(generation: try await store.currentGenerations().signingKeys)
     }
 
     /// Reloads only if a key was added, retired or removed since the last load; true if it did.
@@ -30,8 +28,15 @@ final class KeyRingRefresher: AccessTokenVerifier {
     func reloadIfChanged() async throws -> Bool {
         let generation = try await store.currentGenerations().signingKeys
         guard loadedGeneration.withLock({ $0 }) != generation else { return false }
-        try await reload()
+        try await load(generation: generation)
         return true
+    }
+
+    /// Loads the stored keys, read after `generation` was: a change in between leaves the
+    /// ring newer than the generation it records, so the next check loads again, never less.
+    private func load(generation: Int64) async throws {
+        try await keyRing.load(try await store.allSigningKeys(), now: Date())
+        loadedGeneration.withLock { $0 = generation }
     }
 
     func verify(_ token: String) async -> AccessTokenClaims? {

@@ -4,10 +4,11 @@ import ServiceLifecycle
 import WardenCore
 import WardenTokens
 
-/// A background task of the running server: every couple of seconds it reloads the
-/// signing keys, retires superseded keys
-/// whose tokens have expired, rotates when automatic rotation is due, and purges
-/// expired revocations, grants, codes, refresh tokens and sessions in small batches.
+/// A background task of the running server: every quarter second it loads the signing
+/// keys again if any changed; every couple of seconds it reloads them anyway (a staged
+/// key's time may have come), retires superseded keys whose tokens have expired,
+/// rotates when automatic rotation is due, and purges expired revocations, grants,
+/// codes, refresh tokens and sessions in small batches.
 struct MaintenanceService: Service {
     let store: any Storage
     let keys: KeyRingRefresher
