@@ -1283,24 +1283,28 @@ def test_session_expires_after_session_lifetime(lifetimes):
 def test_refresh_token_idle_and_absolute_lifetimes(lifetimes):
     server, client, user = lifetimes
     agent = UserAgent(server)
-    absolute = tokens(server, agent, client, user)
     idle = tokens(server, agent, client, user)
-    assert absolute["expires_in"] == 300
+    # The clock starts when the absolute chain's code is redeemed: a slow sign-in before
+    # it (the 3 s session may have ended) must not eat into its lifetime. Times are stored
+    # in whole seconds, rounded down, so each step keeps a second of margin.
+    absolute = tokens(server, agent, client, user)
     start = time.monotonic()
+    assert absolute["expires_in"] == 300
     idle_1 = refreshed(server, client, idle["refresh_token"])
 
     def at(seconds):
         time.sleep(max(0.0, start + seconds - time.monotonic()))
 
-    at(2.5)
+    at(2.0)
     absolute_2 = refreshed(server, client, absolute["refresh_token"])
-    at(5.0)
-    # Used every 2.5 s, it outlives the 4 s idle lifetime...
+    at(4.0)
+    # Used every 2 s, it outlives the 4 s idle lifetime...
     absolute_3 = refreshed(server, client, absolute_2["refresh_token"])
+    at(5.0)
     # ... while one left alone for 5 s is dead.
     assert_oauth_error(server.refresh(client, idle_1["refresh_token"]), "invalid_grant")
     at(7.5)
-    # 7.5 s after the code was redeemed: past the 6 s absolute lifetime, though used 2.5 s ago.
+    # 7.5 s after the code was redeemed: past the 6 s absolute lifetime, though used 3.5 s ago.
     assert_oauth_error(server.refresh(client, absolute_3["refresh_token"]), "invalid_grant")
 
 
