@@ -49,6 +49,11 @@ public final class SQLiteStore: Storage, Sendable {
         if migrate { try self.migrate() }
     }
 
+    /// The writer's thread holds the writer, not the store: a store dropped unclosed ends it here.
+    deinit {
+        writer.stop()
+    }
+
     /// Runs `body` as one all-or-nothing write, committed together with concurrent writes.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await writer.write(body)
@@ -91,6 +96,7 @@ public final class SQLiteStore: Storage, Sendable {
 
     /// Closes the database; the store must not be used afterwards.
     public func close() throws {
+        writer.stop()
         try changeReader.close()
         try pool.close()
     }

@@ -122,4 +122,25 @@ struct ChangeTrackingAndCommitTests {
             #expect(try await rows("clients", in: store).count == 197)
         }
     }
+
+    @Test("close finishes the writes it accepted and refuses later ones: none is lost, none waits forever")
+    func writesAroundClose() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-close-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("w.sqlite").path
+        let store = try SQLiteStore(path: path)
+        let writes = (0..<50).map { index in Task { try await store.insert(try client("c\(index)")) } }
+        try store.close()
+        var committed = 0
+        for write in writes {
+            do {
+                try await write.value
+                committed += 1
+            } catch is StoreError {}
+        }
+        await #expect(throws: StoreError.self) { try await store.insert(try client("late")) }
+        let reopened = try SQLiteStore(path: path)
+        defer { try? reopened.close() }
+        #expect(try await rows("clients", in: reopened).count == committed)
+    }
 }

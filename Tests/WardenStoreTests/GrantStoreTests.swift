@@ -1,6 +1,8 @@
 import Foundation
+import GRDB
 import Testing
 import WardenCore
+import WardenMigrations
 import WardenServer
 import WardenStore
 
@@ -206,5 +208,35 @@ struct GrantStoreTests {
             try await store.deleteSession(digest: token.digest)
             #expect(try await store.session(digest: token.digest, at: now) == nil)
         }
+    }
+
+    @Test("codes issued before migration 0004 keep their state: one redemption each, then reuse revokes")
+    func codesSurviveTheirTableRebuild() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-0004-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("warden.sqlite").path
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var upTo0003 = DatabaseMigrator()
+        for migration in SQLiteMigrations.all.prefix(3) {
+            upTo0003.registerMigration(migration.id) { db in try db.execute(sql: migration.sql) }
+        }
+        try upTo0003.migrate(try DatabasePool(path: path))
+
+        let before = try SQLiteStore(path: path, migrate: false)
+        let (redeemedGrant, redeemed) = try await seed(before)
+        let (pendingGrant, pending) = try await seed(before)
+        #expect(try await redeem(before, redeemed, refreshToken: nil))
+        try before.close()
+
+        let store = try SQLiteStore(path: path)
+        defer { try? store.close() }
+        #expect(try store.migrationStatus().allSatisfy(\.applied))
+        #expect(try await rows("authorization_codes", in: store).count == 2)
+        #expect(try await !redeem(store, redeemed, refreshToken: nil))
+        #expect(try await store.activeGrantEnd(id: redeemedGrant.id, at: now) == nil)
+        #expect(try await redeem(store, pending, refreshToken: newRefresh()))
+        #expect(try await store.activeGrantEnd(id: pendingGrant.id, at: now) != nil)
+        #expect(try await !redeem(store, pending, refreshToken: newRefresh()))
+        #expect(try await store.activeGrantEnd(id: pendingGrant.id, at: now) == nil)
     }
 }

@@ -14,7 +14,7 @@ struct MigrationTests {
         let unmigrated = try SQLiteStore(path: path, migrate: false)
         #expect(try unmigrated.migrationStatus().allSatisfy { !$0.applied })
         try unmigrated.migrate()
-        #expect(try unmigrated.migrationStatus().map(\.id) == ["0001_initial", "0002_browser_flow", "0003_change_counters"])
+        #expect(try unmigrated.migrationStatus().map(\.id) == ["0001_initial", "0002_browser_flow", "0003_change_counters", "0004_codes_in_issue_order"])
         #expect(try unmigrated.migrationStatus().allSatisfy(\.applied))
         try unmigrated.close()
 

@@ -119,7 +119,7 @@ public struct AuthorizationEndpoint: Sendable {
         let code = OpaqueToken.generate()
         let expiresAt = now.addingTimeInterval(configuration.codeLifetime)
         let grant = GrantRecord(
-            id: RandomToken.identifier(byteCount: 16), clientID: request.client.id, userID: userID, scope: request.scope,
+            id: RandomToken.timeOrderedIdentifier(at: now), clientID: request.client.id, userID: userID, scope: request.scope,
             audience: request.audience, createdAt: now, expiresAt: expiresAt)
         try await grants.insert(
             grant: grant,
