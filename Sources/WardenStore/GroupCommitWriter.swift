@@ -81,15 +81,16 @@ final class GroupCommitWriter: Sendable {
         return value
     }
 
-    /// Finishes the writes already queued, then ends the writer thread.
-    func stop() {
+    /// Finishes the writes already queued, then ends the writer thread; with `waiting`,
+    /// returns only once it has ended.
+    func stop(waiting: Bool = true) {
         let wasStopping = state.withLock { state in
             defer { state.stopping = true }
             return state.stopping
         }
         guard !wasStopping else { return }
         signalIfIdle()
-        stopped.wait()
+        if waiting { stopped.wait() }
     }
 
     private func signalIfIdle() {

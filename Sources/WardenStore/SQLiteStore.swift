@@ -49,9 +49,10 @@ public final class SQLiteStore: Storage, Sendable {
         if migrate { try self.migrate() }
     }
 
-    /// The writer's thread holds the writer, not the store: a store dropped unclosed ends it here.
+    /// The writer's thread holds the writer, not the store: a store dropped unclosed ends it
+    /// here. Without waiting: the last reference may go on that very thread.
     deinit {
-        writer.stop()
+        writer.stop(waiting: false)
     }
 
     /// Runs `body` as one all-or-nothing write, committed together with concurrent writes.
