@@ -74,7 +74,7 @@ public final class KeyRing: AccessTokenSigner, AccessTokenVerifier, Sendable {
     }
 
     public func verify(_ token: String) async -> AccessTokenClaims? {
-        guard let header = Self.header(of: token),
+        guard Self.hasCanonicalSignature(token), let header = Self.header(of: token),
             header.typ?.lowercased() == "at+jwt" || header.typ?.lowercased() == "application/at+jwt",
             let kid = header.kid,
             let key = state.withLock({ $0.keys[kid] }),
@@ -95,6 +95,17 @@ public final class KeyRing: AccessTokenSigner, AccessTokenVerifier, Sendable {
         var alg: String?
         var kid: String?
         var typ: String?
+    }
+
+    /// Whether the signature is spelled as RFC 7515 §2 requires: base64url without padding,
+    /// the unused bits of its last character zero. jwt-kit also accepts `=` padding and
+    /// stray bits, so one signature would have several spellings, each a different token
+    /// string that verifies (found by the FuzzAccessToken target).
+    static func hasCanonicalSignature(_ token: String) -> Bool {
+        guard let dot = token.lastIndex(of: ".") else { return false }
+        let signature = token[token.index(after: dot)...]
+        guard let bytes = Base64URL.decode(signature) else { return false }
+        return Base64URL.encode(bytes) == signature
     }
 
     /// The JOSE header, read before any key is chosen so that `kid`, `alg` and `typ` can be checked.

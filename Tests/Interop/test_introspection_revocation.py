@@ -191,6 +191,23 @@ def test_tampered_signature_is_inactive(module_server, resource_server, token):
     assert module_server.is_active(resource_server, token) is True
 
 
+def test_respelled_signature_is_inactive(module_server, resource_server, token):
+    """RFC 7515 §2: base64url without padding. The same signature bytes spelled with
+    padding, or with other bits in the unused low bits of its last character, is another
+    token string and must not be active (jwt-kit alone accepts these spellings)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    head, payload, signature = token.split(".")
+    unused = {2: 4, 3: 2}[len(signature) % 4]
+    last = alphabet.index(signature[-1])
+    siblings = [alphabet[last & ~((1 << unused) - 1) | bits] for bits in range(1 << unused)]
+    variants = [signature + "=", signature + "=="] + [signature[:-1] + c for c in siblings if c != signature[-1]]
+    for variant in variants:
+        assert base64.urlsafe_b64decode(variant + "=" * (-len(variant) % 4)) == base64.urlsafe_b64decode(
+            signature + "=" * (-len(signature) % 4))
+        assert module_server.is_active(resource_server, f"{head}.{payload}.{variant}") is False, variant
+    assert module_server.is_active(resource_server, token) is True
+
+
 def test_tampered_payload_is_inactive(module_server, resource_server, token):
     head, _, signature = token.split(".")
     claims = jwt_claims_unverified(token)
