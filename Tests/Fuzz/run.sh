@@ -35,6 +35,8 @@ for target in "${targets[@]}"; do
     ASAN_OPTIONS=detect_leaks=0 ".build/debug/$target" "$work/$target" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
         -detect_leaks=0 -print_final_stats=1 -artifact_prefix="artifacts/$target-" 2>"$work/$target.log" || {
         tail -40 "$work/$target.log" >&2
+        # A broken invariant is a Swift fatal error; its message sits above the crash report.
+        grep -m 3 "Fatal error" "$work/$target.log" >&2 || true
         echo "FAILED: $target (input saved under Tests/Fuzz/artifacts/)" >&2
         exit 1
     }
