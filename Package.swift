@@ -101,12 +101,14 @@ let package = Package(
             ],
             path: "Tests/Benchmarks/Micro"
         ),
-        .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore"]),
+        // The in-memory fakes of Core's repositories, held by the store suite to the backends' rules.
+        .target(name: "WardenTestSupport", dependencies: ["WardenCore"], path: "Tests/WardenTestSupport"),
+        .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "WardenTestSupport"]),
         .testTarget(
             name: "WardenStoreTests",
             dependencies: [
                 "WardenStore", "WardenPostgres", "WardenServer", "WardenMigrations", "WardenCore", "WardenTokens",
-                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+                "WardenTestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(

@@ -25,53 +25,27 @@ extension PostgresStore: GrantRepository {
             """)
     }
 
-    public func exchangeCode(
-        digest: [UInt8], at now: Date, decide: @escaping @Sendable (AuthorizationCodeRecord) throws -> CodeUse
-    ) async throws -> TokenExchange<AuthorizationCodeRecord> {
+    public func withLockedCode<T: Sendable>(
+        digest: [UInt8], at now: Date, _ step: @escaping @Sendable (AuthorizationCodeRecord?) throws -> GrantStep<T>
+    ) async throws -> T {
         try await transaction { connection in
-            guard let record = try await Self.code(digest: digest, on: connection, logger: logger) else { return .unknown }
-            if case .redeem(let grantExpiresAt, let refreshToken) = try decide(record) {
-                let consumed = try await returnsRow(
-                    connection.query(
-                        """
-                        UPDATE authorization_codes SET consumed_at = \(now.unixSeconds)
-                        WHERE digest = \(ByteBuffer(bytes: digest)) AND consumed_at IS NULL RETURNING 1
-                        """, logger: logger))
-                if consumed {
-                    try await connection.query(
-                        """
-                        UPDATE grants SET expires_at = \(grantExpiresAt.unixSeconds)
-                        WHERE id = \(record.grant.id) AND revoked_at IS NULL
-                        """, logger: logger)
-                    if let refreshToken { try await insert(refreshToken, grantID: record.grant.id, at: now, on: connection) }
-                    return .exchanged(record)
-                }
-            }
-            try await revokeGrant(id: record.grant.id, at: now, on: connection)
-            return .reused(record)
+            let step = try step(try await Self.code(digest: digest, locking: true, on: connection, logger: logger))
+            try await apply(step.writes, at: now, on: connection)
+            return step.result
         }
     }
 
     public func refreshToken(digest: [UInt8]) async throws -> RefreshTokenRecord? {
-        try await client.withConnection { try await Self.refreshToken(digest: digest, on: $0, logger: logger) }
+        try await client.withConnection { try await Self.refreshToken(digest: digest, locking: false, on: $0, logger: logger) }
     }
 
-    public func exchangeRefreshToken(
-        digest: [UInt8], at now: Date, decide: @escaping @Sendable (RefreshTokenRecord) throws -> RefreshTokenUse
-    ) async throws -> TokenExchange<RefreshTokenRecord> {
+    public func withLockedRefreshToken<T: Sendable>(
+        digest: [UInt8], at now: Date, _ step: @escaping @Sendable (RefreshTokenRecord?) throws -> GrantStep<T>
+    ) async throws -> T {
         try await transaction { connection in
-            guard let record = try await Self.refreshToken(digest: digest, on: connection, logger: logger) else { return .unknown }
-            let done: Bool
-            switch try decide(record) {
-            case .rotate(let successor):
-                done = try await rotate(digest, successor: successor, grantID: record.grant.id, at: now, on: connection)
-            case .replayWithinGrace(let successor):
-                done = try await replayWithinGrace(digest, successor: successor, grantID: record.grant.id, at: now, on: connection)
-            case .reuse: done = false
-            }
-            if done { return .exchanged(record) }
-            try await revokeGrant(id: record.grant.id, at: now, on: connection)
-            return .reused(record)
+            let step = try step(try await Self.refreshToken(digest: digest, locking: true, on: connection, logger: logger))
+            try await apply(step.writes, at: now, on: connection)
+            return step.result
         }
     }
 
@@ -124,12 +98,17 @@ extension PostgresStore: GrantRepository {
 
     // MARK: - Within a transaction
 
-    static func code(digest: [UInt8], on connection: PostgresConnection, logger: Logger) async throws -> AuthorizationCodeRecord? {
+    /// The code with this digest; `locking`, its row stays locked until the transaction ends
+    /// (a concurrent step on it waits, then reads what this one wrote).
+    static func code(digest: [UInt8], locking: Bool, on connection: PostgresConnection, logger: Logger) async throws
+        -> AuthorizationCodeRecord?
+    {
         let rows = try await connection.query(
             """
             SELECT c.redirect_uri, c.redirect_uri_explicit, c.code_challenge, c.code_challenge_method, c.expires_at, c.consumed_at,
                 \(unescaped: grantColumns)
             FROM authorization_codes c JOIN grants g ON g.id = c.grant_id WHERE c.digest = \(ByteBuffer(bytes: digest))
+            \(unescaped: locking ? "FOR UPDATE OF c" : "")
             """, logger: logger)
         for try await row in rows {
             let (redirectURI, explicit, challenge, method, expiresAt, consumedAt) = try row.decode(
@@ -142,19 +121,35 @@ extension PostgresStore: GrantRepository {
         return nil
     }
 
-    static func refreshToken(digest: [UInt8], on connection: PostgresConnection, logger: Logger) async throws -> RefreshTokenRecord? {
+    /// The refresh token with this digest and, once it is rotated, its live successor;
+    /// `locking`, both rows stay locked until the transaction ends.
+    static func refreshToken(digest: [UInt8], locking: Bool, on connection: PostgresConnection, logger: Logger) async throws
+        -> RefreshTokenRecord?
+    {
+        let lock = locking ? "FOR UPDATE" : ""
         let rows = try await connection.query(
             """
-            SELECT r.scope, r.issued_at, r.idle_expires_at, r.rotated_at, r.grace_used, \(unescaped: grantColumns)
+            SELECT r.scope, r.issued_at, r.idle_expires_at, r.rotated_at, r.grace_used, r.successor_digest, \(unescaped: grantColumns)
             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = \(ByteBuffer(bytes: digest))
+            \(unescaped: locking ? "FOR UPDATE OF r" : "")
             """, logger: logger)
+        var found: (record: RefreshTokenRecord, successor: ByteBuffer?)?
         for try await row in rows {
-            let (scope, issuedAt, idleExpiresAt, rotatedAt, graceUsed) = try row.decode((String, Int64, Int64, Int64?, Bool).self)
-            return RefreshTokenRecord(
-                digest: digest, grant: try grant(row, after: 5), scope: StoredForm.scope(scope), issuedAt: Date(unixSeconds: issuedAt),
+            let (scope, issuedAt, idleExpiresAt, rotatedAt, graceUsed, successor) = try row.decode(
+                (String, Int64, Int64, Int64?, Bool, ByteBuffer?).self)
+            let record = RefreshTokenRecord(
+                digest: digest, grant: try grant(row, after: 6), scope: StoredForm.scope(scope), issuedAt: Date(unixSeconds: issuedAt),
                 idleExpiresAt: Date(unixSeconds: idleExpiresAt), rotatedAt: rotatedAt.map(Date.init(unixSeconds:)), graceUsed: graceUsed)
+            found = (record, successor)
         }
-        return nil
+        guard var record = found?.record else { return nil }
+        // Only a rotated token's successor matters (to a grace replay): the rare path pays the read.
+        if record.rotatedAt != nil, let successor = found?.successor {
+            let live = try await connection.query(
+                "SELECT digest FROM refresh_tokens WHERE digest = \(successor) AND rotated_at IS NULL \(unescaped: lock)", logger: logger)
+            for try await digest in live.decode(ByteBuffer.self) { record.liveSuccessor = Array(buffer: digest) }
+        }
+        return record
     }
 
     /// The grant in `row`'s columns after the first `offset`.
@@ -168,50 +163,54 @@ extension PostgresStore: GrantRepository {
             revokedAt: try cell(7, Int64?.self).map(Date.init(unixSeconds:)))
     }
 
-    /// Marks `digest` rotated if it is not yet and stores its successor; false when it was rotated already.
-    func rotate(_ digest: [UInt8], successor: NewRefreshToken, grantID: String, at now: Date, on connection: PostgresConnection)
-        async throws -> Bool
-    {
-        let rotated = try await returnsRow(
-            connection.query(
-                """
-                UPDATE refresh_tokens SET rotated_at = \(now.unixSeconds), successor_digest = \(ByteBuffer(bytes: successor.digest))
-                WHERE digest = \(ByteBuffer(bytes: digest)) AND rotated_at IS NULL RETURNING 1
-                """, logger: logger))
-        guard rotated else { return false }
-        try await insert(successor, grantID: grantID, at: now, on: connection)
-        return true
-    }
-
-    /// Spends the grace of a rotated token, killing its unused successor; false otherwise.
-    func replayWithinGrace(
-        _ digest: [UInt8], successor: NewRefreshToken, grantID: String, at now: Date, on connection: PostgresConnection
-    ) async throws -> Bool {
-        // Only while the successor is unused: a successor that was itself rotated means
-        // the chain moved on, and the replay is theft, not a lost response. The update
-        // returns the earlier successor, which is then dead.
-        let rows = try await connection.query(
-            """
-            UPDATE refresh_tokens AS r SET grace_used = TRUE, successor_digest = \(ByteBuffer(bytes: successor.digest))
-            FROM refresh_tokens AS previous
-            WHERE r.digest = \(ByteBuffer(bytes: digest)) AND r.rotated_at IS NOT NULL AND NOT r.grace_used
-              AND previous.digest = r.successor_digest AND previous.rotated_at IS NULL
-            RETURNING previous.digest
-            """, logger: logger)
-        var previous: ByteBuffer?
-        for try await digest in rows.decode(ByteBuffer.self) { previous = digest }
-        guard let previous else { return false }
-        // Kept as rotated so that presenting it counts as reuse. Conditional: another
-        // transaction may have rotated it since it was read, and then the chain moved on.
-        let killed = try await returnsRow(
-            connection.query(
-                """
-                UPDATE refresh_tokens SET rotated_at = \(now.unixSeconds), grace_used = TRUE
-                WHERE digest = \(previous) AND rotated_at IS NULL RETURNING 1
-                """, logger: logger))
-        guard killed else { return false }
-        try await insert(successor, grantID: grantID, at: now, on: connection)
-        return true
+    /// Applies the lifecycle's writes. Each conditional one must change its row: the
+    /// locks taken when reading make that so, and a write that does not rolls the step back.
+    func apply(_ writes: [GrantWrite], at now: Date, on connection: PostgresConnection) async throws {
+        let seconds = now.unixSeconds
+        for write in writes {
+            let changed: Bool
+            switch write {
+            case .consumeCode(let digest):
+                changed = try await returnsRow(
+                    connection.query(
+                        """
+                        UPDATE authorization_codes SET consumed_at = \(seconds)
+                        WHERE digest = \(ByteBuffer(bytes: digest)) AND consumed_at IS NULL RETURNING 1
+                        """, logger: logger))
+            case .extendGrant(let id, let end):
+                try await connection.query(
+                    "UPDATE grants SET expires_at = \(end.unixSeconds) WHERE id = \(id) AND revoked_at IS NULL", logger: logger)
+                changed = true
+            case .insertRefreshToken(let token, let grantID):
+                try await insert(token, grantID: grantID, at: now, on: connection)
+                changed = true
+            case .rotateRefreshToken(let digest, let successor):
+                changed = try await returnsRow(
+                    connection.query(
+                        """
+                        UPDATE refresh_tokens SET rotated_at = \(seconds), successor_digest = \(ByteBuffer(bytes: successor))
+                        WHERE digest = \(ByteBuffer(bytes: digest)) AND rotated_at IS NULL RETURNING 1
+                        """, logger: logger))
+            case .spendGrace(let digest, let successor):
+                changed = try await returnsRow(
+                    connection.query(
+                        """
+                        UPDATE refresh_tokens SET grace_used = TRUE, successor_digest = \(ByteBuffer(bytes: successor))
+                        WHERE digest = \(ByteBuffer(bytes: digest)) AND NOT grace_used RETURNING 1
+                        """, logger: logger))
+            case .retireRefreshToken(let digest):
+                changed = try await returnsRow(
+                    connection.query(
+                        """
+                        UPDATE refresh_tokens SET rotated_at = \(seconds), grace_used = TRUE
+                        WHERE digest = \(ByteBuffer(bytes: digest)) AND rotated_at IS NULL RETURNING 1
+                        """, logger: logger))
+            case .revokeGrant(let id):
+                try await revokeGrant(id: id, at: now, on: connection)
+                changed = true
+            }
+            guard changed else { throw StoreError(description: "a grant write found its row changed under the lock") }
+        }
     }
 
     func revokeGrant(id: String, at now: Date, on connection: PostgresConnection) async throws {

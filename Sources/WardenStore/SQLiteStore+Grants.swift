@@ -32,25 +32,14 @@ extension SQLiteStore: GrantRepository {
         }
     }
 
-    public func exchangeCode(
-        digest: [UInt8], at now: Date, decide: @escaping @Sendable (AuthorizationCodeRecord) throws -> CodeUse
-    ) async throws -> TokenExchange<AuthorizationCodeRecord> {
+    public func withLockedCode<T: Sendable>(
+        digest: [UInt8], at now: Date, _ step: @escaping @Sendable (AuthorizationCodeRecord?) throws -> GrantStep<T>
+    ) async throws -> T {
+        // The writer is serial: what this write reads, no other write changes before it ends.
         try await write { db in
-            guard let record = try Self.code(digest: digest, in: db) else { return .unknown }
-            if case .redeem(let grantExpiresAt, let refreshToken) = try decide(record) {
-                try db.executeCached(
-                    sql: "UPDATE authorization_codes SET consumed_at = ? WHERE digest = ? AND consumed_at IS NULL",
-                    arguments: [now.unixSeconds, Data(digest)])
-                if db.changesCount == 1 {
-                    try db.executeCached(
-                        sql: "UPDATE grants SET expires_at = ? WHERE id = ? AND revoked_at IS NULL",
-                        arguments: [grantExpiresAt.unixSeconds, record.grant.id])
-                    if let refreshToken { try Self.insert(refreshToken, grantID: record.grant.id, at: now, in: db) }
-                    return .exchanged(record)
-                }
-            }
-            try Self.revokeGrant(id: record.grant.id, at: now, in: db)
-            return .reused(record)
+            let step = try step(try Self.code(digest: digest, in: db))
+            try Self.apply(step.writes, at: now, in: db)
+            return step.result
         }
     }
 
@@ -58,21 +47,13 @@ extension SQLiteStore: GrantRepository {
         try await pool.read { db in try Self.refreshToken(digest: digest, in: db) }
     }
 
-    public func exchangeRefreshToken(
-        digest: [UInt8], at now: Date, decide: @escaping @Sendable (RefreshTokenRecord) throws -> RefreshTokenUse
-    ) async throws -> TokenExchange<RefreshTokenRecord> {
+    public func withLockedRefreshToken<T: Sendable>(
+        digest: [UInt8], at now: Date, _ step: @escaping @Sendable (RefreshTokenRecord?) throws -> GrantStep<T>
+    ) async throws -> T {
         try await write { db in
-            guard let record = try Self.refreshToken(digest: digest, in: db) else { return .unknown }
-            let done: Bool
-            switch try decide(record) {
-            case .rotate(let successor): done = try Self.rotate(digest, successor: successor, grantID: record.grant.id, at: now, in: db)
-            case .replayWithinGrace(let successor):
-                done = try Self.replayWithinGrace(digest, successor: successor, grantID: record.grant.id, at: now, in: db)
-            case .reuse: done = false
-            }
-            if done { return .exchanged(record) }
-            try Self.revokeGrant(id: record.grant.id, at: now, in: db)
-            return .reused(record)
+            let step = try step(try Self.refreshToken(digest: digest, in: db))
+            try Self.apply(step.writes, at: now, in: db)
+            return step.result
         }
     }
 
@@ -98,51 +79,61 @@ extension SQLiteStore: GrantRepository {
         try Row.fetchOne(
             db.cachedStatement(
                 sql: """
-                    SELECT r.scope, r.issued_at, r.idle_expires_at, r.rotated_at, r.grace_used, \(grantColumns)
+                    SELECT r.scope, r.issued_at, r.idle_expires_at, r.rotated_at, r.grace_used,
+                        (SELECT s.digest FROM refresh_tokens s WHERE s.digest = r.successor_digest AND s.rotated_at IS NULL),
+                        \(grantColumns)
                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = ?
                     """),
             arguments: [Data(digest)]
         ).map { row in
             let rotatedAt: Int64? = row[3]
+            let liveSuccessor: Data? = row[5]
             return RefreshTokenRecord(
-                digest: digest, grant: try grant(from: row, after: 5), scope: StoredForm.scope(row[0]),
+                digest: digest, grant: try grant(from: row, after: 6), scope: StoredForm.scope(row[0]),
                 issuedAt: Date(unixSeconds: row[1]), idleExpiresAt: Date(unixSeconds: row[2]),
-                rotatedAt: rotatedAt.map(Date.init(unixSeconds:)), graceUsed: row[4])
+                rotatedAt: rotatedAt.map(Date.init(unixSeconds:)), graceUsed: row[4], liveSuccessor: liveSuccessor.map { [UInt8]($0) })
         }
     }
 
-    /// Marks `digest` rotated if it is not yet and stores its successor; false when it was rotated already.
-    static func rotate(_ digest: [UInt8], successor: NewRefreshToken, grantID: String, at now: Date, in db: Database) throws -> Bool {
-        try db.executeCached(
-            sql: "UPDATE refresh_tokens SET rotated_at = ?, successor_digest = ? WHERE digest = ? AND rotated_at IS NULL",
-            arguments: [now.unixSeconds, Data(successor.digest), Data(digest)])
-        guard db.changesCount == 1 else { return false }
-        try insert(successor, grantID: grantID, at: now, in: db)
-        return true
+    /// Applies the lifecycle's writes. Each conditional one must change its row: the
+    /// serial writer makes that so, and a write that does not rolls the step back.
+    static func apply(_ writes: [GrantWrite], at now: Date, in db: Database) throws {
+        let seconds = now.unixSeconds
+        for write in writes {
+            switch write {
+            case .consumeCode(let digest):
+                try db.executeCached(
+                    sql: "UPDATE authorization_codes SET consumed_at = ? WHERE digest = ? AND consumed_at IS NULL",
+                    arguments: [seconds, Data(digest)])
+                try expectOneChange(db)
+            case .extendGrant(let id, let end):
+                try db.executeCached(
+                    sql: "UPDATE grants SET expires_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [end.unixSeconds, id])
+            case .insertRefreshToken(let token, let grantID):
+                try insert(token, grantID: grantID, at: now, in: db)
+            case .rotateRefreshToken(let digest, let successor):
+                try db.executeCached(
+                    sql: "UPDATE refresh_tokens SET rotated_at = ?, successor_digest = ? WHERE digest = ? AND rotated_at IS NULL",
+                    arguments: [seconds, Data(successor), Data(digest)])
+                try expectOneChange(db)
+            case .spendGrace(let digest, let successor):
+                try db.executeCached(
+                    sql: "UPDATE refresh_tokens SET grace_used = 1, successor_digest = ? WHERE digest = ? AND grace_used = 0",
+                    arguments: [Data(successor), Data(digest)])
+                try expectOneChange(db)
+            case .retireRefreshToken(let digest):
+                try db.executeCached(
+                    sql: "UPDATE refresh_tokens SET rotated_at = ?, grace_used = 1 WHERE digest = ? AND rotated_at IS NULL",
+                    arguments: [seconds, Data(digest)])
+                try expectOneChange(db)
+            case .revokeGrant(let id):
+                try revokeGrant(id: id, at: now, in: db)
+            }
+        }
     }
 
-    /// Spends the grace of a rotated token, killing its unused successor; false otherwise.
-    static func replayWithinGrace(
-        _ digest: [UInt8], successor: NewRefreshToken, grantID: String, at now: Date, in db: Database
-    ) throws -> Bool {
-        guard let previous = try Data.fetchOne(
-            db.cachedStatement(sql: "SELECT successor_digest FROM refresh_tokens WHERE digest = ?"), arguments: [Data(digest)])
-        else { return false }
-        // Only while the successor is unused: a successor that was itself rotated means
-        // the chain moved on, and the replay is theft, not a lost response.
-        try db.executeCached(
-            sql: """
-                UPDATE refresh_tokens SET grace_used = 1, successor_digest = ?
-                WHERE digest = ? AND rotated_at IS NOT NULL AND grace_used = 0
-                  AND EXISTS (SELECT 1 FROM refresh_tokens WHERE digest = ? AND rotated_at IS NULL)
-                """,
-            arguments: [Data(successor.digest), Data(digest), previous])
-        guard db.changesCount == 1 else { return false }
-        // The earlier successor is dead; kept as rotated so that presenting it counts as reuse.
-        try db.executeCached(
-            sql: "UPDATE refresh_tokens SET rotated_at = ?, grace_used = 1 WHERE digest = ?", arguments: [now.unixSeconds, previous])
-        try insert(successor, grantID: grantID, at: now, in: db)
-        return true
+    static func expectOneChange(_ db: Database) throws {
+        guard db.changesCount == 1 else { throw StoreError(description: "a grant write found its row changed under the lock") }
     }
 
     static func revokeGrant(id: String, at now: Date, in db: Database) throws {

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import WardenCore
+import WardenTestSupport
 
 /// The code and refresh lifecycles, through the Core types alone with in-memory fakes.
 @Suite("Authorization code and refresh lifecycle")

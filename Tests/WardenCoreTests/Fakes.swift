@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import WardenCore
+import WardenTestSupport
 
 /// Hand-written in-memory stand-ins for the storage and signing protocols.
 final class InMemoryClients: ClientRepository {

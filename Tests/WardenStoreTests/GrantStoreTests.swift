@@ -6,7 +6,7 @@ import WardenMigrations
 import WardenServer
 import WardenStore
 
-@Suite("Grants, codes and refresh tokens in storage")
+@Suite("Grants, codes and refresh tokens in SQL storage")
 struct GrantStoreTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
@@ -36,119 +36,13 @@ struct GrantStoreTests {
         NewRefreshToken(digest: token.digest, scope: Scope(tokens: ["profile"]), idleExpiresAt: now.addingTimeInterval(3600))
     }
 
-    /// Redeems `code` as the code grant would once its checks passed; true when this call won.
+    /// Redeems `code` as the code grant does; true when this call won.
     func redeem(_ store: any WardenStorage, _ code: OpaqueToken, refreshToken: NewRefreshToken?) async throws -> Bool {
         let (end, now) = (now.addingTimeInterval(86_400), now)
-        let exchange = try await store.exchangeCode(digest: code.digest, at: now) { record in
-            record.consumedAt == nil ? .redeem(grantExpiresAt: end, refreshToken: refreshToken) : .reuse
+        let use = try await store.withLockedCode(digest: code.digest, at: now) { record in
+            try GrantLifecycle.presentCode(record, clientID: record?.grant.clientID ?? "", grantExpiresAt: end, refreshToken: refreshToken) { _ in }
         }
-        if case .exchanged = exchange { return true }
-        return false
-    }
-
-    /// Rotates `token` (to `successor`, or a fresh one); true when this call won.
-    func rotate(_ store: any WardenStorage, _ token: OpaqueToken, successor: OpaqueToken = .generate()) async throws -> Bool {
-        let next = newRefresh(successor)
-        let exchange = try await store.exchangeRefreshToken(digest: token.digest, at: now) { record in
-            record.rotatedAt == nil ? .rotate(successor: next) : .reuse
-        }
-        if case .exchanged = exchange { return true }
-        return false
-    }
-
-    @Test("redeeming extends the grant; a decision that throws changes nothing and its error comes back", arguments: Backend.allCases)
-    func redeemOnceAndRefusal(_ backend: Backend) async throws {
-        struct Refused: Error {}
-        try await withTemporaryStore(backend) { store in
-            let (grant, code) = try await seed(store)
-            let before = try await rows("authorization_codes", in: store)
-            await #expect(throws: Refused.self) {
-                _ = try await store.exchangeCode(digest: code.digest, at: now) { _ in throw Refused() }
-            }
-            #expect(try await rows("authorization_codes", in: store) == before)
-            #expect(try await store.activeGrantEnd(id: grant.id, at: now) == now.addingTimeInterval(60))
-            #expect(try await redeem(store, code, refreshToken: newRefresh()))
-            #expect(try await store.activeGrantEnd(id: grant.id, at: now.addingTimeInterval(3600)) == now.addingTimeInterval(86_400))
-        }
-    }
-
-    @Test("a code round-trips with its bindings and grant", arguments: Backend.allCases)
-    func codeRoundTrip(_ backend: Backend) async throws {
-        try await withTemporaryStore(backend) { store in
-            let (grant, code) = try await seed(store)
-            // Found as the code grant finds it; the thrown decision changes nothing.
-            struct Found: Error { let record: AuthorizationCodeRecord }
-            var found: AuthorizationCodeRecord?
-            do { _ = try await store.exchangeCode(digest: code.digest, at: now) { throw Found(record: $0) } } catch let error as Found {
-                found = error.record
-            }
-            let record = try #require(found)
-            #expect(record.grant == grant)
-            #expect(record.redirectURI == "http://127.0.0.1/cb" && record.redirectURIExplicit)
-            #expect(record.codeChallengeMethod == .s256)
-            #expect(record.consumedAt == nil)
-        }
-    }
-
-    @Test("20 simultaneous redemptions of one code: exactly one wins, one refresh token is stored, the replays revoke the grant", arguments: Backend.allCases)
-    func concurrentRedeem(_ backend: Backend) async throws {
-        try await withTemporaryStore(backend) { store in
-            let (grant, code) = try await seed(store)
-            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
-                for _ in 0..<20 {
-                    group.addTask {
-                        try await redeem(store, code, refreshToken: newRefresh())
-                    }
-                }
-                return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
-            }
-            #expect(wins == 1)
-            #expect(try await rows("refresh_tokens", in: store).count == 1)
-            #expect(try await store.activeGrantEnd(id: grant.id, at: now.addingTimeInterval(3600)) == nil)
-        }
-    }
-
-    @Test("20 simultaneous rotations of one refresh token: exactly one wins, one successor exists", arguments: Backend.allCases)
-    func concurrentRotate(_ backend: Backend) async throws {
-        try await withTemporaryStore(backend) { store in
-            let (_, code) = try await seed(store)
-            let first = OpaqueToken.generate()
-            #expect(try await redeem(store, code, refreshToken: newRefresh(first)))
-            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
-                for _ in 0..<20 {
-                    group.addTask { try await rotate(store, first) }
-                }
-                return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
-            }
-            #expect(wins == 1)
-            let tokens = try await rows("refresh_tokens", in: store)
-            #expect(tokens.filter { $0["rotated_at"] == .null }.count == 1)
-            #expect(tokens.count == 2)
-        }
-    }
-
-    @Test("a grace replay wins once, kills the earlier successor and never leaves two live tokens", arguments: Backend.allCases)
-    func graceReplay(_ backend: Backend) async throws {
-        try await withTemporaryStore(backend) { store in
-            let (_, code) = try await seed(store)
-            let first = OpaqueToken.generate()
-            let lost = OpaqueToken.generate()
-            _ = try await redeem(store, code, refreshToken: newRefresh(first))
-            #expect(try await rotate(store, first, successor: lost))
-            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
-                for _ in 0..<20 {
-                    group.addTask {
-                        let exchange = try await store.exchangeRefreshToken(digest: first.digest, at: now) { _ in .replayWithinGrace(successor: newRefresh()) }
-                        if case .exchanged = exchange { return true }
-                        return false
-                    }
-                }
-                return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
-            }
-            #expect(wins == 1)
-            #expect(try await store.refreshToken(digest: lost.digest)?.rotatedAt != nil)
-            #expect(try await rows("refresh_tokens", in: store).filter { $0["rotated_at"] == .null }.count == 1)
-        }
+        return use.isAccepted
     }
 
     @Test("revoking a grant makes it inactive; deleting the user deletes grants, codes and tokens", arguments: Backend.allCases)

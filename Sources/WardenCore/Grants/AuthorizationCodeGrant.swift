@@ -17,22 +17,20 @@ public struct AuthorizationCodeGrant: GrantHandler {
         let now = clock.now()
         let refresh = client.grantTypes.contains(.refreshToken) ? OpaqueToken.generate() : nil
         let (tokens, clientID) = (self.tokens, client.id)
+        let grantExpiresAt = tokens.grantExpiry(now: now)
         // Decided inside the store's transaction, so check, redemption and reuse revocation are one step.
-        let exchange = try await grants.exchangeCode(digest: OpaqueToken(value).digest, at: now) { record in
-            guard record.grant.clientID == clientID else { throw OAuthError(.invalidGrant, "The code is invalid") }
-            // RFC 6749 §4.1.2: a code used twice revokes what the first use issued.
-            guard record.consumedAt == nil else { return .reuse }
-            try Self.check(record, form: form, now: now)
-            return .redeem(
-                grantExpiresAt: tokens.grantExpiry(now: now),
-                refreshToken: refresh.map { tokens.newRefreshToken($0, scope: record.grant.scope, now: now) })
+        let use = try await grants.withLockedCode(digest: OpaqueToken(value).digest, at: now) { record in
+            try GrantLifecycle.presentCode(
+                record, clientID: clientID, grantExpiresAt: grantExpiresAt,
+                refreshToken: refresh.map { tokens.newRefreshToken($0, scope: record?.grant.scope ?? Scope(tokens: []), now: now) }
+            ) { try Self.check($0, form: form, now: now) }
         }
-        switch exchange {
+        switch use {
         case .unknown:
             throw OAuthError(.invalidGrant, "The code is invalid")
         case .reused(let record):
             throw OAuthError(.invalidGrant, "The code was already used", cause: "code reuse; grant \(record.grant.id) revoked")
-        case .exchanged(let record):
+        case .accepted(let record):
             return try await tokens.response(grant: record.grant, scope: record.grant.scope, refreshToken: refresh, now: now)
         }
     }
@@ -48,7 +46,10 @@ public struct AuthorizationCodeGrant: GrantHandler {
             }
         }
         if let challenge = record.codeChallenge, let method = record.codeChallengeMethod {
-            guard let verifier = form["code_verifier"], PKCE.verify(verifier: verifier, challenge: challenge, method: method) else {
+            guard let verifier = form["code_verifier"] else {
+                throw OAuthError(.invalidGrant, "code_verifier is missing: the code was issued with a code_challenge")
+            }
+            guard PKCE.verify(verifier: verifier, challenge: challenge, method: method) else {
                 throw OAuthError(.invalidGrant, "code_verifier does not match the code_challenge")
             }
         } else if form["code_verifier"] != nil {

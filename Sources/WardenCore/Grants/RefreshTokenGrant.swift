@@ -19,27 +19,24 @@ public struct RefreshTokenGrant: GrantHandler {
         let successorToken = OpaqueToken.generate()
         let requestedScope = form["scope"]
         let (tokens, clientID) = (self.tokens, client.id)
+        let grace = tokens.configuration.refreshTokenGracePeriod
         // Decided inside the store's transaction, so check, rotation and reuse revocation are one step.
-        let exchange = try await grants.exchangeRefreshToken(digest: OpaqueToken(value).digest, at: now) { record in
-            guard record.isUsable(byClient: clientID, at: now) else {
-                throw OAuthError(.invalidGrant, "The refresh token is invalid or expired")
-            }
-            // Narrowing applies to the access token; the new refresh token keeps the old scope (§6).
-            _ = try Scope.granted(requested: requestedScope, registered: record.scope)
-            let successor = tokens.newRefreshToken(successorToken, scope: record.scope, now: now)
-            guard let rotatedAt = record.rotatedAt else { return .rotate(successor: successor) }
-            let grace = tokens.configuration.refreshTokenGracePeriod
-            if grace > 0, !record.graceUsed, now.timeIntervalSince(rotatedAt) <= grace { return .replayWithinGrace(successor: successor) }
-            return .reuse
+        let (use, scope) = try await grants.withLockedRefreshToken(digest: OpaqueToken(value).digest, at: now) { record in
+            var scope: Scope?
+            let step = try GrantLifecycle.presentRefreshToken(
+                record, clientID: clientID, at: now, gracePeriod: grace,
+                // Narrowing applies to the access token; the new refresh token keeps the old scope (§6).
+                successor: tokens.newRefreshToken(successorToken, scope: record?.scope ?? Scope(tokens: []), now: now)
+            ) { scope = try Scope.granted(requested: requestedScope, registered: $0.scope) }
+            return GrantStep((step.result, scope), step.writes)
         }
-        switch exchange {
+        switch use {
         case .unknown:
             throw OAuthError(.invalidGrant, "The refresh token is invalid or expired")
         case .reused(let record):
             throw OAuthError(.invalidGrant, "The refresh token was already used", cause: "refresh token reuse; grant \(record.grant.id) revoked")
-        case .exchanged(let record):
-            let scope = try Scope.granted(requested: requestedScope, registered: record.scope)
-            return try await tokens.response(grant: record.grant, scope: scope, refreshToken: successorToken, now: now)
+        case .accepted(let record):
+            return try await tokens.response(grant: record.grant, scope: scope ?? record.scope, refreshToken: successorToken, now: now)
         }
     }
 }

@@ -63,13 +63,13 @@ public final class FuzzRepositories: ClientRepository, SigningKeyRepository, Gra
 
     // Validating a request must not write or read grants: reaching these is a finding.
     public func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws { unexpected() }
-    public func exchangeCode(
-        digest: [UInt8], at now: Date, decide: @escaping @Sendable (AuthorizationCodeRecord) throws -> CodeUse
-    ) async throws -> TokenExchange<AuthorizationCodeRecord> { unexpected() }
+    public func withLockedCode<T: Sendable>(
+        digest: [UInt8], at now: Date, _ step: @escaping @Sendable (AuthorizationCodeRecord?) throws -> GrantStep<T>
+    ) async throws -> T { unexpected() }
     public func refreshToken(digest: [UInt8]) async throws -> RefreshTokenRecord? { unexpected() }
-    public func exchangeRefreshToken(
-        digest: [UInt8], at now: Date, decide: @escaping @Sendable (RefreshTokenRecord) throws -> RefreshTokenUse
-    ) async throws -> TokenExchange<RefreshTokenRecord> { unexpected() }
+    public func withLockedRefreshToken<T: Sendable>(
+        digest: [UInt8], at now: Date, _ step: @escaping @Sendable (RefreshTokenRecord?) throws -> GrantStep<T>
+    ) async throws -> T { unexpected() }
     public func revokeGrant(id: String, at now: Date) async throws { unexpected() }
     public func activeGrantEnd(id: String, at now: Date) async throws -> Date? { unexpected() }
     public func purgeExpired(before now: Date, limit: Int) async throws -> Int { unexpected() }
