@@ -33,9 +33,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto")
             ]
         ),
-        .target(name: "WardenMigrations", path: "Migrations"),
+        // The schemas and what both backends share about storing: value formats, errors, export.
+        .target(name: "WardenMigrations", dependencies: ["WardenCore"], path: "Migrations"),
         .target(
-            name: "WardenStore",
+            name: "WardenSQLite",
             dependencies: [
                 "WardenCore", "WardenMigrations",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -73,7 +74,7 @@ let package = Package(
         .target(
             name: "WardenServer",
             dependencies: [
-                "WardenCore", "WardenTokens", "WardenStore", "WardenPostgres", "WardenHTTP", "WardenMigrations",
+                "WardenCore", "WardenTokens", "WardenSQLite", "WardenPostgres", "WardenHTTP", "WardenMigrations",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -85,8 +86,9 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenServer", "WardenCore", "WardenStore", "WardenTokens", "WardenMigrations",
+                "WardenServer", "WardenCore", "WardenSQLite", "WardenTokens", "WardenMigrations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -95,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "warden-microbenchmarks",
             dependencies: [
-                "WardenCore", "WardenStore", "WardenTokens",
+                "WardenCore", "WardenSQLite", "WardenTokens",
                 .product(name: "Benchmark", package: "swift-benchmark"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
@@ -104,18 +106,22 @@ let package = Package(
         // The in-memory fakes of Core's repositories, held by the store suite to the backends' rules.
         .target(name: "WardenTestSupport", dependencies: ["WardenCore"], path: "Tests/WardenTestSupport"),
         .testTarget(name: "WardenCoreTests", dependencies: ["WardenCore", "WardenTestSupport"]),
+        .testTarget(name: "WardenTokensTests", dependencies: ["WardenTokens", "WardenCore"]),
         .testTarget(
             name: "WardenStoreTests",
             dependencies: [
-                "WardenStore", "WardenPostgres", "WardenServer", "WardenMigrations", "WardenCore", "WardenTokens",
+                "WardenSQLite", "WardenPostgres", "WardenServer", "WardenMigrations", "WardenCore", "WardenTokens",
                 "WardenTestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "WardenHTTPTests",
             dependencies: [
-                "WardenServer", "WardenHTTP", "WardenCore", "WardenStore", "WardenTokens",
+                "WardenServer", "WardenHTTP", "WardenCore", "WardenSQLite", "WardenTokens", "WardenMigrations",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),

@@ -44,7 +44,7 @@ public struct WardenRoutes: Sendable {
         router.add(middleware: OAuthErrorMiddleware())
         addTokenRoutes(to: router)
         addDiscoveryRoutes(to: router)
-        addBrowserRoutes(to: router, flow: browser)
+        BrowserController(flow: browser).addRoutes(to: router)
         router.get("/healthz") { _, _ in
             await isHealthy()
                 ? JSONBody.response(["status": "ok"], headers: .noStore)

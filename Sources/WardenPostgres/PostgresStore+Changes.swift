@@ -1,5 +1,6 @@
 import PostgresNIO
 import WardenCore
+import WardenMigrations
 
 extension PostgresStore: ChangeTracking {
     /// The change counters, read on every call: one primary-key scan of a three-row

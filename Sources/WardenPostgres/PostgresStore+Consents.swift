@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import WardenCore
+import WardenMigrations
 
 extension PostgresStore: ConsentRepository {
     public func consentedScope(userID: String, clientID: String) async throws -> Scope? {

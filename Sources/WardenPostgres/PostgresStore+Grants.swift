@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import WardenCore
+import WardenMigrations
 
 extension PostgresStore: GrantRepository {
     /// The grant's columns, to sit beside a code's or refresh token's.

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import WardenCore
+import WardenMigrations
 
 extension PostgresStore: RevocationRepository {
     public func revoke(jwtID: String, clientID: String, expiresAt: Date) async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import WardenCore
+import WardenMigrations
 
 extension PostgresStore: SessionRepository {
     public func session(digest: [UInt8], at now: Date) async throws -> BrowserSession? {

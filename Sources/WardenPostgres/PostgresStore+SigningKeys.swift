@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import WardenCore
+import WardenMigrations
 
 extension PostgresStore: SigningKeyRepository {
     public func allSigningKeys() async throws -> [SigningKeyRecord] {

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import WardenCore
+import WardenMigrations
 
 extension PostgresStore: UserRepository {
     public func user(username: String) async throws -> User? {

@@ -7,9 +7,9 @@ import WardenMigrations
 /// The shared store: a PostgreSQL database that many stateless Warden instances use at
 /// once, through PostgresNIO's connection pool. It implements every repository
 /// protocol of WardenCore (see the extensions) with the same guarantees as the SQLite
-/// store: each state change is one transaction, a conditional `UPDATE ... RETURNING`
-/// gives every race exactly one winner, and the change counters make every instance
-/// see a change made anywhere at once.
+/// store: each state change is one transaction that locks the rows its decision reads
+/// (`SELECT ... FOR UPDATE`), so every race has exactly one winner, and the change
+/// counters make every instance see a change made anywhere at once.
 public final class PostgresStore: Storage, Sendable {
     /// The pool's settings.
     public struct Options: Sendable, Equatable {
@@ -26,13 +26,21 @@ public final class PostgresStore: Storage, Sendable {
 
     let client: PostgresClient
     let logger: Logger
-    private let running: Task<Void, Never>
+
+    private init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`,
-    /// `?sslmode=disable|prefer|require`) and, unless told not to, applies pending migrations.
-    public init(url: String, options: Options = Options(), migrate: Bool = true, logger: Logger = Logger(label: "warden.postgres"))
-        async throws
-    {
+    /// `?sslmode=disable|prefer|require`), applies pending migrations unless told not to,
+    /// and hands the store to `body`. The connection pool runs as a child task of this
+    /// call, for exactly as long as `body` does: a failure to connect or migrate is thrown
+    /// (as a `StoreError` with the server's reason) before `body` is called.
+    public static func withStore<T>(
+        url: String, options: Options = Options(), migrate: Bool = true, logger: Logger = Logger(label: "warden.postgres"),
+        _ body: (PostgresStore) async throws -> T
+    ) async throws -> T {
         // The pool's own log: its failures reach us as query errors; its warnings include
         // one about the first lease racing `run()` starting, which is harmless.
         var backgroundLogger = logger
@@ -40,17 +48,17 @@ public final class PostgresStore: Storage, Sendable {
         let location = try PostgresURL(url)
         // Fail now, with the server's reason, rather than at the first request.
         do { try await location.probe(logger: backgroundLogger) } catch {
-            throw StoreError(description: PostgresStore.describe(error))
+            throw StoreError(description: describe(error))
         }
         let client = PostgresClient(configuration: location.clientConfiguration(options), backgroundLogger: backgroundLogger)
-        self.client = client
-        self.logger = logger
-        running = Task { await client.run() }
-        do {
-            if migrate { try await self.migrate() }
-        } catch {
-            running.cancel()
-            throw StoreError(description: PostgresStore.describe(error))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let store = PostgresStore(client: client, logger: logger)
+            if migrate {
+                do { try await store.migrate() } catch { throw StoreError(description: describe(error)) }
+            }
+            return try await body(store)
         }
     }
 
@@ -74,10 +82,8 @@ public final class PostgresStore: Storage, Sendable {
         (try? await query("SELECT 1")) != nil
     }
 
-    public func close() async throws {
-        running.cancel()
-        _ = await running.value
-    }
+    /// The pool closes when `withStore` returns.
+    public func close() async throws {}
 
     public func signInFailures(scope: String, limit: Int, window: Double) -> any FailureCounting {
         PostgresSignInFailures(store: self, scope: scope, limit: limit, window: window)
@@ -92,11 +98,6 @@ public final class PostgresStore: Storage, Sendable {
         }
         if let error = error as? StoreError { return error.description }
         return String(describing: error)
-    }
-
-    /// Whether `error` is the server refusing a duplicate key.
-    static func isUniqueViolation(_ error: any Error) -> Bool {
-        (error as? PSQLError)?.serverInfo?[.sqlState] == PostgresError.Code.uniqueViolation.raw
     }
 }
 

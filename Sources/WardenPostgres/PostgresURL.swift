@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import WardenCore
+import WardenMigrations
 
 /// A `postgres://user:password@host:port/database?sslmode=...` database URL, read once
 /// into what PostgresNIO's pool and its single connections need.

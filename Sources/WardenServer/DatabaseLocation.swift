@@ -3,7 +3,7 @@ import Logging
 import WardenCore
 import WardenMigrations
 import WardenPostgres
-import WardenStore
+import WardenSQLite
 
 /// A store the server and the CLI can use for everything, including export and import.
 public typealias WardenStorage = Storage & RowCopying
@@ -48,15 +48,27 @@ extension WardenConfiguration {
     /// Where `database` points.
     public var databaseLocation: DatabaseLocation { DatabaseLocation(database) }
 
-    /// Opens the configured database and, unless told not to, applies pending migrations.
-    public func openStorage(migrate: Bool = true, logger: Logger = Logger(label: "warden.store")) async throws -> any WardenStorage {
+    /// Opens the configured database, applies pending migrations unless told not to,
+    /// hands the store to `body` and closes it afterwards. A failure to open is a
+    /// `StoreError` thrown before `body` runs.
+    public func withStorage<T>(
+        migrate: Bool = true, logger: Logger = Logger(label: "warden.store"), _ body: (any WardenStorage) async throws -> T
+    ) async throws -> T {
         switch databaseLocation {
         case .sqlite(let path):
-            return try SQLiteStore(path: path, migrate: migrate, durability: databaseDurability)
+            let store = try SQLiteStore(path: path, migrate: migrate, durability: databaseDurability)
+            do {
+                let result = try await body(store)
+                try store.close()
+                return result
+            } catch {
+                try? store.close()
+                throw error
+            }
         case .postgres(let url):
-            return try await PostgresStore(
+            return try await PostgresStore.withStore(
                 url: url, options: .init(poolSize: databasePoolSize, statementTimeout: databaseStatementTimeout), migrate: migrate,
-                logger: logger)
+                logger: logger, body)
         }
     }
 }

@@ -1,7 +1,6 @@
-import Crypto
 import Foundation
 import WardenCore
-import WardenStore
+import WardenSQLite
 
 /// `serve --demo`: clients and a user to try the server with, created once and kept.
 public enum DemoSetup {
@@ -61,6 +60,6 @@ public enum DemoSetup {
     /// A PKCE verifier and its S256 challenge, for the printed authorization URL.
     public static func pkcePair() -> (verifier: String, challenge: String) {
         let verifier = RandomToken.make(byteCount: 32)
-        return (verifier, Base64URL.encode(SHA256.hash(data: Data(verifier.utf8))))
+        return (verifier, PKCE.challenge(for: verifier))
     }
 }

@@ -24,40 +24,8 @@ public func buildApplication(
     let authenticator = ClientAuthenticator(
         clients: clients, failuresPerClient: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerClient),
         failuresPerAddress: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerAddress), clock: clock)
-    let clientCredentials = ClientCredentialsGrant(
-        configuration: .init(
-            issuer: issuer, accessTokenLifetime: configuration.accessTokenLifetime,
-            defaultAudience: configuration.effectiveDefaultAudience),
-        signer: keyRing, clock: clock)
-    let userTokens = UserTokenIssuer(
-        configuration: .init(
-            issuer: issuer, accessTokenLifetime: configuration.accessTokenLifetime,
-            refreshTokenIdleLifetime: TimeInterval(configuration.refreshTokenIdleLifetime),
-            refreshTokenAbsoluteLifetime: TimeInterval(configuration.refreshTokenAbsoluteLifetime),
-            refreshTokenGracePeriod: TimeInterval(configuration.refreshTokenGracePeriod)),
-        signer: keyRing)
-    let handlers: [GrantType: any GrantHandler] = [
-        .clientCredentials: clientCredentials,
-        .authorizationCode: AuthorizationCodeGrant(tokens: userTokens, grants: store, clock: clock),
-        .refreshToken: RefreshTokenGrant(tokens: userTokens, grants: store, clock: clock),
-    ]
-    let hasher = BcryptPasswordHasher()
-    let sessions = BrowserSessions(repository: store, clock: clock, lifetime: TimeInterval(configuration.sessionLifetime))
-    let browser = BrowserFlow(
-        authorization: AuthorizationEndpoint(
-            configuration: .init(
-                issuer: issuer, defaultAudience: configuration.effectiveDefaultAudience, allowPlainPKCE: configuration.allowPlainPKCE),
-            clients: store, grants: store, consents: store, clock: clock),
-        sessions: sessions,
-        signIn: SignIn(
-            sessions: sessions,
-            login: Login(users: store, hasher: hasher, decoyHash: try await hasher.hash(RandomToken.make(byteCount: 16))),
-            failuresPerAccount: store.signInFailures(scope: "account", limit: configuration.loginFailuresPerAccount, window: 60),
-            failuresPerAddress: store.signInFailures(scope: "address", limit: configuration.loginFailuresPerAddress, window: 60),
-            clock: clock),
-        users: store,
-        pages: try PageRenderer(templatesDirectory: configuration.templatesDirectory),
-        secureCookies: issuer.lowercased().hasPrefix("https:"))
+    let handlers = grantHandlers(configuration: configuration, store: store, signer: keyRing, clock: clock)
+    let browser = try await browserFlow(configuration: configuration, store: store, clock: clock)
     let routes = WardenRoutes(
         tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers),
         introspectionEndpoint: IntrospectionEndpoint(
@@ -86,4 +54,49 @@ public func buildApplication(
             await onServerRunning("http://\(configuration.host):\(port)")
         },
         logger: logger)
+}
+
+/// The token endpoint's grant handlers, by `grant_type`.
+func grantHandlers(
+    configuration: WardenConfiguration, store: any Storage, signer: any AccessTokenSigner, clock: any WardenClock
+) -> [GrantType: any GrantHandler] {
+    let issuer = configuration.effectiveIssuer
+    let clientCredentials = ClientCredentialsGrant(
+        configuration: .init(
+            issuer: issuer, accessTokenLifetime: configuration.accessTokenLifetime, defaultAudience: configuration.effectiveDefaultAudience),
+        signer: signer, clock: clock)
+    let userTokens = UserTokenIssuer(
+        configuration: .init(
+            issuer: issuer, accessTokenLifetime: configuration.accessTokenLifetime,
+            refreshTokenIdleLifetime: TimeInterval(configuration.refreshTokenIdleLifetime),
+            refreshTokenAbsoluteLifetime: TimeInterval(configuration.refreshTokenAbsoluteLifetime),
+            refreshTokenGracePeriod: TimeInterval(configuration.refreshTokenGracePeriod)),
+        signer: signer)
+    return [
+        .clientCredentials: clientCredentials,
+        .authorizationCode: AuthorizationCodeGrant(tokens: userTokens, grants: store, clock: clock),
+        .refreshToken: RefreshTokenGrant(tokens: userTokens, grants: store, clock: clock),
+    ]
+}
+
+/// What the browser pages call into: authorization, sessions, sign-in and the page templates.
+func browserFlow(configuration: WardenConfiguration, store: any Storage, clock: any WardenClock) async throws -> BrowserFlow {
+    let hasher = BcryptPasswordHasher()
+    let sessions = BrowserSessions(repository: store, clock: clock, lifetime: TimeInterval(configuration.sessionLifetime))
+    return BrowserFlow(
+        authorization: AuthorizationEndpoint(
+            configuration: .init(
+                issuer: configuration.effectiveIssuer, defaultAudience: configuration.effectiveDefaultAudience,
+                allowPlainPKCE: configuration.allowPlainPKCE),
+            clients: store, grants: store, consents: store, clock: clock),
+        sessions: sessions,
+        signIn: SignIn(
+            sessions: sessions,
+            login: Login(users: store, hasher: hasher, decoyHash: try await hasher.hash(RandomToken.make(byteCount: 16))),
+            failuresPerAccount: store.signInFailures(scope: "account", limit: configuration.loginFailuresPerAccount, window: 60),
+            failuresPerAddress: store.signInFailures(scope: "address", limit: configuration.loginFailuresPerAddress, window: 60),
+            clock: clock),
+        users: store,
+        pages: try PageRenderer(templatesDirectory: configuration.templatesDirectory),
+        secureCookies: configuration.effectiveIssuer.lowercased().hasPrefix("https:"))
 }

@@ -1,7 +1,8 @@
 import Foundation
 import Logging
 import WardenCore
-import WardenStore
+import WardenMigrations
+import WardenSQLite
 import Yams
 
 extension WardenConfiguration {
@@ -116,7 +117,7 @@ extension WardenConfiguration {
             signingAlgorithm = algorithm
         }
         if let value = file.database_durability {
-            guard let durability = SQLiteStore.Durability(rawValue: value) else {
+            guard let durability = Durability(rawValue: value) else {
                 throw ConfigurationError("\(path): database_durability '\(value)' is not one of full, normal")
             }
             databaseDurability = durability

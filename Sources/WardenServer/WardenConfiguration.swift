@@ -1,7 +1,8 @@
 import Foundation
 import Logging
 import WardenCore
-import WardenStore
+import WardenMigrations
+import WardenSQLite
 
 /// Everything a Warden process is configured with, as one typed value.
 /// Read from `config/warden.yaml` (or the file given), then the environment,
@@ -17,7 +18,7 @@ public struct WardenConfiguration: Sendable, Equatable {
     /// (`postgres://user@host:5432/warden`) that several instances share.
     public var database = "data/warden.sqlite"
     /// SQLite: when a write counts as committed; `full` fsyncs every (group) commit.
-    public var databaseDurability: SQLiteStore.Durability = .full
+    public var databaseDurability: Durability = .full
     /// PostgreSQL: at most this many connections per instance.
     public var databasePoolSize = 10
     /// PostgreSQL: seconds after which the server cancels a statement (0: never).

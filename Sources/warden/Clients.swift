@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import WardenCore
 import WardenServer
-import WardenStore
+import WardenSQLite
 
 /// `warden clients ...`
 struct Clients: AsyncParsableCommand {

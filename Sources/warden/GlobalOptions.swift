@@ -27,11 +27,18 @@ struct GlobalOptions: ParsableArguments {
         return configuration
     }
 
-    /// The store, with a one-line error naming the database when it cannot be opened.
-    func openStore(_ configuration: WardenConfiguration, migrate: Bool = true) async throws -> any WardenStorage {
+    /// Runs `body` with the store open, and closes it afterwards; a store that cannot be
+    /// opened is one line naming the database.
+    func withOpenStore<T>(
+        _ configuration: WardenConfiguration, migrate: Bool = true, _ body: (any WardenStorage) async throws -> T
+    ) async throws -> T {
+        var opened = false
         do {
-            return try await configuration.openStorage(migrate: migrate)
-        } catch {
+            return try await configuration.withStorage(migrate: migrate) { store in
+                opened = true
+                return try await body(store)
+            }
+        } catch where !opened {
             throw ConfigurationError("database \(configuration.databaseLocation.displayName): \(Self.oneLine(error))")
         }
     }
@@ -41,15 +48,7 @@ struct GlobalOptions: ParsableArguments {
     func withStore<T>(migrate: Bool = true, _ body: (any WardenStorage, WardenConfiguration) async throws -> T) async throws -> T {
         Self.bootstrapLogging(level: .warning)
         let configuration = try configuration()
-        let store = try await openStore(configuration, migrate: migrate)
-        do {
-            let result = try await body(store, configuration)
-            try? await store.close()
-            return result
-        } catch {
-            try? await store.close()
-            throw error
-        }
+        return try await withOpenStore(configuration, migrate: migrate) { store in try await body(store, configuration) }
     }
 
     /// `withStore` for the key commands: a missing key-encryption key fails before the database is touched.

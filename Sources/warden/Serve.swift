@@ -3,7 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import WardenServer
-import WardenStore
+import WardenSQLite
 import WardenTokens
 
 /// `warden serve`: migrate, make sure a key can sign, then serve until SIGINT/SIGTERM.
@@ -33,7 +33,12 @@ struct Serve: AsyncParsableCommand {
         GlobalOptions.bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "warden")
 
-        let store = try await global.openStore(configuration)
+        try await global.withOpenStore(configuration) { store in
+            try await serve(store: store, configuration: configuration, logger: logger)
+        }
+    }
+
+    func serve(store: any WardenStorage, configuration: WardenConfiguration, logger: Logger) async throws {
         let keyEncryptionKey: KeyEncryptionKey
         if let key = try global.optionalKeyEncryptionKey(configuration) {
             keyEncryptionKey = key
@@ -61,10 +66,8 @@ struct Serve: AsyncParsableCommand {
         do {
             try await app.runService()
         } catch {
-            try? await store.close()
             throw ConfigurationError("cannot serve on \(configuration.host):\(configuration.port): \(GlobalOptions.oneLine(error))")
         }
-        try await store.close()
     }
 }
 

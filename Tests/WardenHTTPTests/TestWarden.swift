@@ -3,8 +3,9 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import WardenCore
+import WardenMigrations
 import WardenServer
-import WardenStore
+import WardenSQLite
 import WardenTokens
 
 /// The real application on a temporary SQLite file, driven in-process.

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 import WardenCore
+import WardenMigrations
 import WardenServer
-import WardenStore
+import WardenSQLite
 
 @Suite("Change counters, durability and group commit")
 struct ChangeTrackingAndCommitTests {
@@ -72,26 +73,26 @@ struct ChangeTrackingAndCommitTests {
     func otherConnection(_ backend: Backend) async throws {
         try await withTemporaryDatabase(backend) { database in
             let configuration = WardenConfiguration.with(database: database)
-            let store = try await configuration.openStorage()
-            // What the CLI or a second instance does: its own connections to the same database.
-            let other = try await configuration.openStorage()
-            let before = try await store.currentGenerations()
-            #expect(try await !other.retireSigningKey(kid: "none", at: now))  // no rows: nothing counts
-            #expect(try await !other.delete(clientID: "nobody"))
-            #expect(try await store.currentGenerations() == before)
-            try await other.insert(try client("cli"))
-            #expect(try await store.currentGenerations().clients == before.clients + 1)
-            #expect(try await store.client(id: "cli") != nil)
-            try await other.revoke(jwtID: "jti-cli", clientID: "cli", expiresAt: now)
-            #expect(try await store.currentGenerations().revocations == before.revocations + 1)
-            #expect(try await store.isRevoked(jwtID: "jti-cli"))
-            try await other.close()
-            try await store.close()
+            try await configuration.withStorage { store in
+                // What the CLI or a second instance does: its own connections to the same database.
+                try await configuration.withStorage { other in
+                    let before = try await store.currentGenerations()
+                    #expect(try await !other.retireSigningKey(kid: "none", at: now))  // no rows: nothing counts
+                    #expect(try await !other.delete(clientID: "nobody"))
+                    #expect(try await store.currentGenerations() == before)
+                    try await other.insert(try client("cli"))
+                    #expect(try await store.currentGenerations().clients == before.clients + 1)
+                    #expect(try await store.client(id: "cli") != nil)
+                    try await other.revoke(jwtID: "jti-cli", clientID: "cli", expiresAt: now)
+                    #expect(try await store.currentGenerations().revocations == before.revocations + 1)
+                    #expect(try await store.isRevoked(jwtID: "jti-cli"))
+                }
+            }
         }
     }
 
-    @Test("durability full fsyncs every commit; normal is available", arguments: SQLiteStore.Durability.allCases)
-    func durability(_ durability: SQLiteStore.Durability) async throws {
+    @Test("durability full runs SQLite with synchronous = FULL, normal with NORMAL", arguments: Durability.allCases)
+    func durability(_ durability: Durability) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-sync-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(path: directory.appendingPathComponent("w.sqlite").path, durability: durability)

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import WardenCore
 import WardenServer
-import WardenStore
+import WardenSQLite
 
 @Suite("Client storage")
 struct ClientStoreTests {

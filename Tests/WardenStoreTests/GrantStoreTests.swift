@@ -4,7 +4,7 @@ import Testing
 import WardenCore
 import WardenMigrations
 import WardenServer
-import WardenStore
+import WardenSQLite
 
 @Suite("Grants, codes and refresh tokens in SQL storage")
 struct GrantStoreTests {

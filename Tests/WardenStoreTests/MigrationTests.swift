@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Testing
 import WardenServer
-import WardenStore
+import WardenSQLite
 
 @Suite("Migrations")
 struct MigrationTests {
@@ -30,22 +30,19 @@ struct MigrationTests {
     func concurrentStarts(_ backend: Backend) async throws {
         try await withTemporaryDatabase(backend) { database in
             let configuration = WardenConfiguration.with(database: database)
-            let unmigrated = try await configuration.openStorage(migrate: false)
-            #expect(try await unmigrated.migrationStatus().allSatisfy { !$0.applied })
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<5 {
-                    group.addTask {
-                        let store = try await configuration.openStorage()
-                        try await store.close()
+            try await configuration.withStorage(migrate: false) { unmigrated in
+                #expect(try await unmigrated.migrationStatus().allSatisfy { !$0.applied })
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<5 {
+                        group.addTask { try await configuration.withStorage { _ in } }
                     }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
+                let status = try await unmigrated.migrationStatus()
+                #expect(!status.isEmpty && status.allSatisfy(\.applied))
+                #expect(try await rows("clients", in: unmigrated).isEmpty)
+                #expect(await unmigrated.isHealthy())
             }
-            let status = try await unmigrated.migrationStatus()
-            #expect(!status.isEmpty && status.allSatisfy(\.applied))
-            #expect(try await rows("clients", in: unmigrated).isEmpty)
-            #expect(await unmigrated.isHealthy())
-            try await unmigrated.close()
         }
     }
 }

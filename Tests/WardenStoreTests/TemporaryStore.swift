@@ -7,7 +7,7 @@ import WardenCore
 import WardenMigrations
 import WardenPostgres
 import WardenServer
-import WardenStore
+import WardenSQLite
 
 /// The storage backends every store test runs against, from the same test code.
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -25,15 +25,7 @@ struct MissingPostgres: Error, CustomStringConvertible {
 /// A fresh store of `backend` (a new SQLite file, or a new PostgreSQL database), removed afterwards.
 func withTemporaryStore<T>(_ backend: Backend, _ body: (any WardenStorage) async throws -> T) async throws -> T {
     try await withTemporaryDatabase(backend) { database in
-        let store = try await WardenConfiguration.with(database: database).openStorage()
-        do {
-            let result = try await body(store)
-            try await store.close()
-            return result
-        } catch {
-            try? await store.close()
-            throw error
-        }
+        try await WardenConfiguration.with(database: database).withStorage(body)
     }
 }
 

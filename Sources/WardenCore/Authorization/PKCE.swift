@@ -27,12 +27,15 @@ public enum PKCE {
     /// Whether `verifier` answers `challenge`, compared in constant time.
     public static func verify(verifier: String, challenge: String, method: Method) -> Bool {
         guard isValidVerifier(verifier) else { return false }
-        let expected: String
+        return ConstantTime.equals(Array(self.challenge(for: verifier, method: method).utf8), Array(challenge.utf8))
+    }
+
+    /// The challenge that `verifier` answers with `method`.
+    public static func challenge(for verifier: String, method: Method = .s256) -> String {
         switch method {
-        case .s256: expected = Base64URL.encode(SHA256.hash(data: Data(verifier.utf8)))
-        case .plain: expected = verifier
+        case .s256: Base64URL.encode(SHA256.hash(data: Data(verifier.utf8)))
+        case .plain: verifier
         }
-        return ConstantTime.equals(Array(expected.utf8), Array(challenge.utf8))
     }
 
     static func isUnreserved(_ byte: UInt8) -> Bool {

@@ -14,11 +14,6 @@ public struct ChangeGenerations: Sendable, Equatable {
         self.revocations = revocations
         self.signingKeys = signingKeys
     }
-
-    /// From the stores' `change_counters` rows, by name.
-    public init(counters: [String: Int64]) {
-        self.init(clients: counters["clients"] ?? 0, revocations: counters["revocations"] ?? 0, signingKeys: counters["signing_keys"] ?? 0)
-    }
 }
 
 /// Reads the current `ChangeGenerations`. Called on hot paths, so it must be cheap:

@@ -26,26 +26,21 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let unsupportedResponseType = Code(rawValue: "unsupported_response_type")
         /// RFC 8628 §3.5 (registered for the token endpoint): too many failed attempts, retry later.
         public static let slowDown = Code(rawValue: "slow_down")
-        /// RFC 7009 §2.2.1
-        public static let unsupportedTokenType = Code(rawValue: "unsupported_token_type")
     }
 
     /// The RFC error code.
     public let code: Code
     /// Human-readable text for the client, restricted to the RFC 6749 §5.2 character set.
     public let publicDescription: String?
-    /// Whether the error may be sent to a client's redirect URI (authorization endpoint only).
-    public let isRedirectable: Bool
     /// What really went wrong, for the log only.
     public let internalCause: String?
     /// Seconds after which a rate-limited client may try again (HTTP 429, `Retry-After`).
     public var retryAfter: Int?
 
     /// Makes an error; `description` is filtered to the characters RFC 6749 allows.
-    public init(_ code: Code, _ description: String? = nil, redirectable: Bool = false, cause: String? = nil) {
+    public init(_ code: Code, _ description: String? = nil, cause: String? = nil) {
         self.code = code
         self.publicDescription = description.map(Self.sanitized)
-        self.isRedirectable = redirectable
         self.internalCause = cause
     }
 

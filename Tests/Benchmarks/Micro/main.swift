@@ -4,7 +4,7 @@ import Foundation
 import JWTKit
 import Synchronization
 import WardenCore
-import WardenStore
+import WardenSQLite
 import WardenTokens
 
 // In-process microbenchmarks of the hot path's parts, on a real SQLite file:

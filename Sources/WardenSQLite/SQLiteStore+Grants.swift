@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import WardenCore
+import WardenMigrations
 
 extension SQLiteStore: GrantRepository {
     /// The grant's columns, read by position after a code's or refresh token's: a lookup

@@ -1,5 +1,6 @@
 import GRDB
 import WardenCore
+import WardenMigrations
 
 extension SQLiteStore: ChangeTracking {
     /// The change counters (migration 0003), read only when `PRAGMA data_version` says

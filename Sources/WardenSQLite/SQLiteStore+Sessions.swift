@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import WardenCore
+import WardenMigrations
 
 extension SQLiteStore: SessionRepository {
     public func session(digest: [UInt8], at now: Date) async throws -> BrowserSession? {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import WardenCore
+import WardenMigrations
 
 extension SQLiteStore: SigningKeyRepository {
     public func allSigningKeys() async throws -> [SigningKeyRecord] {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import WardenCore
+import WardenMigrations
 
 extension SQLiteStore: ConsentRepository {
     public func consentedScope(userID: String, clientID: String) async throws -> Scope? {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import WardenCore
+import WardenMigrations
 
 extension SQLiteStore: UserRepository {
     public func user(username: String) async throws -> User? {

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import WardenCore
+import WardenMigrations
 
 /// Commits concurrent writes together (group commit). SQLite has one writer, and
 /// with `synchronous = FULL` every commit waits for an fsync; one transaction per

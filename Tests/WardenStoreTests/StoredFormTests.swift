@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 
-@testable import WardenCore
+@testable import WardenMigrations
+import WardenCore
 
 @Suite("Stored lists")
 struct StoredFormTests {

@@ -1,4 +1,5 @@
 import Foundation
+import WardenCore
 
 /// How both database backends write values that have no column type of their own, so
 /// that an export of one reads back in the other: lists as JSON arrays, scopes

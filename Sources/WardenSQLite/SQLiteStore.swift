@@ -8,16 +8,6 @@ import WardenMigrations
 /// It implements every repository protocol of WardenCore (see the extensions).
 /// Every write goes through one `GroupCommitWriter`.
 public final class SQLiteStore: Storage, Sendable {
-    /// When a commit counts as done.
-    public enum Durability: String, Sendable, CaseIterable {
-        /// `synchronous = FULL`: every commit is fsynced; nothing acknowledged is lost,
-        /// even on power loss. The default.
-        case full
-        /// `synchronous = NORMAL`: survives a crash of the process, but the last commits
-        /// may be lost if the machine loses power.
-        case normal
-    }
-
     let pool: DatabasePool
     let writer: GroupCommitWriter
     /// A connection of its own for `PRAGMA data_version` (see `SQLiteStore+Changes`).

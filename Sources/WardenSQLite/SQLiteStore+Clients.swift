@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import WardenCore
+import WardenMigrations
 
 extension SQLiteStore: ClientRepository {
     public func client(id: String) async throws -> Client? {

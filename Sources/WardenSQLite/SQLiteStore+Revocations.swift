@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import WardenCore
+import WardenMigrations
 
 extension SQLiteStore: RevocationRepository {
     public func revoke(jwtID: String, clientID: String, expiresAt: Date) async throws {

@@ -1,0 +1,174 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import WardenCore
+
+/// The browser pages: `/authorize` (RFC 6749 §4.1.1), the login and consent forms,
+/// and their stylesheet. Each route is one method.
+struct BrowserController: Sendable {
+    static let sessionCookie = "warden_session"
+    static let queryCharacters = CharacterSet.urlQueryAllowed.union(CharacterSet(charactersIn: "%"))
+
+    let flow: BrowserFlow
+
+    func addRoutes(to router: Router<WardenRequestContext>) {
+        router.get("/authorize", use: authorize)
+        router.post("/login", use: login)
+        router.post("/consent", use: consent)
+        router.get("/static/warden.css", use: stylesheet)
+    }
+
+    @Sendable func authorize(_ request: Request, context: WardenRequestContext) async throws -> Response {
+        let query = request.uri.query ?? ""
+        let authorizationRequest: AuthorizationRequest
+        switch await validate(query, flow: flow) {
+        case .success(let valid): authorizationRequest = valid
+        case .failure(let failure): return failure.response
+        }
+        let current = try await flow.sessions.current(cookie: request.cookies[Self.sessionCookie]?.value)
+        guard let session = current, let userID = session.userID, let user = try await flow.users.user(id: userID) else {
+            // Keep an anonymous session the browser already has; start one otherwise.
+            if let current, current.userID == nil {
+                return loginPage(flow, authorizationRequest, query: query, csrf: current.csrfToken)
+            }
+            let (cookie, session) = try await flow.sessions.startAnonymous()
+            var response = loginPage(flow, authorizationRequest, query: query, csrf: session.csrfToken)
+            response.setCookie(sessionCookie(cookie.value, flow: flow))
+            return response
+        }
+        if try await flow.authorization.needsConsent(authorizationRequest, userID: userID) {
+            return flow.pages.page(
+                "consent",
+                [
+                    "title": "Allow \(authorizationRequest.client.name)?", "client_name": authorizationRequest.client.name,
+                    "username": user.username, "scopes": authorizationRequest.scope.tokens, "csrf_token": session.csrfToken,
+                    "authorization_request": query,
+                ])
+        }
+        return redirect(try await flow.authorization.approve(authorizationRequest, userID: userID, rememberConsent: false), status: .found)
+    }
+
+    @Sendable func login(_ request: Request, context: WardenRequestContext) async throws -> Response {
+        var request = request
+        let session = try await flow.sessions.current(cookie: request.cookies[Self.sessionCookie]?.value)
+        let form: FormBody
+        do { form = try await request.oauthForm() } catch let error as OAuthError { return errorPage(flow, error) }
+        guard let session, session.acceptsCSRF(form["csrf_token"]) else { return expiredFormPage(flow) }
+        let query = form["authorization_request"] ?? ""
+        let authorizationRequest: AuthorizationRequest
+        switch await validate(query, flow: flow) {
+        case .success(let valid): authorizationRequest = valid
+        case .failure(let failure): return failure.response
+        }
+        let username = form["username"] ?? ""
+        let outcome = try await flow.signIn.attempt(
+            username: username, password: form["password"] ?? "", address: context.remoteAddress ?? "unknown", replacing: session)
+        switch outcome {
+        case .rateLimited(let wait):
+            var headers = HTTPFields()
+            headers[.retryAfter] = "\(wait)"
+            return flow.pages.page(
+                "error",
+                [
+                    "title": "Too many attempts", "error": "too_many_attempts",
+                    "description": "Too many failed sign-ins. Try again in \(wait) seconds.",
+                ],
+                status: .tooManyRequests, headers: headers)
+        case .failed:
+            context.outcome.errorCause = "failed login"
+            return loginPage(
+                flow, authorizationRequest, query: query, csrf: session.csrfToken, username: username, error: "Incorrect username or password.")
+        case .signedIn(let cookie):
+            // The query was validated, not re-encoded: encode anything a Location must not carry raw
+            // (its percent-escapes are already known to be well formed).
+            var response = redirect(
+                "/authorize?" + (query.addingPercentEncoding(withAllowedCharacters: Self.queryCharacters) ?? ""), status: .seeOther)
+            response.setCookie(sessionCookie(cookie.value, flow: flow))
+            return response
+        }
+    }
+
+    @Sendable func consent(_ request: Request, context: WardenRequestContext) async throws -> Response {
+        var request = request
+        let session = try await flow.sessions.current(cookie: request.cookies[Self.sessionCookie]?.value)
+        let form: FormBody
+        do { form = try await request.oauthForm() } catch let error as OAuthError { return errorPage(flow, error) }
+        guard let session, let userID = session.userID, session.acceptsCSRF(form["csrf_token"]) else {
+            return expiredFormPage(flow)
+        }
+        let authorizationRequest: AuthorizationRequest
+        switch await validate(form["authorization_request"] ?? "", flow: flow) {
+        case .success(let valid): authorizationRequest = valid
+        case .failure(let failure): return failure.response
+        }
+        let decision = form["decision"]
+        guard decision == "allow" || decision == "deny" else {
+            return errorPage(flow, .invalidRequest("decision must be allow or deny"))
+        }
+        // One decision per consent form: a replayed post finds its token spent.
+        guard try await flow.sessions.spendCSRFToken(of: session) else { return expiredFormPage(flow) }
+        // RFC 9700 §4.12: 303 after a POST, so the browser does not re-post the form.
+        guard decision == "allow" else { return redirect(flow.authorization.deny(authorizationRequest), status: .seeOther) }
+        return redirect(try await flow.authorization.approve(authorizationRequest, userID: userID, rememberConsent: true), status: .seeOther)
+    }
+
+    @Sendable func stylesheet(_ request: Request, context: WardenRequestContext) async throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/css; charset=utf-8"
+        headers[.cacheControl] = "public, max-age=3600"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: PageTemplates.stylesheet)))
+    }
+
+    /// The validated request, or the response its failure calls for: an error page
+    /// when the client or redirect URI cannot be trusted, else a redirect.
+    func validate(_ query: String, flow: BrowserFlow) async -> Result<AuthorizationRequest, ResponseFailure> {
+        do {
+            return .success(try await flow.authorization.validate(try FormBody(parsing: Array(query.utf8))))
+        } catch let failure as AuthorizationFailure {
+            switch failure {
+            case .page(let error): return .failure(ResponseFailure(errorPage(flow, error)))
+            case .redirect(let url): return .failure(ResponseFailure(redirect(url, status: .found)))
+            }
+        } catch let error as OAuthError {
+            return .failure(ResponseFailure(errorPage(flow, error)))
+        } catch {
+            return .failure(ResponseFailure(errorPage(flow, OAuthError(.invalidRequest, "The request could not be processed", cause: "\(error)"), status: .internalServerError)))
+        }
+    }
+
+    func loginPage(
+        _ flow: BrowserFlow, _ request: AuthorizationRequest, query: String, csrf: String, username: String = "", error: String? = nil
+    ) -> Response {
+        var values: [String: Any] = [
+            "title": "Sign in to \(request.client.name)", "client_name": request.client.name, "csrf_token": csrf,
+            "authorization_request": query, "username": username,
+        ]
+        if let error { values["error"] = error }
+        return flow.pages.page("login", values)
+    }
+
+    func errorPage(_ flow: BrowserFlow, _ error: OAuthError, status: HTTPResponse.Status = .badRequest) -> Response {
+        flow.pages.page(
+            "error", ["title": "Request refused", "error": error.code.rawValue, "description": error.publicDescription ?? ""], status: status)
+    }
+
+    func expiredFormPage(_ flow: BrowserFlow) -> Response {
+        errorPage(flow, .invalidRequest("This form has expired or was not sent by this browser. Go back to the application and start again."), status: .forbidden)
+    }
+
+    func redirect(_ location: String, status: HTTPResponse.Status) -> Response {
+        var headers = PageRenderer.securityHeaders
+        headers[.location] = location
+        return Response(status: status, headers: headers)
+    }
+
+    func sessionCookie(_ value: String, flow: BrowserFlow) -> Cookie {
+        Cookie(name: Self.sessionCookie, value: value, path: "/", secure: flow.secureCookies, httpOnly: true, sameSite: .lax)
+    }
+}
+
+/// A response standing in for a failed step, so that validation can hand it back.
+struct ResponseFailure: Error {
+    let response: Response
+    init(_ response: Response) { self.response = response }
+}
