@@ -64,12 +64,12 @@ extension PostgresStore: GrantRepository {
     public func purgeExpired(before now: Date, limit: Int) async throws -> Int {
         let seconds = now.unixSeconds
         // Codes and refresh tokens of a purged grant go with it (ON DELETE CASCADE).
+        // Ended and revoked grants are asked for apart, so each finds its index.
         var purged = try await query(
-            """
-            DELETE FROM grants WHERE id IN (
-                SELECT id FROM grants WHERE expires_at < \(seconds) OR revoked_at IS NOT NULL LIMIT \(limit))
-            RETURNING 1
-            """
+            "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at < \(seconds) LIMIT \(limit)) RETURNING 1"
+        ).collect().count
+        purged += try await query(
+            "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE revoked_at IS NOT NULL LIMIT \(limit)) RETURNING 1"
         ).collect().count
         // A refresh token past its idle lifetime can never be used, rotated or not.
         purged += try await query(

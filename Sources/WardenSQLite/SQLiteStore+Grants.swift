@@ -158,13 +158,13 @@ extension SQLiteStore: GrantRepository {
         try await write { db in
             let seconds = now.unixSeconds
             // Codes and refresh tokens of a purged grant go with it (ON DELETE CASCADE).
+            // Ended and revoked grants are asked for apart, so each finds its index.
             try db.executeCached(
-                sql: """
-                    DELETE FROM grants WHERE id IN (
-                        SELECT id FROM grants WHERE expires_at < ? OR revoked_at IS NOT NULL LIMIT ?)
-                    """,
-                arguments: [seconds, limit])
+                sql: "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at < ? LIMIT ?)", arguments: [seconds, limit])
             var purged = db.changesCount
+            try db.executeCached(
+                sql: "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE revoked_at IS NOT NULL LIMIT ?)", arguments: [limit])
+            purged += db.changesCount
             // A refresh token past its idle lifetime can never be used, rotated or not.
             try db.executeCached(
                 sql: "DELETE FROM refresh_tokens WHERE digest IN (SELECT digest FROM refresh_tokens WHERE idle_expires_at < ? LIMIT ?)",
