@@ -35,15 +35,8 @@ extension WardenConfiguration {
         var client_authentication_failures_per_address: Int?
         var connection_idle_timeout: Int?
 
-        static let keys: Set<String> = [
-            "host", "port", "issuer", "database", "database_durability", "database_pool_size",
-            "database_statement_timeout", "access_token_lifetime", "default_audience", "scopes",
-            "signing_algorithm", "key_rotation_lead_time", "key_rotation_interval_days", "key_encryption_key_file",
-            "log_level", "refresh_token_idle_lifetime", "refresh_token_absolute_lifetime", "refresh_token_grace_period",
-            "session_lifetime", "allow_plain_pkce", "templates_directory", "login_failures_per_account",
-            "login_failures_per_address", "client_authentication_failures_per_client",
-            "client_authentication_failures_per_address", "connection_idle_timeout",
-        ]
+        /// Every key the file may hold: the names of the properties above, spelled once.
+        static let keys = Set(Mirror(reflecting: File()).children.compactMap(\.label))
     }
 
     /// The file to read: `explicit`, else `WARDEN_CONFIG`, else `config/warden.yaml` when it exists.

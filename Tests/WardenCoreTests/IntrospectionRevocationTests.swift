@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import WardenCore
 import WardenTestSupport
@@ -40,6 +41,26 @@ struct IntrospectionRevocationTests {
         #expect(response.clientID == client.id)
         #expect(response.scope == client.scope.description)
         #expect(response.tokenType == "Bearer")
+    }
+
+    @Test("an introspection reads the change counters once, its client lookups included")
+    func countersReadOnce() async throws {
+        let (client, secret) = Client.confidential()
+        let (clients, revocations, grants, signer) = (InMemoryClients([client]), InMemoryRevocations(), InMemoryGrants(), RecordingSigner())
+        let changes = CountingChanges(InMemoryChanges(clients: clients, revocations: revocations, grants: grants))
+        let cache = ClientCache(store: clients, changes: changes)
+        let introspection = IntrospectionEndpoint(
+            authenticator: ClientAuthenticator(clients: cache), verifier: signer, revocations: revocations, clients: cache, grants: grants,
+            changes: changes, clock: SystemClock())
+        let own = try await signer.sign(AccessTokenClaims(
+            issuer: "https://issuer", subject: client.id, audience: ["https://api"], clientID: client.id, scope: client.scope,
+            issuedAt: Date(), expiresAt: Date().addingTimeInterval(60), jwtID: "j"))
+        for _ in 0..<2 {
+            let before = changes.reads.withLock { $0 }
+            let (_, response) = try await introspection.introspect(form: FormBody(["token": own]), authorization: basic(client.id, secret.value))
+            #expect(response.active)
+            #expect(changes.reads.withLock { $0 } - before == 1)
+        }
     }
 
     @Test("unknown tokens are inactive")
@@ -134,5 +155,16 @@ struct IntrospectionRevocationTests {
             try await World([spa]).introspection.introspect(form: FormBody(["client_id": "spa", "token": "x"]), authorization: nil)
         }
         #expect(error?.code == .invalidClient)
+    }
+}
+
+/// Counts how often the change counters are read.
+final class CountingChanges: ChangeTracking {
+    let inner: any ChangeTracking
+    let reads = Mutex(0)
+    init(_ inner: any ChangeTracking) { self.inner = inner }
+    func currentGenerations() async throws -> ChangeGenerations {
+        reads.withLock { $0 += 1 }
+        return try await inner.currentGenerations()
     }
 }

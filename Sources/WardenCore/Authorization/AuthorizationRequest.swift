@@ -3,7 +3,9 @@ import Foundation
 /// A validated `/authorize` request (RFC 6749 §4.1.1, RFC 7636 §4.3, RFC 8707).
 public struct AuthorizationRequest: Sendable, Equatable {
     public var client: Client
-    /// The registered redirect URI the response goes to.
+    /// Where the response goes, as the request gave it: a registered redirect URI, or a
+    /// loopback one differing from a registered one in its port only (RFC 8252 §7.3);
+    /// the registered URI when the request named none.
     public var redirectURI: String
     /// Whether the request named it (RFC 6749 §4.1.3: then the token request must repeat it).
     public var redirectURIExplicit: Bool

@@ -16,6 +16,12 @@ public struct ChangeGenerations: Sendable, Equatable {
     }
 }
 
+extension ChangeGenerations {
+    /// The generations the current request already read: caches consulted within it
+    /// use them rather than reading the counters again (one read per request).
+    @TaskLocal public static var current: ChangeGenerations?
+}
+
 /// Reads the current `ChangeGenerations`. Called on hot paths, so it must be cheap:
 /// the SQLite store answers from `PRAGMA data_version` without reading a table unless
 /// something was committed since the last call; the PostgreSQL store reads one small

@@ -25,7 +25,7 @@ public final class ClientCache: ClientRepository {
     }
 
     public func client(id: String) async throws -> Client? {
-        let generation = try await changes.currentGenerations().clients
+        let generation = try await currentGenerations().clients
         let cached: Client? = state.withLock { state in
             Self.forget(&state, unless: generation)
             return state.clients[id]
@@ -43,7 +43,7 @@ public final class ClientCache: ClientRepository {
     }
 
     public func allClients() async throws -> [Client] {
-        let generation = try await changes.currentGenerations().clients
+        let generation = try await currentGenerations().clients
         if let all = state.withLock({ state in
             Self.forget(&state, unless: generation)
             return state.all
@@ -55,6 +55,11 @@ public final class ClientCache: ClientRepository {
             if state.generation == generation { state.all = all }
         }
         return all
+    }
+
+    private func currentGenerations() async throws -> ChangeGenerations {
+        if let current = ChangeGenerations.current { return current }
+        return try await changes.currentGenerations()
     }
 
     /// Empties the cache when the store's client generation is no longer the one it holds.

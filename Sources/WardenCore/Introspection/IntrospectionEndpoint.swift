@@ -32,24 +32,27 @@ public struct IntrospectionEndpoint: Sendable {
 
     /// Introspects `token` for an authenticated confidential client (RFC 7662 §2.1).
     public func introspect(form: FormBody, authorization: String?, address: String? = nil) async throws -> (client: Client, response: IntrospectionResponse) {
-        let client = try await authenticator.authenticate(authorization: authorization, form: form, address: address)
-        guard client.isConfidential else {
-            throw OAuthError.invalidClient(cause: "public clients may not introspect")
-        }
-        guard let token = form["token"] else { throw OAuthError.invalidRequest("token is required") }
-        // Read before any check, so that a change during the checks leaves the entry stale, never wrong.
+        // Read once, before any check, so that a change during the checks leaves a cache
+        // entry stale, never wrong; the client lookups below use the same reading.
         let generations = try await changes.currentGenerations()
-        let now = clock.now()
-        let digest = OpaqueToken(token).digest
-        if let claims = cache.claims(ofTokenWithDigest: digest, generations: generations, now: now) {
-            return (client, IntrospectionResponse(claims: claims))
+        return try await ChangeGenerations.$current.withValue(generations) {
+            let client = try await authenticator.authenticate(authorization: authorization, form: form, address: address)
+            guard client.isConfidential else {
+                throw OAuthError.invalidClient(cause: "public clients may not introspect")
+            }
+            guard let token = form["token"] else { throw OAuthError.invalidRequest("token is required") }
+            let now = clock.now()
+            let digest = OpaqueToken(token).digest
+            if let claims = cache.claims(ofTokenWithDigest: digest, generations: generations, now: now) {
+                return (client, IntrospectionResponse(claims: claims))
+            }
+            if let claims = await verifier.verify(token) {
+                guard let liveUntil = try await liveUntil(claims, now: now) else { return (client, .inactive) }
+                cache.remember(tokenWithDigest: digest, .init(claims: claims, liveUntil: liveUntil, generations: generations))
+                return (client, IntrospectionResponse(claims: claims))
+            }
+            return (client, try await refreshTokenResponse(digest: digest, caller: client))
         }
-        if let claims = await verifier.verify(token) {
-            guard let liveUntil = try await liveUntil(claims, now: now) else { return (client, .inactive) }
-            cache.remember(tokenWithDigest: digest, .init(claims: claims, liveUntil: liveUntil, generations: generations))
-            return (client, IntrospectionResponse(claims: claims))
-        }
-        return (client, try await refreshTokenResponse(digest: digest, caller: client))
     }
 
     /// Until when a verified access token stays live, or nil when it is dead now:
