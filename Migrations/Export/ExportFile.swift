@@ -10,9 +10,10 @@ public enum ExportFile {
 
     /// Writes every row of `source` to `path`; returns how many rows.
     public static func write(from source: any RowCopying, to path: String) async throws -> Int {
-        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-            let handle = FileHandle(forWritingAtPath: path)
-        else { throw ExportError("cannot write \(path)") }
+        // Secrets' digests and encrypted keys: readable by this user only, from the start.
+        try? FileManager.default.removeItem(atPath: path)
+        do { try PrivateFiles.create(path) } catch { throw ExportError("cannot write \(path)") }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw ExportError("cannot write \(path)") }
         defer { try? handle.close() }
         try handle.write(contentsOf: try line(["format": format, "version": version]))
         var count = 0

@@ -5,6 +5,8 @@ import WardenCore
 public struct BrowserFlow: Sendable {
     public var authorization: AuthorizationEndpoint
     public var sessions: BrowserSessions
+    /// The login form's CSRF token before a session exists.
+    public var preLogin: PreLoginCookies
     public var signIn: SignIn
     public var users: any UserRepository
     public var pages: PageRenderer
@@ -12,11 +14,13 @@ public struct BrowserFlow: Sendable {
     public var secureCookies: Bool
 
     public init(
-        authorization: AuthorizationEndpoint, sessions: BrowserSessions, signIn: SignIn, users: any UserRepository,
+        authorization: AuthorizationEndpoint, sessions: BrowserSessions, preLogin: PreLoginCookies, signIn: SignIn,
+        users: any UserRepository,
         pages: PageRenderer, secureCookies: Bool
     ) {
         self.authorization = authorization
         self.sessions = sessions
+        self.preLogin = preLogin
         self.signIn = signIn
         self.users = users
         self.pages = pages

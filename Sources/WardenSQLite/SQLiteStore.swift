@@ -17,12 +17,10 @@ public final class SQLiteStore: Storage, Sendable {
     /// Opens (creating if needed) the database at `path` and, unless told not to,
     /// applies pending migrations.
     public init(path: String, migrate: Bool = true, durability: Durability = .full) throws {
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw StoreError(description: "cannot create the directory \(directory.path)")
-        }
+        // 0700 and 0600 from the start; SQLite gives its WAL and shared-memory files the
+        // database file's mode.
+        try PrivateFiles.createDirectory(URL(fileURLWithPath: path).deletingLastPathComponent())
+        try PrivateFiles.ensure(path)
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         // The CLI and the server share the file: wait for the other writer instead of failing.

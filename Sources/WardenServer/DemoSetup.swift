@@ -1,4 +1,5 @@
 import Foundation
+import WardenMigrations
 import WardenCore
 import WardenSQLite
 
@@ -20,7 +21,7 @@ public enum DemoSetup {
     /// Their secrets are kept in `demo-credentials.json` beside the database (mode 0600)
     /// so every demo start can print them: the demo is for a laptop, never for production.
     public static func ensure(store: any Storage, directory: URL) async throws -> Credentials {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try PrivateFiles.createDirectory(directory)
         let file = directory.appendingPathComponent("demo-credentials.json")
         if let data = FileManager.default.contents(atPath: file.path),
             let saved = try? JSONDecoder().decode(Credentials.self, from: data),
@@ -51,8 +52,9 @@ public enum DemoSetup {
             clientID: backend.id, clientSecret: secret?.value ?? "", scope: backend.scope.description,
             audience: backend.audiences.first ?? "", publicClientID: spa.id, redirectURI: redirectURI, username: username,
             password: password)
-        guard FileManager.default.createFile(atPath: file.path, contents: try JSONEncoder().encode(credentials), attributes: [.posixPermissions: 0o600]) else {
-            throw ConfigurationError("cannot write \(file.path)")
+        try? FileManager.default.removeItem(at: file)
+        do { try PrivateFiles.create(file.path, contents: try JSONEncoder().encode(credentials)) } catch {
+            throw ConfigurationError("cannot write the demo credentials: \(error)")
         }
         return credentials
     }

@@ -1,4 +1,5 @@
 import Foundation
+import WardenMigrations
 import WardenTokens
 
 /// Finds the key-encryption key: a file from the flag, else `WARDEN_KEY_ENCRYPTION_KEY`,
@@ -31,11 +32,10 @@ public enum KeyEncryptionKeySource {
     public static func demoKey(directory: URL) throws -> (key: KeyEncryptionKey, path: String, generated: Bool) {
         let path = directory.appendingPathComponent("warden.kek").path
         if FileManager.default.fileExists(atPath: path) { return (try read(file: path), path, false) }
-        try FileManager.default.createDirectory(
-            atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+        try PrivateFiles.createDirectory(directory)
         let (key, text) = KeyEncryptionKey.generate()
-        guard FileManager.default.createFile(atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw ConfigurationError("cannot write the demo key-encryption key to \(path)")
+        do { try PrivateFiles.create(path, contents: Data((text + "\n").utf8)) } catch {
+            throw ConfigurationError("cannot write the demo key-encryption key: \(error)")
         }
         return (key, path, true)
     }

@@ -40,6 +40,12 @@ final class KeyRingRefresher: AccessTokenVerifier {
     }
 
     func verify(_ token: String) async -> AccessTokenClaims? {
+        // A request that already read the counters (introspection) verifies with the keys
+        // as they were then at least: a key retired before it began verifies nothing, on
+        // every instance, from the moment `keys retire` returns.
+        if let generation = ChangeGenerations.current?.signingKeys, loadedGeneration.withLock({ $0 }) != generation {
+            guard (try? await load(generation: generation)) != nil else { return nil }
+        }
         if let claims = await keyRing.verify(token) { return claims }
         guard !keyRing.hasKey(for: token), (try? await reloadIfChanged()) == true else { return nil }
         return await keyRing.verify(token)

@@ -8,11 +8,13 @@ import WardenTokens
 /// keys again if any changed; every couple of seconds it reloads them anyway (a staged
 /// key's time may have come), retires superseded keys whose tokens have expired,
 /// rotates when automatic rotation is due, and purges expired revocations, grants,
-/// codes, refresh tokens and sessions in small batches.
+/// codes, refresh tokens and sessions in small batches, and sweeps the in-memory rate
+/// limiters of keys whose attempts have aged out.
 struct MaintenanceService: Service {
     let store: any Storage
     let keys: KeyRingRefresher
     let manager: SigningKeyManager
+    let limiters: [FailureRateLimiter]
     let configuration: WardenConfiguration
     let interval: Duration
     let logger: Logger
@@ -39,6 +41,7 @@ struct MaintenanceService: Service {
     }
 
     func tick() async {
+        for limiter in limiters { limiter.sweep(now: Date()) }
         do {
             let retired = try await manager.maintain(
                 tokenLifetime: TimeInterval(configuration.accessTokenLifetime),

@@ -21,11 +21,21 @@ public func buildApplication(
 
     // The hot endpoints read clients from memory; the store's change counters keep it exact.
     let clients = ClientCache(store: store, changes: store)
+    let clientLimits = (
+        perClientFromAddress: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerClient),
+        perAddress: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerAddress)
+    )
     let authenticator = ClientAuthenticator(
-        clients: clients, failuresPerClient: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerClient),
-        failuresPerAddress: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerAddress), clock: clock)
+        clients: clients, failuresPerClient: clientLimits.perClientFromAddress, failuresPerAddress: clientLimits.perAddress, clock: clock)
     let handlers = grantHandlers(configuration: configuration, store: store, signer: keyRing, clock: clock)
-    let browser = try await browserFlow(configuration: configuration, store: store, clock: clock)
+    let signInLimits = [
+        store.signInFailures(scope: "account_address", limit: configuration.loginFailuresPerAccount, window: 60),
+        store.signInFailures(scope: "account", limit: configuration.loginFailuresPerAccountAnyAddress, window: 60),
+        store.signInFailures(scope: "address", limit: configuration.loginFailuresPerAddress, window: 60),
+    ]
+    let browser = try await browserFlow(
+        configuration: configuration, store: store, signInLimits: signInLimits,
+        preLoginKey: keyEncryptionKey.derivedKey(for: "warden pre-login cookie"), clock: clock)
     let routes = WardenRoutes(
         tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers),
         introspectionEndpoint: IntrospectionEndpoint(
@@ -41,12 +51,22 @@ public func buildApplication(
         jwksMaxAge: configuration.jwksMaxAge,
         browser: browser)
 
+    let connections = ConnectionCounter(maximum: configuration.maxConnections)
     let maintenance = MaintenanceService(
-        store: store, keys: keys, manager: manager, configuration: configuration, interval: .seconds(2), logger: logger)
+        store: store, keys: keys, manager: manager,
+        limiters: [clientLimits.perClientFromAddress, clientLimits.perAddress] + signInLimits.compactMap { $0 as? FailureRateLimiter },
+        configuration: configuration, interval: .seconds(2), logger: logger)
     return Application(
         router: routes.router(logger: logger),
-        // A connection that sends nothing for this long is closed (idle keep-alive, stalled clients).
-        server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.connectionIdleTimeout)))),
+        // A connection that sends nothing for this long is closed (idle keep-alive, stalled clients);
+        // one whose request does not arrive whole in time too; and past the cap, new ones at once.
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [
+                    ConnectionLimitHandler(counter: connections),
+                    RequestDeadlineHandler(timeout: .seconds(Int64(configuration.requestTimeout))),
+                ],
+                idleTimeout: .seconds(Int64(configuration.connectionIdleTimeout)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         services: [maintenance],
         onServerRunning: { channel in
@@ -80,7 +100,11 @@ func grantHandlers(
 }
 
 /// What the browser pages call into: authorization, sessions, sign-in and the page templates.
-func browserFlow(configuration: WardenConfiguration, store: any Storage, clock: any WardenClock) async throws -> BrowserFlow {
+/// `signInLimits`: per account from an address, per account, per address.
+func browserFlow(
+    configuration: WardenConfiguration, store: any Storage, signInLimits: [any FailureCounting], preLoginKey: [UInt8],
+    clock: any WardenClock
+) async throws -> BrowserFlow {
     let hasher = BcryptPasswordHasher()
     let sessions = BrowserSessions(repository: store, clock: clock, lifetime: TimeInterval(configuration.sessionLifetime))
     return BrowserFlow(
@@ -90,12 +114,11 @@ func browserFlow(configuration: WardenConfiguration, store: any Storage, clock: 
                 allowPlainPKCE: configuration.allowPlainPKCE),
             clients: store, grants: store, consents: store, clock: clock),
         sessions: sessions,
+        preLogin: PreLoginCookies(key: preLoginKey, clock: clock),
         signIn: SignIn(
             sessions: sessions,
             login: Login(users: store, hasher: hasher, decoyHash: try await hasher.hash(RandomToken.make(byteCount: 16))),
-            failuresPerAccount: store.signInFailures(scope: "account", limit: configuration.loginFailuresPerAccount, window: 60),
-            failuresPerAddress: store.signInFailures(scope: "address", limit: configuration.loginFailuresPerAddress, window: 60),
-            clock: clock),
+            perAccountFromAddress: signInLimits[0], perAccount: signInLimits[1], perAddress: signInLimits[2], clock: clock),
         users: store,
         pages: try PageRenderer(templatesDirectory: configuration.templatesDirectory),
         secureCookies: configuration.effectiveIssuer.lowercased().hasPrefix("https:"))

@@ -30,10 +30,13 @@ extension WardenConfiguration {
         var allow_plain_pkce: Bool?
         var templates_directory: String?
         var login_failures_per_account: Int?
+        var login_failures_per_account_any_address: Int?
         var login_failures_per_address: Int?
         var client_authentication_failures_per_client: Int?
         var client_authentication_failures_per_address: Int?
         var connection_idle_timeout: Int?
+        var request_timeout: Int?
+        var max_connections: Int?
 
         /// Every key the file may hold: the names of the properties above, spelled once.
         static let keys = Set(Mirror(reflecting: File()).children.compactMap(\.label))
@@ -99,10 +102,13 @@ extension WardenConfiguration {
         allowPlainPKCE = file.allow_plain_pkce ?? allowPlainPKCE
         templatesDirectory = file.templates_directory ?? templatesDirectory
         loginFailuresPerAccount = file.login_failures_per_account ?? loginFailuresPerAccount
+        loginFailuresPerAccountAnyAddress = file.login_failures_per_account_any_address ?? loginFailuresPerAccountAnyAddress
         loginFailuresPerAddress = file.login_failures_per_address ?? loginFailuresPerAddress
         clientAuthenticationFailuresPerClient = file.client_authentication_failures_per_client ?? clientAuthenticationFailuresPerClient
         clientAuthenticationFailuresPerAddress = file.client_authentication_failures_per_address ?? clientAuthenticationFailuresPerAddress
         connectionIdleTimeout = file.connection_idle_timeout ?? connectionIdleTimeout
+        requestTimeout = file.request_timeout ?? requestTimeout
+        maxConnections = file.max_connections ?? maxConnections
         if let value = file.signing_algorithm {
             guard let algorithm = SigningAlgorithm(rawValue: value) else {
                 throw ConfigurationError("\(path): signing_algorithm '\(value)' is not one of ES256, RS256, EdDSA")
@@ -152,24 +158,42 @@ extension WardenConfiguration {
         guard accessTokenLifetime > 0, accessTokenLifetime <= 86_400 else {
             throw ConfigurationError("\(source): access_token_lifetime must be between 1 and 86400 seconds")
         }
-        guard keyRotationLeadTime >= 0 else { throw ConfigurationError("\(source): key_rotation_lead_time must not be negative") }
-        if let days = keyRotationIntervalDays, days <= 0 {
-            throw ConfigurationError("\(source): key_rotation_interval_days must be a positive number of days")
+        // Upper bounds too: a lifetime of centuries must end startup, not trap in date arithmetic later.
+        guard (0...2_592_000).contains(keyRotationLeadTime) else {
+            throw ConfigurationError("\(source): key_rotation_lead_time must be between 0 and 2592000 seconds (30 days)")
         }
-        guard refreshTokenIdleLifetime > 0, refreshTokenAbsoluteLifetime >= refreshTokenIdleLifetime else {
-            throw ConfigurationError("\(source): refresh token lifetimes must be positive, the absolute one at least the idle one")
+        if let days = keyRotationIntervalDays, !(1...3650).contains(days) {
+            throw ConfigurationError("\(source): key_rotation_interval_days must be between 1 and 3650 days")
+        }
+        let tenYears = 315_360_000
+        guard refreshTokenIdleLifetime > 0, refreshTokenAbsoluteLifetime >= refreshTokenIdleLifetime,
+            refreshTokenAbsoluteLifetime <= tenYears
+        else {
+            throw ConfigurationError(
+                "\(source): refresh token lifetimes must be positive, the absolute one at least the idle one and at most \(tenYears) seconds")
         }
         guard (0...300).contains(refreshTokenGracePeriod) else {
             throw ConfigurationError("\(source): refresh_token_grace_period must be between 0 and 300 seconds")
         }
-        guard sessionLifetime > 0 else { throw ConfigurationError("\(source): session_lifetime must be positive") }
-        guard loginFailuresPerAccount > 0, loginFailuresPerAddress > 0, clientAuthenticationFailuresPerClient > 0,
-            clientAuthenticationFailuresPerAddress > 0
+        guard (1...31_536_000).contains(sessionLifetime) else {
+            throw ConfigurationError("\(source): session_lifetime must be between 1 and 31536000 seconds (a year)")
+        }
+        let limits = [
+            loginFailuresPerAccount, loginFailuresPerAccountAnyAddress, loginFailuresPerAddress, clientAuthenticationFailuresPerClient,
+            clientAuthenticationFailuresPerAddress,
+        ]
+        guard limits.allSatisfy({ (1...1_000_000).contains($0) })
         else {
-            throw ConfigurationError("\(source): failure limits must be positive")
+            throw ConfigurationError("\(source): failure limits must be between 1 and 1000000 a minute")
         }
         guard (1...3600).contains(connectionIdleTimeout) else {
             throw ConfigurationError("\(source): connection_idle_timeout must be between 1 and 3600 seconds")
+        }
+        guard (1...3600).contains(requestTimeout) else {
+            throw ConfigurationError("\(source): request_timeout must be between 1 and 3600 seconds")
+        }
+        guard (1...1_000_000).contains(maxConnections) else {
+            throw ConfigurationError("\(source): max_connections must be between 1 and 1000000")
         }
         guard !database.isEmpty, database != "sqlite:" else { throw ConfigurationError("\(source): database must not be empty") }
         if database.hasPrefix("postgres:") || database.hasPrefix("postgresql:") {

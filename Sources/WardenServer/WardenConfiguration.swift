@@ -52,16 +52,23 @@ public struct WardenConfiguration: Sendable, Equatable {
     /// A directory whose `login.mustache`, `consent.mustache`, `error.mustache`,
     /// `header.mustache`, `footer.mustache` replace the built-in pages.
     public var templatesDirectory: String?
-    /// Failed logins allowed per username per minute.
+    /// Failed logins allowed per username from one address per minute.
     public var loginFailuresPerAccount = 10
+    /// Failed logins allowed per username from all addresses together per minute.
+    public var loginFailuresPerAccountAnyAddress = 100
     /// Failed logins allowed per client address per minute.
     public var loginFailuresPerAddress = 100
-    /// Failed client authentications allowed per client id per minute.
+    /// Failed client authentications allowed per client id from one address per minute.
     public var clientAuthenticationFailuresPerClient = 10
     /// Failed client authentications allowed per client address per minute.
     public var clientAuthenticationFailuresPerAddress = 100
     /// Seconds a connection may send nothing before it is closed.
     public var connectionIdleTimeout = 30
+    /// Seconds in which a request must arrive whole, headers and body, counted from the
+    /// connection's start or the previous response: a slow drip does not hold a connection.
+    public var requestTimeout = 30
+    /// Open connections at most; past it a new connection is closed at once.
+    public var maxConnections = 4096
 
     public init() {}
 

@@ -30,6 +30,12 @@ public struct KeyEncryptionKey: Sendable {
 
     private init(key: SymmetricKey) { self.key = key }
 
+    /// A key for another purpose (HKDF-SHA-256 with `purpose` as its info): every
+    /// instance given this key-encryption key derives the same one.
+    public func derivedKey(for purpose: String) -> [UInt8] {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data(purpose.utf8), outputByteCount: 32).withUnsafeBytes { Array($0) }
+    }
+
     /// Encrypts `plaintext`, bound to `kid` so that a ciphertext cannot be moved to another key's row.
     func seal(_ plaintext: Data, kid: String) throws -> Data {
         guard let combined = try AES.GCM.seal(plaintext, using: key, authenticating: Data(kid.utf8)).combined else {

@@ -101,7 +101,7 @@ struct ClientAuthenticationTests {
 
 @Suite("Client authentication rate limits")
 struct ClientAuthenticationLimitTests {
-    @Test("failures are limited per client id, then per address; success does not count")
+    @Test("failures are limited per client id from one address, then per address; the right secret is never refused")
     func limits() async throws {
         let (client, secret) = Client.confidential()
         let authenticator = ClientAuthenticator(
@@ -109,19 +109,35 @@ struct ClientAuthenticationLimitTests {
             failuresPerAddress: FailureRateLimiter(limit: 3), clock: FixedClock(date: Date(timeIntervalSince1970: 1000)))
         for _ in 0..<5 { _ = try await authenticator.authenticate(.basic(clientID: client.id, secret: secret), address: "a") }
         for _ in 0..<2 {
-            await #expect(throws: OAuthError.self) { try await authenticator.authenticate(.basic(clientID: client.id, secret: ClientSecret("x")), address: "a") }
+            let error = await #expect(throws: OAuthError.self) {
+                try await authenticator.authenticate(.basic(clientID: client.id, secret: ClientSecret("x")), address: "a")
+            }
+            #expect(error?.code == .invalidClient)
         }
-        // Even the right secret now waits: the limit comes before the check.
         let limited = await #expect(throws: OAuthError.self) {
-            try await authenticator.authenticate(.basic(clientID: client.id, secret: secret), address: "b")
+            try await authenticator.authenticate(.basic(clientID: client.id, secret: ClientSecret("x")), address: "a")
         }
         #expect(limited?.code == .slowDown)
         #expect(limited?.retryAfter == 60)
+        // Someone else's failures refuse neither the right secret nor another address's attempts.
+        #expect(try await authenticator.authenticate(.basic(clientID: client.id, secret: secret), address: "a").id == client.id)
+        let fromB = await #expect(throws: OAuthError.self) {
+            try await authenticator.authenticate(.basic(clientID: client.id, secret: ClientSecret("x")), address: "b")
+        }
+        #expect(fromB?.code == .invalidClient)
         // A third failure from address "a" (another client id) reaches the address limit.
         await #expect(throws: OAuthError.self) { try await authenticator.authenticate(.basic(clientID: "nobody", secret: secret), address: "a") }
         let byAddress = await #expect(throws: OAuthError.self) {
             try await authenticator.authenticate(.basic(clientID: "someone-else", secret: secret), address: "a")
         }
         #expect(byAddress?.code == .slowDown)
+    }
+
+    @Test("a client id longer than 255 bytes is invalid_request before any lookup or count")
+    func longClientID() throws {
+        let long = String(repeating: "c", count: PresentedClientCredentials.maximumClientIDLength + 1)
+        #expect(throws: OAuthError.invalidRequest("client_id is longer than 255 bytes")) {
+            try PresentedClientCredentials.parse(authorization: nil, form: FormBody(["client_id": long]))
+        }
     }
 }

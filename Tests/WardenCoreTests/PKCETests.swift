@@ -67,16 +67,28 @@ struct RedirectURIMatcherTests {
 
 @Suite("Failure rate limiter")
 struct FailureRateLimiterTests {
-    @Test("blocks after the limit, frees the key once the failures are a window old")
+    @Test("admits up to the limit, then refuses until the attempts are a window old; a forgiven attempt frees its place")
     func window() {
         let limiter = FailureRateLimiter(limit: 3, window: 60)
         let start = Date(timeIntervalSince1970: 1000)
-        for i in 0..<3 {
-            #expect(limiter.retryAfter("alice", now: start.addingTimeInterval(Double(i))) == nil)
-            limiter.recordFailure("alice", now: start.addingTimeInterval(Double(i)))
-        }
-        #expect(limiter.retryAfter("alice", now: start.addingTimeInterval(3)) == 57)
-        #expect(limiter.retryAfter("bob", now: start.addingTimeInterval(3)) == nil)
-        #expect(limiter.retryAfter("alice", now: start.addingTimeInterval(60.5)) == nil)
+        for i in 0..<3 { #expect(limiter.admit("alice", now: start.addingTimeInterval(Double(i))) == nil) }
+        #expect(limiter.admit("alice", now: start.addingTimeInterval(3)) == 57)
+        #expect(limiter.admit("bob", now: start.addingTimeInterval(3)) == nil)
+        limiter.forgive("alice", admittedAt: start.addingTimeInterval(2))
+        #expect(limiter.admit("alice", now: start.addingTimeInterval(4)) == nil)
+        #expect(limiter.admit("alice", now: start.addingTimeInterval(60.5)) == nil)
+    }
+
+    @Test("memory is bounded: past its capacity the oldest key goes, and a sweep drops aged-out keys")
+    func bounded() {
+        let limiter = FailureRateLimiter(limit: 2, window: 60, capacity: 1000)
+        let start = Date(timeIntervalSince1970: 1000)
+        for i in 0..<5000 { _ = limiter.admit("key-\(i)", now: start) }
+        #expect(limiter.count == 1000)
+        // The newest keys are the ones kept.
+        _ = limiter.admit("key-4999", now: start)
+        #expect(limiter.admit("key-4999", now: start) == 60)
+        limiter.sweep(now: start.addingTimeInterval(61))
+        #expect(limiter.count == 0)
     }
 }

@@ -52,11 +52,14 @@ struct SignInTests {
         let users = InMemoryUsers()
         let store = InMemorySessions()
         let clock = FixedClock(date: Date(timeIntervalSince1970: 1_800_000_000))
+        let perAccountFromAddress = FailureRateLimiter(limit: 3)
+        let perAccount = FailureRateLimiter(limit: 6)
+        let perAddress = FailureRateLimiter(limit: 5)
         var sessions: BrowserSessions { BrowserSessions(repository: store, clock: clock, lifetime: 3600) }
         var signIn: SignIn {
             SignIn(
                 sessions: sessions, login: Login(users: users, hasher: hasher, decoyHash: "hash:decoy"),
-                failuresPerAccount: FailureRateLimiter(limit: 3), failuresPerAddress: FailureRateLimiter(limit: 5), clock: clock)
+                perAccountFromAddress: perAccountFromAddress, perAccount: perAccount, perAddress: perAddress, clock: clock)
         }
 
         init() async throws {
@@ -64,39 +67,70 @@ struct SignInTests {
         }
     }
 
-    @Test("success replaces the anonymous session with a new, authenticated one")
+    @Test("success starts a new authenticated session, replacing the one the browser had")
     func renewal() async throws {
         let world = try await World()
-        let (anonymousCookie, anonymous) = try await world.sessions.startAnonymous()
-        let outcome = try await world.signIn.attempt(username: "alice", password: "secret", address: "10.0.0.1", replacing: anonymous)
+        guard case .signedIn(let first) = try await world.signIn.attempt(username: "alice", password: "secret", address: "a", replacing: nil)
+        else { Issue.record("expected sign-in"); return }
+        let previous = try #require(try await world.sessions.current(cookie: first.value))
+        let outcome = try await world.signIn.attempt(username: "alice", password: "secret", address: "10.0.0.1", replacing: previous)
         guard case .signedIn(let cookie) = outcome else { Issue.record("expected sign-in, got \(outcome)"); return }
-        #expect(cookie != anonymousCookie)
-        #expect(try await world.sessions.current(cookie: anonymousCookie.value) == nil)
+        #expect(cookie != first)
+        #expect(try await world.sessions.current(cookie: first.value) == nil)
         let session = try #require(try await world.sessions.current(cookie: cookie.value))
         #expect(session.userID == "u1")
-        #expect(session.csrfToken != anonymous.csrfToken)
+        #expect(session.csrfToken != previous.csrfToken)
     }
 
     @Test("an unknown user costs a password verification too, and fails the same way")
     func unknownUser() async throws {
         let world = try await World()
-        let (_, anonymous) = try await world.sessions.startAnonymous()
-        #expect(try await world.signIn.attempt(username: "mallory", password: "x", address: "a", replacing: anonymous) == .failed)
-        #expect(try await world.signIn.attempt(username: "alice", password: "x", address: "a", replacing: anonymous) == .failed)
+        #expect(try await world.signIn.attempt(username: "mallory", password: "x", address: "a", replacing: nil) == .failed)
+        #expect(try await world.signIn.attempt(username: "alice", password: "x", address: "a", replacing: nil) == .failed)
         #expect(world.hasher.verifications.withLock { $0 } == 2)
     }
 
-    @Test("failures are limited per account, even with the right password, and per address")
+    @Test("a username longer than any can be fails at once, without a hash or a limiter entry")
+    func longUsername() async throws {
+        let world = try await World()
+        let long = String(repeating: "a", count: SignIn.maximumUsernameLength + 1)
+        #expect(try await world.signIn.attempt(username: long, password: "x", address: "a", replacing: nil) == .failed)
+        #expect(world.hasher.verifications.withLock { $0 } == 0)
+        #expect(world.perAccountFromAddress.count == 0 && world.perAccount.count == 0 && world.perAddress.count == 0)
+    }
+
+    @Test("tight per account from one address, loose per account and per address; another address is not locked out")
     func limits() async throws {
         let world = try await World()
         let signIn = world.signIn
-        let (_, anonymous) = try await world.sessions.startAnonymous()
-        for _ in 0..<3 { _ = try await signIn.attempt(username: "alice", password: "x", address: "a", replacing: anonymous) }
-        guard case .rateLimited(let wait) = try await signIn.attempt(username: "alice", password: "secret", address: "b", replacing: anonymous) else {
-            Issue.record("expected the account limit"); return
+        for _ in 0..<3 { #expect(try await signIn.attempt(username: "alice", password: "x", address: "a", replacing: nil) == .failed) }
+        // From "a", even the right password waits; from "b" alice signs in.
+        guard case .rateLimited(let wait) = try await signIn.attempt(username: "alice", password: "secret", address: "a", replacing: nil) else {
+            Issue.record("expected the per-account-and-address limit"); return
         }
         #expect(wait > 0 && wait <= 60)
-        for i in 0..<5 { _ = try await signIn.attempt(username: "user\(i)", password: "x", address: "c", replacing: anonymous) }
-        #expect(try await signIn.attempt(username: "someone", password: "x", address: "c", replacing: anonymous) != .failed)
+        guard case .signedIn = try await signIn.attempt(username: "alice", password: "secret", address: "b", replacing: nil) else {
+            Issue.record("another address was locked out"); return
+        }
+        // Distributed guessing: 6 failures in all reach the per-account limit, whatever the addresses.
+        for i in 0..<3 { _ = try await signIn.attempt(username: "alice", password: "x", address: "d\(i)", replacing: nil) }
+        guard case .rateLimited = try await signIn.attempt(username: "alice", password: "x", address: "e", replacing: nil) else {
+            Issue.record("expected the per-account limit"); return
+        }
+        // Per address: 5 failures from "c" with any usernames.
+        for i in 0..<5 { _ = try await signIn.attempt(username: "user\(i)", password: "x", address: "c", replacing: nil) }
+        #expect(try await signIn.attempt(username: "someone", password: "x", address: "c", replacing: nil) != .failed)
+    }
+
+    @Test("attempts in flight count before the password is hashed: parallel guesses cannot slip past the limit")
+    func parallel() async throws {
+        let world = try await World()
+        let signIn = world.signIn
+        let outcomes = try await withThrowingTaskGroup(of: SignIn.Outcome.self) { group in
+            for _ in 0..<20 { group.addTask { try await signIn.attempt(username: "alice", password: "x", address: "a", replacing: nil) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 == .failed }.count == 3)
+        #expect(world.hasher.verifications.withLock { $0 } == 3)
     }
 }

@@ -137,7 +137,7 @@ struct TokenRouteTests {
 
 @Suite("Client authentication limits over HTTP")
 struct ClientAuthenticationLimitRouteTests {
-    @Test("after too many failures: 429, Retry-After and an OAuth JSON error; other clients unaffected")
+    @Test("after too many failures: 429, Retry-After and an OAuth JSON error; the right secret and other clients unaffected")
     func rateLimited() async throws {
         try await TestWarden.run(configure: { $0.clientAuthenticationFailuresPerClient = 3 }) { warden, client in
             let (id, secret) = try await warden.register()
@@ -145,12 +145,13 @@ struct ClientAuthenticationLimitRouteTests {
             for _ in 0..<3 {
                 #expect(try await client.post("/token", form: "grant_type=client_credentials", basic: (id, "wrong")).status == .unauthorized)
             }
-            let limited = try await client.post("/introspect", form: "token=x", basic: (id, secret))
+            let limited = try await client.post("/introspect", form: "token=x", basic: (id, "wrong"))
             #expect(limited.status == .tooManyRequests)
             #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 > 0)
             #expect(limited.oauthError == "slow_down")
             #expect(limited.headers[.cacheControl] == "no-store")
             #expect(try await client.post("/token", form: "grant_type=client_credentials", basic: other).status == .ok)
+            #expect(try await client.post("/token", form: "grant_type=client_credentials", basic: (id, secret)).status == .ok)
         }
     }
 }

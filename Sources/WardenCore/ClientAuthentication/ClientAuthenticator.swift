@@ -1,14 +1,17 @@
 import Foundation
 
 /// Checks presented client credentials against the registered client (RFC 6749 §2.3),
-/// limiting failures per client id and per address (SECURITY.md).
+/// limiting failures per client id from one address (tight) and per address (loose).
+/// Client ids are public, so failures never lock a client out for other addresses,
+/// and correct credentials are never refused for someone else's failures: a secret of
+/// 256 bits is not guessed, so the limit guards against floods, not against guessing.
 public struct ClientAuthenticator: Sendable {
     let clients: any ClientRepository
     let failuresPerClient: FailureRateLimiter
     let failuresPerAddress: FailureRateLimiter
     let clock: any WardenClock
 
-    /// Makes an authenticator; by default 10 failures a minute per client id, 100 per address.
+    /// Makes an authenticator; by default 10 failures a minute per client id and address, 100 per address.
     public init(
         clients: any ClientRepository, failuresPerClient: FailureRateLimiter = FailureRateLimiter(limit: 10),
         failuresPerAddress: FailureRateLimiter = FailureRateLimiter(limit: 100), clock: any WardenClock = SystemClock()
@@ -20,23 +23,25 @@ public struct ClientAuthenticator: Sendable {
     }
 
     /// The authenticated client, or `invalid_client`. The error does not say whether
-    /// the client is unknown, used another method, or gave a wrong secret. After too
-    /// many failures for this client id or address: `slow_down` until they age out.
+    /// the client is unknown, used another method, or gave a wrong secret. Past the
+    /// limit of failures for this client id from this address, or for this address:
+    /// `slow_down` until they age out.
     public func authenticate(_ presented: PresentedClientCredentials, address: String? = nil) async throws -> Client {
-        let now = clock.now()
-        let addressKey = address ?? "unknown"
-        if let wait = failuresPerClient.retryAfter(presented.clientID, now: now) ?? failuresPerAddress.retryAfter(addressKey, now: now) {
-            throw OAuthError.rateLimited(retryAfter: wait)
-        }
         do {
             return try await check(presented)
         } catch let error as OAuthError where error.code == .invalidClient {
-            failuresPerClient.recordFailure(presented.clientID, now: now)
-            failuresPerAddress.recordFailure(addressKey, now: now)
+            let addressKey = address ?? "unknown"
+            let limits = FailureLimits([(failuresPerClient, "\(presented.clientID) \(addressKey)"), (failuresPerAddress, addressKey)])
+            if let wait = try await limits.admit(now: clock.now()) { throw OAuthError.rateLimited(retryAfter: wait) }
             throw error
         }
     }
 
+    /// Forgets failures that have aged out (run on a timer).
+    public func sweep(now: Date) {
+        failuresPerClient.sweep(now: now)
+        failuresPerAddress.sweep(now: now)
+    }
     /// Reads the credentials of a request (Authorization header and form) and authenticates them.
     public func authenticate(authorization: String?, form: FormBody, address: String?) async throws -> Client {
         try await authenticate(PresentedClientCredentials.parse(authorization: authorization, form: form), address: address)

@@ -25,11 +25,23 @@ public enum PresentedClientCredentials: Sendable, Equatable {
         }
     }
 
+    /// The longest client id accepted (Warden's own are 32 characters): a longer one is
+    /// refused before anything else, so that it never becomes a rate limiter's key.
+    public static let maximumClientIDLength = 255
+
     /// Reads the credentials from the Authorization header value and the form.
     ///
     /// RFC 6749 §2.3.1: Basic credentials are form-url-decoded after base64, and
     /// a client must not use more than one authentication method in a request.
     public static func parse(authorization: String?, form: FormBody) throws(OAuthError) -> PresentedClientCredentials {
+        let credentials = try parseUnbounded(authorization: authorization, form: form)
+        guard credentials.clientID.utf8.count <= maximumClientIDLength else {
+            throw .invalidRequest("client_id is longer than \(maximumClientIDLength) bytes")
+        }
+        return credentials
+    }
+
+    private static func parseUnbounded(authorization: String?, form: FormBody) throws(OAuthError) -> PresentedClientCredentials {
         if let authorization {
             let (id, secret) = try parseBasic(authorization)
             if form["client_secret"] != nil {

@@ -15,35 +15,39 @@ public struct SignIn: Sendable {
 
     let sessions: BrowserSessions
     let login: Login
-    /// Failed logins per username: tight.
-    let failuresPerAccount: any FailureCounting
-    /// Failed logins per client address: loose, so a shared address is not locked out.
-    let failuresPerAddress: any FailureCounting
+    /// Attempts per username from one address: tight.
+    let perAccountFromAddress: any FailureCounting
+    /// Attempts per username from any address: loose, against distributed guessing.
+    let perAccount: any FailureCounting
+    /// Attempts per client address: loose, so a shared address is not locked out.
+    let perAddress: any FailureCounting
     let clock: any WardenClock
 
+    /// The longest username tried: a longer one cannot exist, so it fails at once,
+    /// without becoming a rate limiter's key.
+    public static let maximumUsernameLength = 255
+
     public init(
-        sessions: BrowserSessions, login: Login, failuresPerAccount: any FailureCounting,
-        failuresPerAddress: any FailureCounting,
-        clock: any WardenClock
+        sessions: BrowserSessions, login: Login, perAccountFromAddress: any FailureCounting, perAccount: any FailureCounting,
+        perAddress: any FailureCounting, clock: any WardenClock
     ) {
         self.sessions = sessions
         self.login = login
-        self.failuresPerAccount = failuresPerAccount
-        self.failuresPerAddress = failuresPerAddress
+        self.perAccountFromAddress = perAccountFromAddress
+        self.perAccount = perAccount
+        self.perAddress = perAddress
         self.clock = clock
     }
 
-    /// Tries `username` and `password` from `address`, replacing `session` on success.
-    public func attempt(username: String, password: String, address: String, replacing session: BrowserSession) async throws -> Outcome {
+    /// Tries `username` and `password` from `address`, replacing `session` (if any) on
+    /// success. The attempt counts against the limits before the password is hashed.
+    public func attempt(username: String, password: String, address: String, replacing session: BrowserSession?) async throws -> Outcome {
+        guard !username.isEmpty, username.utf8.count <= Self.maximumUsernameLength else { return .failed }
         let now = clock.now()
-        var wait = try await failuresPerAccount.retryAfter(username, now: now)
-        if wait == nil { wait = try await failuresPerAddress.retryAfter(address, now: now) }
-        if let wait { return .rateLimited(retryAfter: wait) }
-        guard let user = try await login.authenticate(username: username, password: password) else {
-            try await failuresPerAccount.recordFailure(username, now: now)
-            try await failuresPerAddress.recordFailure(address, now: now)
-            return .failed
-        }
+        let limits = FailureLimits([(perAccountFromAddress, "\(username) \(address)"), (perAccount, username), (perAddress, address)])
+        if let wait = try await limits.admit(now: now) { return .rateLimited(retryAfter: wait) }
+        guard let user = try await login.authenticate(username: username, password: password) else { return .failed }
+        try await limits.forgive(admittedAt: now)
         return .signedIn(cookie: try await sessions.logIn(userID: user.id, replacing: session).cookie)
     }
 }

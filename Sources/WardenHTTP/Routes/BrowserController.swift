@@ -7,6 +7,7 @@ import WardenCore
 /// and their stylesheet. Each route is one method.
 struct BrowserController: Sendable {
     static let sessionCookie = "warden_session"
+    static let preLoginCookie = "warden_prelogin"
     static let queryCharacters = CharacterSet.urlQueryAllowed.union(CharacterSet(charactersIn: "%"))
 
     let flow: BrowserFlow
@@ -27,13 +28,13 @@ struct BrowserController: Sendable {
         }
         let current = try await flow.sessions.current(cookie: request.cookies[Self.sessionCookie]?.value)
         guard let session = current, let userID = session.userID, let user = try await flow.users.user(id: userID) else {
-            // Keep an anonymous session the browser already has; start one otherwise.
-            if let current, current.userID == nil {
-                return loginPage(flow, authorizationRequest, query: query, csrf: current.csrfToken)
+            // Not signed in: nothing is stored; the login form's CSRF token rides in a signed cookie.
+            if let csrf = flow.preLogin.csrfToken(from: request.cookies[Self.preLoginCookie]?.value) {
+                return loginPage(flow, authorizationRequest, query: query, csrf: csrf)
             }
-            let (cookie, session) = try await flow.sessions.startAnonymous()
-            var response = loginPage(flow, authorizationRequest, query: query, csrf: session.csrfToken)
-            response.setCookie(sessionCookie(cookie.value, flow: flow))
+            let (cookie, csrf) = flow.preLogin.issue()
+            var response = loginPage(flow, authorizationRequest, query: query, csrf: csrf)
+            response.setCookie(self.cookie(Self.preLoginCookie, cookie))
             return response
         }
         if try await flow.authorization.needsConsent(authorizationRequest, userID: userID) {
@@ -53,10 +54,13 @@ struct BrowserController: Sendable {
         let session = try await flow.sessions.current(cookie: request.cookies[Self.sessionCookie]?.value)
         let form: FormBody
         do { form = try await request.oauthForm() } catch let error as OAuthError { return errorPage(flow, error) }
-        guard let session, session.acceptsCSRF(form["csrf_token"]) else { return expiredFormPage(flow) }
+        let preLoginCSRF = flow.preLogin.csrfToken(from: request.cookies[Self.preLoginCookie]?.value)
+        guard let csrf = form["csrf_token"],
+            preLoginCSRF.map({ ConstantTime.equals(Array($0.utf8), Array(csrf.utf8)) }) == true || session?.acceptsCSRF(csrf) == true
+        else { return expiredFormPage(flow) }
         let query = form["authorization_request"] ?? ""
         let authorizationRequest: AuthorizationRequest
-        switch await validate(query, flow: flow) {
+        switch await validate(query, flow: flow, after: .post) {
         case .success(let valid): authorizationRequest = valid
         case .failure(let failure): return failure.response
         }
@@ -76,14 +80,14 @@ struct BrowserController: Sendable {
                 status: .tooManyRequests, headers: headers)
         case .failed:
             context.outcome.errorCause = "failed login"
-            return loginPage(
-                flow, authorizationRequest, query: query, csrf: session.csrfToken, username: username, error: "Incorrect username or password.")
+            return loginPage(flow, authorizationRequest, query: query, csrf: csrf, username: username, error: "Incorrect username or password.")
         case .signedIn(let cookie):
             // The query was validated, not re-encoded: encode anything a Location must not carry raw
             // (its percent-escapes are already known to be well formed).
             var response = redirect(
                 "/authorize?" + (query.addingPercentEncoding(withAllowedCharacters: Self.queryCharacters) ?? ""), status: .seeOther)
-            response.setCookie(sessionCookie(cookie.value, flow: flow))
+            response.setCookie(self.cookie(Self.sessionCookie, cookie.value))
+            response.setCookie(self.cookie(Self.preLoginCookie, "", maxAge: 0))
             return response
         }
     }
@@ -97,7 +101,7 @@ struct BrowserController: Sendable {
             return expiredFormPage(flow)
         }
         let authorizationRequest: AuthorizationRequest
-        switch await validate(form["authorization_request"] ?? "", flow: flow) {
+        switch await validate(form["authorization_request"] ?? "", flow: flow, after: .post) {
         case .success(let valid): authorizationRequest = valid
         case .failure(let failure): return failure.response
         }
@@ -120,14 +124,15 @@ struct BrowserController: Sendable {
     }
 
     /// The validated request, or the response its failure calls for: an error page
-    /// when the client or redirect URI cannot be trusted, else a redirect.
-    func validate(_ query: String, flow: BrowserFlow) async -> Result<AuthorizationRequest, ResponseFailure> {
+    /// when the client or redirect URI cannot be trusted, else a redirect (303 after a
+    /// POST, RFC 9700 §4.12).
+    func validate(_ query: String, flow: BrowserFlow, after method: HTTPRequest.Method = .get) async -> Result<AuthorizationRequest, ResponseFailure> {
         do {
             return .success(try await flow.authorization.validate(try FormBody(parsing: Array(query.utf8))))
         } catch let failure as AuthorizationFailure {
             switch failure {
             case .page(let error): return .failure(ResponseFailure(errorPage(flow, error)))
-            case .redirect(let url): return .failure(ResponseFailure(redirect(url, status: .found)))
+            case .redirect(let url): return .failure(ResponseFailure(redirect(url, status: method == .post ? .seeOther : .found)))
             }
         } catch let error as OAuthError {
             return .failure(ResponseFailure(errorPage(flow, error)))
@@ -162,8 +167,8 @@ struct BrowserController: Sendable {
         return Response(status: status, headers: headers)
     }
 
-    func sessionCookie(_ value: String, flow: BrowserFlow) -> Cookie {
-        Cookie(name: Self.sessionCookie, value: value, path: "/", secure: flow.secureCookies, httpOnly: true, sameSite: .lax)
+    func cookie(_ name: String, _ value: String, maxAge: Int? = nil) -> Cookie {
+        Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: flow.secureCookies, httpOnly: true, sameSite: .lax)
     }
 }
 
