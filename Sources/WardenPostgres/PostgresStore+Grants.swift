@@ -29,11 +29,7 @@ extension PostgresStore: GrantRepository {
     public func withLockedCode<T: Sendable>(
         digest: [UInt8], at now: Date, _ step: @escaping @Sendable (AuthorizationCodeRecord?) throws -> GrantStep<T>
     ) async throws -> T {
-        try await transaction { connection in
-            let step = try step(try await Self.code(digest: digest, locking: true, on: connection, logger: logger))
-            try await apply(step.writes, at: now, on: connection)
-            return step.result
-        }
+        try await take(step, at: now) { try await Self.code(digest: digest, locking: true, on: $0, logger: $1) }
     }
 
     public func refreshToken(digest: [UInt8]) async throws -> RefreshTokenRecord? {
@@ -43,8 +39,16 @@ extension PostgresStore: GrantRepository {
     public func withLockedRefreshToken<T: Sendable>(
         digest: [UInt8], at now: Date, _ step: @escaping @Sendable (RefreshTokenRecord?) throws -> GrantStep<T>
     ) async throws -> T {
+        try await take(step, at: now) { try await Self.refreshToken(digest: digest, locking: true, on: $0, logger: $1) }
+    }
+
+    /// One lifecycle step as one transaction: `read` (locking what it reads), decide, apply.
+    private func take<Record: Sendable, T: Sendable>(
+        _ step: @escaping @Sendable (Record?) throws -> GrantStep<T>, at now: Date,
+        read: (PostgresConnection, Logger) async throws -> Record?
+    ) async throws -> T {
         try await transaction { connection in
-            let step = try step(try await Self.refreshToken(digest: digest, locking: true, on: connection, logger: logger))
+            let step = try step(try await read(connection, logger))
             try await apply(step.writes, at: now, on: connection)
             return step.result
         }

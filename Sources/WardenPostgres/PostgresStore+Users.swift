@@ -24,8 +24,18 @@ extension PostgresStore: UserRepository {
             """)
     }
 
-    public func updatePasswordHash(username: String, hash: String) async throws -> Bool {
-        try await returnsRow(query("UPDATE users SET password_hash = \(hash) WHERE username = \(username) RETURNING 1"))
+    public func updatePasswordHash(username: String, hash: String, at now: Date) async throws -> Bool {
+        try await transaction { connection in
+            let rows = try await connection.query(
+                "UPDATE users SET password_hash = \(hash) WHERE username = \(username) RETURNING id", logger: logger)
+            var updated: String?
+            for try await id in rows.decode(String.self) { updated = id }
+            guard let id = updated else { return false }
+            try await connection.query("DELETE FROM sessions WHERE user_id = \(id)", logger: logger)
+            try await connection.query(
+                "UPDATE grants SET revoked_at = \(now.unixSeconds) WHERE user_id = \(id) AND revoked_at IS NULL", logger: logger)
+            return true
+        }
     }
 
     public func delete(username: String) async throws -> Bool {

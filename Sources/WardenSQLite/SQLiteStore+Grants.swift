@@ -36,12 +36,7 @@ extension SQLiteStore: GrantRepository {
     public func withLockedCode<T: Sendable>(
         digest: [UInt8], at now: Date, _ step: @escaping @Sendable (AuthorizationCodeRecord?) throws -> GrantStep<T>
     ) async throws -> T {
-        // The writer is serial: what this write reads, no other write changes before it ends.
-        try await write { db in
-            let step = try step(try Self.code(digest: digest, in: db))
-            try Self.apply(step.writes, at: now, in: db)
-            return step.result
-        }
+        try await take(step, at: now) { try Self.code(digest: digest, in: $0) }
     }
 
     public func refreshToken(digest: [UInt8]) async throws -> RefreshTokenRecord? {
@@ -51,8 +46,17 @@ extension SQLiteStore: GrantRepository {
     public func withLockedRefreshToken<T: Sendable>(
         digest: [UInt8], at now: Date, _ step: @escaping @Sendable (RefreshTokenRecord?) throws -> GrantStep<T>
     ) async throws -> T {
+        try await take(step, at: now) { try Self.refreshToken(digest: digest, in: $0) }
+    }
+
+    /// One lifecycle step as one write: `read`, decide, apply. The writer is serial, so
+    /// what the step read no other write changes before it ends.
+    private func take<Record, T: Sendable>(
+        _ step: @escaping @Sendable (Record?) throws -> GrantStep<T>, at now: Date,
+        read: @escaping @Sendable (Database) throws -> Record?
+    ) async throws -> T {
         try await write { db in
-            let step = try step(try Self.refreshToken(digest: digest, in: db))
+            let step = try step(try read(db))
             try Self.apply(step.writes, at: now, in: db)
             return step.result
         }

@@ -28,10 +28,14 @@ extension SQLiteStore: UserRepository {
         }
     }
 
-    public func updatePasswordHash(username: String, hash: String) async throws -> Bool {
+    public func updatePasswordHash(username: String, hash: String, at now: Date) async throws -> Bool {
         try await write { db in
-            try db.executeCached(sql: "UPDATE users SET password_hash = ? WHERE username = ?", arguments: [hash, username])
-            return db.changesCount == 1
+            guard let id = try String.fetchOne(db, sql: "SELECT id FROM users WHERE username = ?", arguments: [username]) else { return false }
+            try db.execute(sql: "UPDATE users SET password_hash = ? WHERE id = ?", arguments: [hash, id])
+            try db.execute(sql: "DELETE FROM sessions WHERE user_id = ?", arguments: [id])
+            try db.execute(
+                sql: "UPDATE grants SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", arguments: [now.unixSeconds, id])
+            return true
         }
     }
 

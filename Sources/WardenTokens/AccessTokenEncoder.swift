@@ -50,10 +50,10 @@ struct AccessTokenEncoder: Sendable {
         return writer.finish()
     }
 
-    /// RFC 7518 §3: ES256 as raw r‖s, RS256 as PKCS #1 v1.5 over SHA-256; RFC 8037 for EdDSA.
+    /// RFC 7518 §3: ES256 as raw r‖s (in low-S form), RS256 as PKCS #1 v1.5 over SHA-256; RFC 8037 for EdDSA.
     private func sign(_ input: [UInt8]) throws -> [UInt8] {
         switch key {
-        case .es256(let privateKey): Array(try privateKey.signature(for: input).rawRepresentation)
+        case .es256(let privateKey): LowS.normalized(Array(try privateKey.signature(for: input).rawRepresentation))
         case .edDSA(let privateKey): Array(try privateKey.signature(for: input))
         case .rs256(let privateKey):
             Array(try privateKey.signature(for: SHA256.hash(data: input), padding: .insecurePKCS1v1_5).rawRepresentation)

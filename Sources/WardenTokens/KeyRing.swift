@@ -74,11 +74,12 @@ public final class KeyRing: AccessTokenSigner, AccessTokenVerifier, Sendable {
     }
 
     public func verify(_ token: String) async -> AccessTokenClaims? {
-        guard Self.hasCanonicalSignature(token), let header = Self.header(of: token),
+        guard let signature = Self.canonicalSignature(of: token), let header = Self.header(of: token),
             header.typ?.lowercased() == "at+jwt" || header.typ?.lowercased() == "application/at+jwt",
             let kid = header.kid,
             let key = state.withLock({ $0.keys[kid] }),
             header.alg == key.algorithm.rawValue,
+            key.algorithm != .es256 || LowS.isLow(signature),
             let payload = try? await key.collection.verify(token, as: AccessTokenPayload.self),
             payload.iss.value == issuer
         else { return nil }
@@ -101,11 +102,12 @@ public final class KeyRing: AccessTokenSigner, AccessTokenVerifier, Sendable {
     /// the unused bits of its last character zero. jwt-kit also accepts `=` padding and
     /// stray bits, so one signature would have several spellings, each a different token
     /// string that verifies (found by the FuzzAccessToken target).
-    static func hasCanonicalSignature(_ token: String) -> Bool {
-        guard let dot = token.lastIndex(of: ".") else { return false }
+    /// The signature's bytes when it is so spelled; else nil.
+    static func canonicalSignature(of token: String) -> [UInt8]? {
+        guard let dot = token.lastIndex(of: ".") else { return nil }
         let signature = token[token.index(after: dot)...]
-        guard let bytes = Base64URL.decode(signature) else { return false }
-        return Base64URL.encode(bytes) == signature
+        guard let bytes = Base64URL.decode(signature), Base64URL.encode(bytes) == signature else { return nil }
+        return Array(bytes)
     }
 
     /// The JOSE header, read before any key is chosen so that `kid`, `alg` and `typ` can be checked.

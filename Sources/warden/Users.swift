@@ -87,17 +87,18 @@ struct Users: AsyncParsableCommand {
     }
 
     struct SetPassword: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "set-password", abstract: "Change a user's password.")
+        static let configuration = CommandConfiguration(
+            commandName: "set-password", abstract: "Change a user's password, ending their sessions and revoking their grants.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The username.") var username: String
         @OptionGroup var password: PasswordOptions
 
         func run() async throws {
             let hash = try await BcryptPasswordHasher().hash(try password.read())
-            guard try await global.withStore({ store, _ in try await store.updatePasswordHash(username: username, hash: hash) }) else {
+            guard try await global.withStore({ store, _ in try await store.updatePasswordHash(username: username, hash: hash, at: Date()) }) else {
                 throw ConfigurationError("no user \(username)")
             }
-            print("changed the password of \(username)")
+            print("changed the password of \(username); their sessions ended and their grants were revoked")
         }
     }
 }

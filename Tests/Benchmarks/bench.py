@@ -4,6 +4,7 @@
     python3 Tests/Benchmarks/bench.py             # release build, full run, report in Tests/Benchmarks/results/
     python3 Tests/Benchmarks/bench.py --smoke     # a few seconds against the debug build: checks it still works
     python3 Tests/Benchmarks/bench.py --scale-out # one, then two instances on a throwaway PostgreSQL: results/scale-out.md
+    python3 Tests/Benchmarks/bench.py --compare OLD_BINARY  # the durable-write hot paths, OLD vs this, interleaved: results/compare.md
 
 For each scenario and concurrency it records requests/s, latency p50/p99/p99.9,
 non-2xx answers and the server's CPU time per request (from /proc/PID/stat before
@@ -466,6 +467,57 @@ def run_scale_out(binary: Path, concurrencies: list[int], seconds: float) -> tup
     return rows, facts
 
 
+def run_compare(binaries: dict[str, Path], concurrencies: list[int], seconds: float, rounds: int) -> list[tuple[str, Result]]:
+    """The durable-write hot paths (refresh rotation, code redemption) and /healthz for each
+    binary, on a fresh server each, interleaved round by round so that a slow minute of the
+    machine falls on both alike."""
+    root = Path(tempfile.mkdtemp(prefix="warden-bench-compare-"))
+    results: list[tuple[str, Result]] = []
+    try:
+        for round_index in range(rounds):
+            order = list(binaries.items())
+            for label, binary in order if round_index % 2 == 0 else reversed(order):
+                server = start_server(binary, root / f"{label}-{round_index}")
+                try:
+                    flow = BrowserFlow(server)
+                    for concurrency in concurrencies:
+                        results.append((label, measure(server, "GET /healthz", "scenario_get.lua", "/healthz", concurrency, seconds)))
+                        results.append((label, measure(server, REFRESH + ", durability full", "scenario_refresh.lua", "/token",
+                                                       concurrency, seconds, flow.refresh_env(concurrency))))
+                        results.append((label, measure_redemption(server, flow, concurrency, seconds, root / f"{label}-{round_index}")))
+                finally:
+                    server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return results
+
+
+def compare_report(results: list[tuple[str, Result]], labels: list[str], rounds: int, seconds: float) -> str:
+    lines = [
+        f"# Warden benchmark: {' vs '.join(labels)}", "",
+        f"{rounds} interleaved rounds, a fresh server per binary and round, {seconds:g} s per cell; means of the rounds.",
+        f"Machine: {machine()}. Command: `{' '.join(['python3', *sys.argv])}`", "",
+        "| scenario | conc. | " + " | ".join(f"{label} req/s | {label} vs /healthz | {label} CPU µs/req" for label in labels)
+        + f" | {labels[-1]} / {labels[0]} |",
+        "| --- | ---: | " + " | ".join("---: | ---: | ---:" for _ in labels) + " | ---: |",
+    ]
+    keys = list(dict.fromkeys((r.scenario, r.concurrency) for _, r in results))
+
+    def mean(label: str, scenario: str, concurrency: int, value) -> float:
+        values = [value(r) for l, r in results if l == label and r.scenario == scenario and r.concurrency == concurrency]
+        return sum(values) / len(values) if values else 0.0
+
+    for scenario, concurrency in keys:
+        cells, rates = [], []
+        for label in labels:
+            rate = mean(label, scenario, concurrency, lambda r: r.rate)
+            ceiling = mean(label, "GET /healthz", concurrency, lambda r: r.rate)
+            cells.append(f"{rate:,.0f} | {rate / ceiling if ceiling else 0:.3f} | {mean(label, scenario, concurrency, lambda r: r.cpu_us_per_request):.0f}")
+            rates.append(rate)
+        lines.append(f"| {scenario} | {concurrency} | " + " | ".join(cells) + f" | {rates[-1] / rates[0] if rates[0] else 0:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
@@ -598,6 +650,9 @@ def main() -> int:
     parser.add_argument("--dataset", default="1000000,10000", help="refresh tokens,clients in the large-database runs")
     parser.add_argument("--smoke", action="store_true", help="seconds=1, concurrency 1,4, debug binary, small dataset, temporary report")
     parser.add_argument("--scale-out", action="store_true", help="one, then two instances on a throwaway PostgreSQL: scale-out.md")
+    parser.add_argument("--compare", type=Path, metavar="BASELINE",
+                        help="interleave the durable-write hot paths of BASELINE (a warden binary) and --binary: compare.md")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds with --compare")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -607,6 +662,15 @@ def main() -> int:
         args.binary = args.binary or REPO / ".build" / "debug" / "warden"
         args.out = Path(tempfile.mkdtemp(prefix="warden-bench-smoke-"))
     binary = (args.binary or build_release()).resolve()
+    if args.compare:
+        labels = ["baseline", "this"]
+        results = run_compare(dict(zip(labels, [args.compare.resolve(), binary])),
+                              [int(c) for c in (args.concurrency or "16,64").split(",")], args.seconds, args.rounds)
+        args.out.mkdir(parents=True, exist_ok=True)
+        text = compare_report(results, labels, args.rounds, args.seconds)
+        (args.out / "compare.md").write_text(text)
+        print(text)
+        return 1 if any(r.requests == 0 or r.non2xx or r.socket_errors for _, r in results) else 0
     if args.scale_out:
         rows, facts = run_scale_out(binary, [int(c) for c in (args.concurrency or "16,64").split(",")], args.seconds)
         facts["command"] = " ".join(["python3", *sys.argv])

@@ -761,6 +761,8 @@ def assert_rfc9068_token(
 # -- the authorization code flow (browser pages) ---------------------------------
 
 SESSION_COOKIE = "warden_session"
+#: Before sign-in: the login form's CSRF token, signed; nothing is stored on the server.
+PRELOGIN_COOKIE = "warden_prelogin"
 LOGIN_ERROR = "Incorrect username or password."
 
 
@@ -803,10 +805,11 @@ def assert_redirect_to(response: requests.Response, redirect_uri: str, *, status
 
 
 def assert_authorization_error(
-    response: requests.Response, redirect_uri: str, error: str, *, issuer: str, state: str | None
+    response: requests.Response, redirect_uri: str, error: str, *, issuer: str, state: str | None, status: int = 302
 ) -> dict[str, str]:
-    """RFC 6749 §4.1.2.1 + RFC 9207: a 302 back to the client with error, state and iss, no code."""
-    params = assert_redirect_to(response, redirect_uri, status=302)
+    """RFC 6749 §4.1.2.1 + RFC 9207: a 302 back to the client with error, state and iss, no
+    code (303 when answering a POST: RFC 9700 §4.12)."""
+    params = assert_redirect_to(response, redirect_uri, status=status)
     assert params.get("error") == error, f"expected error={error}, got {params}"
     assert "code" not in params, params
     assert params.get("iss") == issuer, params

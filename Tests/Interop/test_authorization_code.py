@@ -22,6 +22,7 @@ import requests
 
 from interop import (
     LOGIN_ERROR,
+    PRELOGIN_COOKIE,
     SESSION_COOKIE,
     Page,
     User,
@@ -795,14 +796,18 @@ def test_login_page(server, spa):
     assert "spa" in page.text
 
 
-def test_session_cookie_attributes(server, spa):
+def test_session_cookie_attributes(server, spa, alice):
+    def attributes(header: str) -> list[str]:
+        return [part.strip().lower() for part in header.split(";")[1:]]
+
     agent, response, _ = login_page(server, spa)
     header = response.headers.get("Set-Cookie", "")
-    assert header.startswith(SESSION_COOKIE + "="), header
-    attributes = [part.strip().lower() for part in header.split(";")[1:]]
-    assert "httponly" in attributes, header
-    assert "samesite=lax" in attributes, header
-    assert "path=/" in attributes, header
+    assert header.startswith(PRELOGIN_COOKIE + "="), header
+    assert SESSION_COOKIE not in header, "no session before sign-in"
+    assert {"httponly", "samesite=lax", "path=/"} <= set(attributes(header)), header
+    logged_in = agent.login(response, alice.username, alice.password)
+    session = [cookie for cookie in logged_in.raw.headers.getlist("Set-Cookie") if cookie.startswith(SESSION_COOKIE + "=")]
+    assert len(session) == 1 and {"httponly", "samesite=lax", "path=/"} <= set(attributes(session[0])), session
 
 
 def test_client_name_is_escaped_in_pages(module_warden, server, bob):
@@ -835,28 +840,32 @@ def test_wrong_password_and_unknown_user_look_the_same(server, spa, alice):
 
 def test_login_session_is_renewed_no_fixation(server, spa, alice):
     agent, response, _ = login_page(server, spa)
-    before = agent.session_cookie
+    assert agent.session_cookie is None
+    before = agent.http.cookies.get(PRELOGIN_COOKIE)
     assert before
     logged_in = agent.login(response, alice.username, alice.password)
     assert logged_in.status_code == 303
     after = agent.session_cookie
-    assert after and after != before, "the session cookie must change at login"
-    # The pre-login cookie is not a logged-in session.
-    attacker = UserAgent(server)
-    attacker.http.cookies.set(SESSION_COOKIE, before, domain="127.0.0.1", path="/")
-    page = assert_html_page(attacker.authorize(authorization_params(spa, REDIRECT, challenge=pkce_pair()[1])), 200)
-    assert page.is_login, "the pre-login session cookie still works after login"
-    # The renewed one is.
+    assert after and after != before, "sign-in must start a new session"
+    assert not agent.http.cookies.get(PRELOGIN_COOKIE), "the pre-login cookie is cleared at sign-in"
+    # The pre-login cookie is not a logged-in session, whatever it is presented as.
+    for name in (PRELOGIN_COOKIE, SESSION_COOKIE):
+        attacker = UserAgent(server)
+        attacker.http.cookies.set(name, before, domain="127.0.0.1", path="/")
+        page = assert_html_page(attacker.authorize(authorization_params(spa, REDIRECT, challenge=pkce_pair()[1])), 200)
+        assert page.is_login, f"the pre-login cookie as {name} logged in"
+    # The new session is.
     response = agent.authorize(authorization_params(spa, REDIRECT, challenge=pkce_pair()[1]))
     assert not (response.status_code == 200 and Page.parse(response.text).is_login)
 
 
-def test_a_planted_session_cookie_is_replaced(server, spa):
+def test_a_planted_session_cookie_is_replaced(server, spa, alice):
     agent = UserAgent(server)
     agent.http.cookies.set(SESSION_COOKIE, "attacker-chosen-value", domain="127.0.0.1", path="/")
     response = agent.authorize(authorization_params(spa, REDIRECT, challenge=pkce_pair()[1]))
     assert Page.parse(response.text).is_login
-    assert agent.session_cookie != "attacker-chosen-value"
+    assert agent.login(response, alice.username, alice.password).status_code == 303
+    assert agent.session_cookie not in (None, "attacker-chosen-value")
 
 
 def test_logged_in_user_is_not_asked_to_log_in_again(server, spa, alice, alice_agent):

@@ -25,6 +25,7 @@ from selenium.common.exceptions import WebDriverException
 from interop import (
     headless_chromium,
     LOGIN_ERROR,
+    PRELOGIN_COOKIE,
     SESSION_COOKIE,
     Page,
     RedirectCatcher,
@@ -177,9 +178,11 @@ def test_login_page_in_chromium(browser, server, clients, catcher):
     assert browser.find_element(By.ID, "password").get_attribute("type") == "password"
     assert browser.find_element(By.CSS_SELECTOR, "form[action='/login']").get_attribute("method") == "post"
     assert browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]").is_displayed()
-    cookie = browser.get_cookie(SESSION_COOKIE)
+    # Before sign-in only the signed pre-login cookie (the form's CSRF token); no session yet.
+    assert browser.get_cookie(SESSION_COOKIE) is None
+    cookie = browser.get_cookie(PRELOGIN_COOKIE)
     assert cookie and cookie["httpOnly"] is True and cookie["sameSite"] == "Lax", cookie
-    assert browser.execute_script("return document.cookie") == "", "the session cookie must be HttpOnly"
+    assert browser.execute_script("return document.cookie") == "", "the pre-login cookie must be HttpOnly"
     assert_page_is_sound(browser)
     screenshot(browser, "login.png")
 
@@ -190,11 +193,12 @@ def test_full_flow_with_authlib(browser, server, metadata, clients, catcher, ali
     verifier = generate_token(64)
     url, state = session.create_authorization_url(metadata["authorization_endpoint"], code_verifier=verifier)
     browser.get(url)
-    before = browser.get_cookie(SESSION_COOKIE)["value"]
+    before = browser.get_cookie(PRELOGIN_COOKIE)["value"]
     log_in(browser, alice.username, alice.password)
     WebDriverWait(browser, 15).until(lambda b: is_consent_page(b))
     after = browser.get_cookie(SESSION_COOKIE)
-    assert after["value"] != before, "the session cookie was not renewed at login"
+    assert after and after["value"] != before, "sign-in did not start a new session"
+    assert browser.get_cookie(PRELOGIN_COOKIE) is None, "the pre-login cookie outlived sign-in"
     assert after["httpOnly"] is True and after["sameSite"] == "Lax"
     # The consent page names the client and every scope asked for.
     assert "Photo Book" in heading(browser)

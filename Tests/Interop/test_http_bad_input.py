@@ -38,6 +38,7 @@ import requests
 from interop import (
     LOGIN_ERROR,
     NO_FAILURE_LIMITS,
+    PRELOGIN_COOKIE,
     SESSION_COOKIE,
     SPEC_ERROR_CODES,
     Client,
@@ -73,11 +74,13 @@ UPFRONT_REFUSAL_SECONDS = 1.5
 
 @dataclass
 class Browser:
-    """A browser session: its cookie and the hidden fields of the form it was shown."""
+    """A browser: its cookie (the signed pre-login one before sign-in, the session after)
+    and the hidden fields of the form it was shown."""
 
     cookie: str
     csrf: str
     authorization_request: str
+    cookie_name: str = SESSION_COOKIE
 
 
 @dataclass
@@ -108,7 +111,7 @@ def env(tmp_path_factory):
     agent = UserAgent(server)
     page = assert_html_page(agent.authorize(params), 200)
     form = page.form("/login").hidden()
-    anonymous = Browser(agent.session_cookie, form["csrf_token"], form["authorization_request"])
+    anonymous = Browser(agent.http.cookies.get(PRELOGIN_COOKIE), form["csrf_token"], form["authorization_request"], PRELOGIN_COOKIE)
 
     agent = UserAgent(server)
     login = agent.login(agent.authorize(params), user.username, user.password)
@@ -137,7 +140,7 @@ def http(
     *,
     body: bytes | None = None,
     content_type: str | None = FORM,
-    cookie: str | None = None,
+    cookie: Browser | None = None,
     headers: list[bytes] | tuple[bytes, ...] = (),
 ) -> bytes:
     """A complete HTTP/1.1 request, byte for byte (the server closes after answering)."""
@@ -148,7 +151,7 @@ def http(
     if body is not None:
         lines.append(b"Content-Length: %d" % len(body))
     if cookie is not None:
-        lines.append(f"Cookie: {SESSION_COOKIE}={cookie}".encode())
+        lines.append(f"Cookie: {cookie.cookie_name}={cookie.cookie}".encode())
     lines += list(headers)
     return b"\r\n".join(lines) + b"\r\n\r\n" + (body or b"")
 
@@ -211,13 +214,13 @@ POST_BASELINE = {"/token": "token_cc", "/introspect": "introspect", "/revoke": "
                  "/consent": "consent"}
 
 
-def cookie_for(env: Env, path: str) -> str | None:
-    """/authorize and /login get the anonymous session (so a valid /authorize shows the
-    login page without starting a session, which would be a write); /consent the logged-in one."""
+def cookie_for(env: Env, path: str) -> Browser | None:
+    """/authorize and /login get the anonymous browser's signed pre-login cookie;
+    /consent the logged-in session."""
     if path in ("/authorize", "/login"):
-        return env.anonymous.cookie
+        return env.anonymous
     if path == "/consent":
-        return env.logged_in.cookie
+        return env.logged_in
     return None
 
 
@@ -268,10 +271,11 @@ def page(status: int = 400) -> Check:
     return check
 
 
-def redirect(error: str) -> Check:
-    """RFC 6749 §4.1.2.1 + RFC 9207: back to the registered URI with error, state and iss."""
+def redirect(error: str, *, status: int = 302) -> Check:
+    """RFC 6749 §4.1.2.1 + RFC 9207: back to the registered URI with error, state and iss
+    (303 after a POST, RFC 9700 §4.12)."""
     def check(env: Env, raw: RawResponse) -> None:
-        assert_authorization_error(raw.to_response(), REDIRECT, error, issuer=env.server.issuer, state=STATE)
+        assert_authorization_error(raw.to_response(), REDIRECT, error, issuer=env.server.issuer, state=STATE, status=status)
     return check
 
 
@@ -622,7 +626,7 @@ def with_authorization_request(pairs, **changes):
 
 case("scope-60KB-in-the-form-/login",
      lambda env: send_pairs(env, "login", with_authorization_request(login(env), scope="a" * KB60)),
-     redirect("invalid_scope"))
+     redirect("invalid_scope", status=303))
 case("redirect_uri-60KB-in-the-form-/login",
      lambda env: send_pairs(env, "login", with_authorization_request(login(env), redirect_uri=LONG_REDIRECT)), page(400))
 case("username-60KB-/login", lambda env: send_pairs(env, "login", replaced(login(env), "username", "u" * KB60)),
@@ -631,7 +635,7 @@ case("redirect_uri-60KB-in-the-form-/consent",
      lambda env: send_pairs(env, "consent", with_authorization_request(consent(env), redirect_uri=LONG_REDIRECT)), page(400))
 case("scope-60KB-in-the-form-/consent",
      lambda env: send_pairs(env, "consent", with_authorization_request(consent(env), scope="a" * KB60)),
-     redirect("invalid_scope"))
+     redirect("invalid_scope", status=303))
 
 # -- headers --------------------------------------------------------------------------------------
 
@@ -657,20 +661,22 @@ case("cookie-100KB-/authorize",
      refused_by_http)
 
 
-def fresh_session_login_page(env: Env, raw: RawResponse) -> None:
-    """A cookie naming no session: the login page, under a new session of the server's making."""
+def fresh_login_page(env: Env, raw: RawResponse) -> None:
+    """A cookie naming no session: the login page, with a new pre-login cookie of the
+    server's making and nothing stored."""
     response = raw.to_response()
     parsed = assert_html_page(response, 200)
     assert parsed.is_login and parsed.alerts == []
     cookie = response.headers.get("Set-Cookie") or ""
-    assert cookie.startswith(SESSION_COOKIE + "="), cookie
+    assert cookie.startswith(PRELOGIN_COOKIE + "="), cookie
     assert len(cookie.partition(";")[0]) < 200, "the planted value was kept"
 
 
-case("cookie-60KB-/authorize",
-     lambda env: http(env, "GET", b"/authorize?" + encode(authorize(env)), headers=[b"Cookie: warden_session=" + b"a" * KB60]),
-     fresh_session_login_page,
-     writes="a cookie naming no session gets a fresh anonymous session (a row), as any first visit does")
+for name in (SESSION_COOKIE, PRELOGIN_COOKIE):
+    case(f"cookie-60KB-{name}-/authorize",
+         lambda env, name=name: http(env, "GET", b"/authorize?" + encode(authorize(env)),
+                                     headers=[f"Cookie: {name}=".encode() + b"a" * KB60]),
+         fresh_login_page)
 case("1000-headers-/token",
      lambda env: http(env, "POST", "/token", body=encode(token_cc(env)), headers=[b"X-H%d: v" % i for i in range(1000)]),
      refused_by_http)
@@ -678,7 +684,7 @@ case("10000-headers-/token",
      lambda env: http(env, "POST", "/token", body=encode(token_cc(env)), headers=[b"X-H%d: v" % i for i in range(10_000)]),
      refused_by_http)
 case("10000-cookie-headers-/consent",
-     lambda env: http(env, "POST", "/consent", body=encode(consent(env)), cookie=env.logged_in.cookie,
+     lambda env: http(env, "POST", "/consent", body=encode(consent(env)), cookie=env.logged_in,
                       headers=[b"Cookie: c%d=v" % i for i in range(10_000)]),
      refused_by_http)
 

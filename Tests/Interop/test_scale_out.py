@@ -29,6 +29,7 @@ import requests
 from interop import (
     headless_chromium,
     LOGIN_ERROR,
+    PRELOGIN_COOKIE,
     SESSION_COOKIE,
     Client,
     Page,
@@ -362,8 +363,9 @@ def test_login_session_and_csrf_state_follow_the_browser_across_instances(pair, 
 
     login = browser.get(a.url("/authorize?" + urlencode(params)), allow_redirects=False, timeout=30)
     login_form = assert_html_page(login, 200).form("/login")
-    assert browser.cookies.get(SESSION_COOKIE), "A set no session cookie"
-    # Control: B checks the CSRF state, it does not just accept any form.
+    assert browser.cookies.get(PRELOGIN_COOKIE), "A set no pre-login cookie"
+    assert not browser.cookies.get(SESSION_COOKIE), "A stored a session before sign-in"
+    # Control: B checks the CSRF state (signed with a key every instance derives), it does not just accept any form.
     forged = requests.post(b.url("/login"), data=dict(login_form.hidden(), username=alice.username, password=alice.password),
                            allow_redirects=False, timeout=30)
     assert forged.status_code == 403, f"B accepted a login form without the session: {forged.status_code}"

@@ -17,6 +17,11 @@ Installations (each its own database and server):
   and that it ends; `defaults`: the built-in limits, to show their size.
 - `spare`: `allow_plain_pkce` on, and its keys rotated to the other algorithms.
 
+The bullets the second security pass added (attempts counted before the password hash,
+bounded limiter memory, nothing durable before sign-in, the request deadline and the
+connection cap, reuse detected first, low-S ECDSA, private files, range-checked
+settings) are proven by Tests/Interop/test_hardening.py, a test each, named after them.
+
 The failure window is fixed at 60 s (FailureRateLimiter), so the tests that show a lock
 ends (and that a code expires within 60 s) run last and wait for what is left of the
 minute; the lockouts happen when the module starts, so the rest of the module runs
@@ -50,6 +55,7 @@ from interop import (
     ALLOWED_ALGORITHMS,
     LOGIN_ERROR,
     NO_FAILURE_LIMITS,
+    PRELOGIN_COOKIE,
     SESSION_COOKIE,
     Client,
     Page,
@@ -318,19 +324,24 @@ def limited(tmp_path_factory):
     # Client authentication: 3 failures for client a ...
     r["client_failures"] = [requests.post(server.url("/token"), data={"grant_type": "client_credentials"},
                                           auth=(a.client_id, wrong(a.client_secret)), timeout=10) for _ in range(3)]
-    # ... lock client a, even with its right secret, at every endpoint that authenticates clients ...
+    # ... lock client a's failures from this address at every endpoint that authenticates clients ...
+    wrong_a = (a.client_id, wrong(a.client_secret))
     r["client_locked"] = {
-        "/token": lock_seen(server.token(a)),
-        "/introspect": lock_seen(server.introspect(a, "x")),
-        "/revoke": lock_seen(server.revoke(a, "x")),
+        "/token": lock_seen(requests.post(server.url("/token"), data={"grant_type": "client_credentials"}, auth=wrong_a, timeout=10)),
+        "/introspect": lock_seen(requests.post(server.url("/introspect"), data={"token": "x"}, auth=wrong_a, timeout=10)),
+        "/revoke": lock_seen(requests.post(server.url("/revoke"), data={"token": "x"}, auth=wrong_a, timeout=10)),
     }
-    # ... but not client b at the same address.
+    # ... while its right secret is never refused for those failures, and client b goes on.
+    r["client_right_secret"] = server.token(a)
     r["other_client"] = server.token(b)
-    # 5 more failures (unknown ids) make 8 from this address: now b is refused too.
+    # 5 more failures (unknown ids) make 8 from this address: now b's failures are refused too.
     r["address_client_failures"] = [
         requests.post(server.url("/token"), data={"grant_type": "client_credentials"},
                       auth=(f"unknown-{i}", "x"), timeout=10) for i in range(5)]
-    r["address_locked_client"] = lock_seen(server.token(b))
+    r["address_locked_client"] = lock_seen(
+        requests.post(server.url("/token"), data={"grant_type": "client_credentials"}, auth=(b.client_id, wrong(b.client_secret)),
+                      timeout=10))
+    r["address_right_secret"] = server.token(b)
 
     # Logins: 3 failures for ivy, then ivy is refused even with the right password ...
     ivy, jack = users
@@ -353,7 +364,7 @@ class Defaults:
     warden: Warden
     server: Server
     client_failures_before_lock: int = 0  # per client id
-    locked_client_right_secret: requests.Response | None = None
+    right_secret_while_locked: requests.Response | None = None
     other_client_while_locked: requests.Response | None = None
     address_client_failures_before_lock: int = 0
     address_locked_client: requests.Response | None = None
@@ -395,7 +406,7 @@ def defaults(tmp_path_factory, request):
         return response
 
     record.client_failures_before_lock, _ = count_until_429(failed_client, 50)
-    record.locked_client_right_secret = server.token(x)
+    record.right_secret_while_locked = server.token(x)
     record.other_client_while_locked = server.token(y)
     so_far = record.client_failures_before_lock
 
@@ -942,7 +953,7 @@ def test_signing_private_keys_are_encrypted_at_rest_and_the_jwks_is_public_only(
 def test_logs_never_contain_a_token_code_secret_password_or_cookie(main, server, web, cc, resource_server, alice):
     seen: list[str] = [web.client_secret, cc.client_secret, resource_server.client_secret, alice.password]
     agent, response, page = login_page(server, web, redirect_uri=GOOD_REDIRECT, scope="profile")
-    seen += [agent.session_cookie, page.form("/login").hidden()["csrf_token"]]
+    seen += [agent.http.cookies.get(PRELOGIN_COOKIE), page.form("/login").hidden()["csrf_token"]]
     wrong_password = alice.password + "-wrong"
     seen.append(wrong_password)
     agent.login(response, alice.username, wrong_password)
@@ -1087,7 +1098,8 @@ def test_rate_limits_answer_429_retry_after_tight_per_account_or_client_loose_pe
     meanwhile, a password hash per failure). That a per-address limit exists at all is shown
     with the small limits of `limited`; that no limit is permanent, by the last tests."""
     assert 5 <= defaults.client_failures_before_lock <= 20, defaults.client_failures_before_lock
-    assert_client_rate_limited(defaults.locked_client_right_secret)
+    # Client ids are public: a client presenting its right secret is never refused for someone else's failures.
+    assert defaults.right_secret_while_locked.status_code == 200, defaults.right_secret_while_locked.text
     assert defaults.other_client_while_locked.status_code == 200, "one client's failures locked another client"
     assert defaults.address_client_failures_before_lock >= 100, defaults.address_client_failures_before_lock
     assert defaults.address_locked_client is not None, "no per-address limit on failed client authentication"
@@ -1095,30 +1107,32 @@ def test_rate_limits_answer_429_retry_after_tight_per_account_or_client_loose_pe
 
 
 def test_session_cookie_is_httponly_samesite_lax_secure_on_https_and_renewed_at_login(main, server, spa, alice):
-    def attributes(response) -> list[str]:
-        header = response.headers.get("Set-Cookie", "")
-        assert header.startswith(SESSION_COOKIE + "="), header
-        return [part.strip().lower() for part in header.split(";")[1:]]
+    def attributes(response, name: str) -> list[str]:
+        headers = [header for header in response.raw.headers.getlist("Set-Cookie") if header.startswith(name + "=")]
+        assert len(headers) == 1, response.raw.headers.getlist("Set-Cookie")
+        return [part.strip().lower() for part in headers[0].split(";")[1:]]
 
     agent, response, _ = login_page(server, spa)
-    assert {"httponly", "samesite=lax"} <= set(attributes(response))
-    before = agent.session_cookie
+    # Before sign-in: the signed pre-login cookie (the form's CSRF token), no session.
+    assert {"httponly", "samesite=lax"} <= set(attributes(response, PRELOGIN_COOKIE))
+    assert agent.session_cookie is None
+    before = agent.http.cookies.get(PRELOGIN_COOKIE)
     login = agent.login(response, alice.username, alice.password)
-    assert {"httponly", "samesite=lax"} <= set(attributes(login))
-    assert agent.session_cookie and agent.session_cookie != before, "the session id was not renewed at login"
+    assert {"httponly", "samesite=lax"} <= set(attributes(login, SESSION_COOKIE))
+    assert agent.session_cookie and agent.session_cookie != before, "no new session at login"
     # An https issuer (this server still speaks plain HTTP on 127.0.0.1, as behind a TLS proxy).
     secure = main.start_server(issuer="https://warden.example")
     try:
         query = urlencode(authorization_params(spa, REDIRECT, challenge=pkce_pair()[1]))
         response = requests.get(secure.url("/authorize?" + query), allow_redirects=False, timeout=10)
-        assert {"httponly", "samesite=lax", "secure"} <= set(attributes(response))
+        assert {"httponly", "samesite=lax", "secure"} <= set(attributes(response, PRELOGIN_COOKIE))
         # A browser sends a Secure cookie over https only; here it is sent by hand.
-        cookie = {"Cookie": f"{SESSION_COOKIE}={response.cookies[SESSION_COOKIE]}"}
+        cookie = {"Cookie": f"{PRELOGIN_COOKIE}={response.cookies[PRELOGIN_COOKIE]}"}
         fields = dict(Page.parse(response.text).form("/login").hidden(), username=alice.username, password=alice.password)
         answer = requests.post(secure.url("/login"), data=fields, headers=cookie, allow_redirects=False, timeout=30)
         assert answer.status_code == 303, answer.status_code
-        assert {"httponly", "samesite=lax", "secure"} <= set(attributes(answer))
-        assert answer.cookies[SESSION_COOKIE] != response.cookies[SESSION_COOKIE]
+        assert {"httponly", "samesite=lax", "secure"} <= set(attributes(answer, SESSION_COOKIE))
+        assert answer.cookies[SESSION_COOKIE] != response.cookies[PRELOGIN_COOKIE]
     finally:
         assert secure.stop() == 0
 
@@ -1346,31 +1360,27 @@ def test_csrf_token_missing_wrong_or_from_another_session_is_refused(main, serve
 
 
 def test_session_fixation_the_pre_login_cookie_does_not_carry_the_login(server, spa, alice):
-    # An attacker plants a session id: the server does not adopt it.
+    # An attacker plants a session id: the server does not adopt it at sign-in.
     planted = UserAgent(server)
     planted.http.cookies.set(SESSION_COOKIE, "attacker-chosen-value", domain="127.0.0.1", path="/")
-    login_page(server, spa, agent=planted)
-    assert planted.session_cookie != "attacker-chosen-value"
-    # An attacker who knows the victim's anonymous session id (e.g. set it through a
-    # sibling domain) gains nothing when the victim logs in.
+    agent, response, _ = login_page(server, spa, agent=planted)
+    assert agent.login(response, alice.username, alice.password).status_code == 303
+    assert planted.session_cookie not in (None, "attacker-chosen-value")
+    # An attacker who knows the victim's pre-login cookie (e.g. set it through a sibling
+    # domain) gains nothing when the victim signs in: it is no session, and the victim's is new.
     victim, response, page = login_page(server, spa)
-    before = victim.session_cookie
-    before_csrf = page.form("/login").hidden()["csrf_token"]
+    before = victim.http.cookies.get(PRELOGIN_COOKIE)
+    assert before and victim.session_cookie is None
     assert victim.login(response, alice.username, alice.password).status_code == 303
     after = victim.session_cookie
     assert after and after != before, "the cookie set before login is the one after login"
-    attacker = UserAgent(server)
-    attacker.http.cookies.set(SESSION_COOKIE, before, domain="127.0.0.1", path="/")
-    response = attacker.authorize(authorization_params(spa, REDIRECT, challenge=pkce_pair()[1]))
-    assert assert_html_page(response, 200).is_login, "the pre-login cookie value carries the login"
-    assert attacker.session_cookie != before
-    # Nor can the old session's form be used any more.
-    stale = UserAgent(server)
-    stale.http.cookies.set(SESSION_COOKIE, before, domain="127.0.0.1", path="/")
-    answer = stale.post("/login", dict(page.form("/login").hidden(), csrf_token=before_csrf,
-                                       username=alice.username, password=alice.password))
-    assert_error_page(answer, 403)
-    # The victim's renewed session is the logged-in one.
+    for name in (PRELOGIN_COOKIE, SESSION_COOKIE):
+        attacker = UserAgent(server)
+        attacker.http.cookies.set(name, before, domain="127.0.0.1", path="/")
+        response = attacker.authorize(authorization_params(spa, REDIRECT, challenge=pkce_pair()[1]))
+        assert assert_html_page(response, 200).is_login, f"the pre-login cookie value as {name} carries the login"
+        assert attacker.session_cookie in (None, before) and attacker.session_cookie != after
+    # The victim's new session is the logged-in one.
     response = victim.authorize(authorization_params(spa, REDIRECT, challenge=pkce_pair()[1]))
     assert response.status_code == 302 and "code" in query_params(response.headers["Location"])
 
@@ -1423,10 +1433,15 @@ def hs256(header: dict, claims: dict, key: bytes) -> str:
     return signing_input + "." + b64url(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
 
 
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def es256(header: dict, claims: dict, key: ec.EllipticCurvePrivateKey) -> str:
-    """An ES256 JWS with exactly this header (JOSE libraries add or fix `typ`)."""
+    """An ES256 JWS with exactly this header (JOSE libraries add or fix `typ`), its
+    signature in the low-S form Warden issues and accepts (SECURITY.md: one token string per token)."""
     signing_input = b64url(json.dumps(dict(header, alg="ES256")).encode()) + "." + b64url(json.dumps(claims).encode())
     r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    s = min(s, P256_ORDER - s)
     return signing_input + "." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
@@ -1519,10 +1534,12 @@ def test_failed_client_authentication_is_limited_per_client_id_then_per_address(
         try:
             assert_client_rate_limited(response)
         except AssertionError as error:
-            raise AssertionError(f"{path} with the right secret of a locked client: {error}") from None
+            raise AssertionError(f"{path} with a wrong secret of a locked client: {error}") from None
+    assert r["client_right_secret"].status_code == 200, "the right secret was refused for failures of a wrong one"
     assert r["other_client"].status_code == 200, "one client id's failures locked another client"
     assert [response.status_code for response in r["address_client_failures"]] == [401] * 5
     assert_client_rate_limited(r["address_locked_client"])
+    assert r["address_right_secret"].status_code == 200, "the right secret was refused by the address limit"
 
 
 def test_failed_logins_are_limited_per_username_then_per_address(limited):

@@ -19,7 +19,7 @@ final class InMemoryUsers: UserRepository {
     func user(id: String) async throws -> User? { users.withLock { $0.values.first { $0.id == id } } }
     func allUsers() async throws -> [User] { users.withLock { Array($0.values) } }
     func insert(_ user: User) async throws { users.withLock { $0[user.username] = user } }
-    func updatePasswordHash(username: String, hash: String) async throws -> Bool {
+    func updatePasswordHash(username: String, hash: String, at now: Date) async throws -> Bool {
         users.withLock { users in
             guard users[username] != nil else { return false }
             users[username]?.passwordHash = hash

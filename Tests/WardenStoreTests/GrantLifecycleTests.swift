@@ -34,17 +34,7 @@ struct GrantLifecycleTests {
 
     /// A new grant with an unredeemed code.
     func seed(_ grants: any GrantRepository) async throws -> (grant: GrantRecord, code: OpaqueToken) {
-        let grant = GrantRecord(
-            id: RandomToken.timeOrderedIdentifier(at: now), clientID: clientID, userID: "u1", scope: Scope(tokens: ["profile"]),
-            audience: ["https://api"], createdAt: now, expiresAt: now.addingTimeInterval(60))
-        let code = OpaqueToken.generate()
-        try await grants.insert(
-            grant: grant,
-            code: AuthorizationCodeRecord(
-                digest: code.digest, grant: grant, redirectURI: "http://127.0.0.1/cb", redirectURIExplicit: true,
-                codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", codeChallengeMethod: .s256,
-                expiresAt: now.addingTimeInterval(60)))
-        return (grant, code)
+        try await newGrant(in: grants, clientID: clientID, userID: "u1", at: now)
     }
 
     func newRefresh(_ token: OpaqueToken) -> NewRefreshToken {
@@ -276,6 +266,23 @@ struct GrantLifecycleTests {
             #expect(try await grants.activeGrantEnd(id: grant.id, at: now) == nil)
         }
     }
+}
+
+/// Stores a new grant of `clientID` and `userID` with an unredeemed PKCE code, as `/authorize` does.
+func newGrant(in grants: any GrantRepository, clientID: String, userID: String, at now: Date) async throws
+    -> (grant: GrantRecord, code: OpaqueToken)
+{
+    let grant = GrantRecord(
+        id: RandomToken.timeOrderedIdentifier(at: now), clientID: clientID, userID: userID, scope: Scope(tokens: ["profile"]),
+        audience: ["https://api"], createdAt: now, expiresAt: now.addingTimeInterval(60))
+    let code = OpaqueToken.generate()
+    try await grants.insert(
+        grant: grant,
+        code: AuthorizationCodeRecord(
+            digest: code.digest, grant: grant, redirectURI: "http://127.0.0.1/cb", redirectURIExplicit: true,
+            codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", codeChallengeMethod: .s256,
+            expiresAt: now.addingTimeInterval(60)))
+    return (grant, code)
 }
 
 extension CredentialUse {

@@ -19,17 +19,7 @@ struct GrantStoreTests {
         try await store.insert(client)
         let user = User(id: RandomToken.identifier(byteCount: 16), username: "alice-\(UUID().uuidString)", passwordHash: "x", createdAt: now)
         try await store.insert(user)
-        let grant = GrantRecord(
-            id: RandomToken.identifier(byteCount: 16), clientID: client.id, userID: user.id, scope: Scope(tokens: ["profile"]),
-            audience: ["https://api"], createdAt: now, expiresAt: now.addingTimeInterval(60))
-        let code = OpaqueToken.generate()
-        try await store.insert(
-            grant: grant,
-            code: AuthorizationCodeRecord(
-                digest: code.digest, grant: grant, redirectURI: "http://127.0.0.1/cb", redirectURIExplicit: true,
-                codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", codeChallengeMethod: .s256,
-                expiresAt: now.addingTimeInterval(60)))
-        return (grant, code)
+        return try await newGrant(in: store, clientID: client.id, userID: user.id, at: now)
     }
 
     func newRefresh(_ token: OpaqueToken = .generate()) -> NewRefreshToken {

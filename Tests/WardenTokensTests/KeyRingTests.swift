@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import WardenCore
-import WardenTokens
+@testable import WardenTokens
 
 @Suite("Key ring: signing and verifying access tokens")
 struct KeyRingTests {
@@ -38,6 +38,37 @@ struct KeyRingTests {
             for variant in respelled {
                 #expect(await ring.verify(variant) == nil, "\(variant.suffix(4)) verified")
             }
+        }
+    }
+}
+
+extension KeyRingTests {
+    @Test("ES256 signatures are issued in low-S form, and the high-S twin of a token does not verify")
+    func lowS() async throws {
+        let ring = try await ring(.es256)
+        for index in 0..<64 {
+            let token = try await ring.sign(AccessTokenClaims(
+                issuer: "https://issuer", subject: "s", audience: ["https://api"], clientID: "c", scope: Scope(tokens: ["a"]),
+                issuedAt: Date(), expiresAt: Date().addingTimeInterval(300), jwtID: "j\(index)"))
+            let parts = token.split(separator: ".")
+            let signature = Array(try #require(Base64URL.decode(parts[2])))
+            #expect(LowS.isLow(signature))
+            #expect(await ring.verify(token)?.jwtID == "j\(index)")
+            // n − s: the other valid spelling of the same signature.
+            var twin = Array(signature[..<32])
+            var borrow = 0
+            var high = [UInt8](repeating: 0, count: 32)
+            for byte in (0..<32).reversed() {
+                var value = Int(LowS.order[byte]) - Int(signature[32 + byte]) - borrow
+                borrow = value < 0 ? 1 : 0
+                if value < 0 { value += 256 }
+                high[byte] = UInt8(value)
+            }
+            twin += high
+            #expect(!LowS.isLow(twin))
+            #expect(LowS.normalized(twin) == signature)
+            let respelled = "\(parts[0]).\(parts[1]).\(Base64URL.encode(twin))"
+            #expect(await ring.verify(respelled) == nil)
         }
     }
 }

@@ -48,6 +48,7 @@ public final class FailureRateLimiter: FailureCounting {
         state.withLock { state in
             guard let index = state.attempts[key]?.lastIndex(of: admittedAt) else { return }
             state.attempts[key]?.remove(at: index)
+            if state.attempts[key]?.isEmpty == true { state.attempts[key] = nil }
         }
     }
 

@@ -25,8 +25,10 @@ public protocol UserRepository: Sendable {
     func allUsers() async throws -> [User]
     /// Stores a new user; fails when the username is taken.
     func insert(_ user: User) async throws
-    /// Replaces a password hash; false when there is no such user.
-    func updatePasswordHash(username: String, hash: String) async throws -> Bool
+    /// Replaces a password hash and, in the same transaction, ends the user's browser
+    /// sessions and revokes their grants (a changed password must lock out whoever had
+    /// the old one); false when there is no such user.
+    func updatePasswordHash(username: String, hash: String, at now: Date) async throws -> Bool
     /// Removes a user with their grants, consents and sessions; false when there is no such user.
     func delete(username: String) async throws -> Bool
 }
