@@ -89,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenServer", "WardenCore", "WardenSQLite", "WardenTokens", "WardenMigrations",
+                "WardenServer", "WardenHTTP", "WardenCore", "WardenSQLite", "WardenTokens", "WardenMigrations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -12,12 +12,30 @@ public struct BrowserFlow: Sendable {
     public var pages: PageRenderer
     /// `Secure` cookies when the issuer is https.
     public var secureCookies: Bool
+    /// What each scope means, in words for the consent page (`scope_descriptions` over the built-ins).
+    public var scopeDescriptions: [String: String]
+
+    /// Words for the standard scopes (OpenID Connect Core §5.4, §11).
+    public static let standardScopeDescriptions = [
+        "openid": "Confirm who you are",
+        "profile": "See your name and basic profile",
+        "email": "See your email address",
+        "address": "See your postal address",
+        "phone": "See your phone number",
+        "offline_access": "Keep access while you are not using it",
+    ]
+
+    /// The words for `scope`, or a plain phrase naming it.
+    func scopeDescription(_ scope: String) -> String {
+        scopeDescriptions[scope] ?? Self.standardScopeDescriptions[scope] ?? "Use the permission “\(scope)”"
+    }
 
     public init(
         authorization: AuthorizationEndpoint, sessions: BrowserSessions, preLogin: PreLoginCookies, signIn: SignIn,
         users: any UserRepository,
-        pages: PageRenderer, secureCookies: Bool
+        pages: PageRenderer, secureCookies: Bool, scopeDescriptions: [String: String] = [:]
     ) {
+        self.scopeDescriptions = scopeDescriptions
         self.authorization = authorization
         self.sessions = sessions
         self.preLogin = preLogin

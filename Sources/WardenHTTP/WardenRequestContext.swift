@@ -1,5 +1,6 @@
 import Hummingbird
 import Synchronization
+import WardenCore
 
 /// The request context of every Warden route. It carries a small shared record so
 /// that the request log can name the client a handler authenticated.
@@ -19,7 +20,7 @@ public struct WardenRequestContext: RequestContext {
 
 /// What the request log reports beyond method, path and status.
 public final class RequestOutcome: Sendable {
-    private let state = Mutex<(clientID: String?, errorCause: String?)>((nil, nil))
+    private let state = Mutex<(clientID: String?, errorCause: String?, failure: OAuthError?)>((nil, nil, nil))
 
     /// The authenticated client, if any.
     public var clientID: String? {
@@ -27,9 +28,16 @@ public final class RequestOutcome: Sendable {
         set { state.withLock { $0.clientID = newValue } }
     }
 
-    /// The internal cause of an OAuth error, for the log only.
+    /// Why a request failed when no `OAuthError` says it (a failed login), for the log only.
     public var errorCause: String? {
         get { state.withLock { $0.errorCause } }
         set { state.withLock { $0.errorCause = newValue } }
+    }
+
+    /// The OAuth error a request was answered with: its code, public description and
+    /// internal cause all go to the log.
+    public var failure: OAuthError? {
+        get { state.withLock { $0.failure } }
+        set { state.withLock { $0.failure = newValue } }
     }
 }

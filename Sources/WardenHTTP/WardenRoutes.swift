@@ -19,14 +19,17 @@ public struct WardenRoutes: Sendable {
     public var jwksMaxAge: Int
     /// The browser pages.
     public var browser: BrowserFlow
+    /// The demo's stand-in application (`serve --demo` only).
+    public var demo: DemoCallback?
 
     public init(
         tokenEndpoint: TokenEndpoint, introspectionEndpoint: IntrospectionEndpoint,
         revocationEndpoint: RevocationEndpoint, keyRing: KeyRing, metadata: AuthorizationServerMetadata,
         registeredScopes: @escaping @Sendable () async throws -> [String], isHealthy: @escaping @Sendable () async -> Bool,
-        jwksMaxAge: Int, browser: BrowserFlow
+        jwksMaxAge: Int, browser: BrowserFlow, demo: DemoCallback? = nil
     ) {
         self.browser = browser
+        self.demo = demo
         self.tokenEndpoint = tokenEndpoint
         self.introspectionEndpoint = introspectionEndpoint
         self.revocationEndpoint = revocationEndpoint
@@ -45,6 +48,7 @@ public struct WardenRoutes: Sendable {
         addTokenRoutes(to: router)
         addDiscoveryRoutes(to: router)
         BrowserController(flow: browser).addRoutes(to: router)
+        if let demo { DemoController(demo: demo, tokenEndpoint: tokenEndpoint, pages: browser.pages).addRoutes(to: router) }
         router.get("/healthz") { _, _ in
             await isHealthy()
                 ? JSONBody.response(["status": "ok"], headers: .noStore)

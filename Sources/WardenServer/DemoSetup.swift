@@ -20,13 +20,14 @@ public enum DemoSetup {
     /// Creates the demo confidential client, public client and user unless they exist.
     /// Their secrets are kept in `demo-credentials.json` beside the database (mode 0600)
     /// so every demo start can print them: the demo is for a laptop, never for production.
-    public static func ensure(store: any Storage, directory: URL) async throws -> Credentials {
+    /// `redirectURI` is the demo client's: `/demo/callback` on this server, which serves it.
+    public static func ensure(store: any Storage, directory: URL, redirectURI: String) async throws -> Credentials {
         try PrivateFiles.createDirectory(directory)
         let file = directory.appendingPathComponent("demo-credentials.json")
         if let data = FileManager.default.contents(atPath: file.path),
             let saved = try? JSONDecoder().decode(Credentials.self, from: data),
             try await store.client(id: saved.clientID) != nil, try await store.client(id: saved.publicClientID) != nil,
-            try await store.user(username: saved.username) != nil
+            try await store.user(username: saved.username) != nil, saved.redirectURI == redirectURI
         {
             return saved
         }
@@ -35,7 +36,6 @@ public enum DemoSetup {
             name: "Demo backend", grantTypes: [.clientCredentials], scope: "demo:read demo:write",
             audiences: ["https://api.example.com"]
         ).makeClient(now: now)
-        let redirectURI = "http://127.0.0.1:8765/callback"
         let (spa, _) = try ClientRegistration(
             name: "Demo app", grantTypes: [.authorizationCode, .refreshToken], redirectURIs: [redirectURI],
             scope: "profile offline_access", authMethod: ClientAuthMethod.none

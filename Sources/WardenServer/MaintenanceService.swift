@@ -30,7 +30,9 @@ struct MaintenanceService: Service {
                 await tick()
                 nextTick = ContinuousClock.now + interval
             } else {
-                do { try await keys.reloadIfChanged() } catch { logger.error("key reload failed", metadata: ["error": "\(error)"]) }
+                do { try await keys.reloadIfChanged() } catch where !Self.isShutdown(error) {
+                    logger.error("key reload failed", metadata: ["error": "\(error)"])
+                } catch {}
             }
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.keyCheckInterval) }
@@ -50,9 +52,14 @@ struct MaintenanceService: Service {
             for kid in retired { logger.info("signing key retired", metadata: ["kid": "\(kid)"]) }
             try await keys.reload()
             try await purgeExpiredData(store, now: Date())
-        } catch {
+        } catch where !Self.isShutdown(error) {
             logger.error("maintenance failed", metadata: ["error": "\(error)"])
-        }
+        } catch {}
+    }
+
+    /// Work cut short because the server is stopping (or never started: a busy port) is no failure to report.
+    static func isShutdown(_ error: any Error) -> Bool {
+        error is CancellationError || Task.isCancelled
     }
 }
 

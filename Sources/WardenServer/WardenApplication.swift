@@ -9,7 +9,7 @@ import WardenTokens
 /// Makes sure a signing key can sign, loads the key ring, and wires the endpoints.
 public func buildApplication(
     configuration: WardenConfiguration, store: any Storage, keyEncryptionKey: KeyEncryptionKey, logger: Logger,
-    onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
+    demo: DemoCallback? = nil, onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let issuer = configuration.effectiveIssuer
     let clock = SystemClock()
@@ -49,7 +49,7 @@ public func buildApplication(
         registeredScopes: { try await clients.allClients().flatMap(\.scope.tokens) },
         isHealthy: { await store.isHealthy() },
         jwksMaxAge: configuration.jwksMaxAge,
-        browser: browser)
+        browser: browser, demo: demo)
 
     let connections = ConnectionCounter(maximum: configuration.maxConnections)
     let maintenance = MaintenanceService(
@@ -120,6 +120,8 @@ func browserFlow(
             login: Login(users: store, hasher: hasher, decoyHash: try await hasher.hash(RandomToken.make(byteCount: 16))),
             perAccountFromAddress: signInLimits[0], perAccount: signInLimits[1], perAddress: signInLimits[2], clock: clock),
         users: store,
-        pages: try PageRenderer(templatesDirectory: configuration.templatesDirectory),
-        secureCookies: configuration.effectiveIssuer.lowercased().hasPrefix("https:"))
+        pages: try PageRenderer(
+            templatesDirectory: configuration.templatesDirectory, brandName: configuration.brandName, logoFile: configuration.brandLogoFile),
+        secureCookies: configuration.effectiveIssuer.lowercased().hasPrefix("https:"),
+        scopeDescriptions: configuration.scopeDescriptions)
 }

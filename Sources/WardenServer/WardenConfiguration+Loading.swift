@@ -29,6 +29,9 @@ extension WardenConfiguration {
         var session_lifetime: Int?
         var allow_plain_pkce: Bool?
         var templates_directory: String?
+        var brand_name: String?
+        var brand_logo_file: String?
+        var scope_descriptions: [String: String]?
         var login_failures_per_account: Int?
         var login_failures_per_account_any_address: Int?
         var login_failures_per_address: Int?
@@ -101,6 +104,9 @@ extension WardenConfiguration {
         sessionLifetime = file.session_lifetime ?? sessionLifetime
         allowPlainPKCE = file.allow_plain_pkce ?? allowPlainPKCE
         templatesDirectory = file.templates_directory ?? templatesDirectory
+        brandName = file.brand_name ?? brandName
+        brandLogoFile = file.brand_logo_file ?? brandLogoFile
+        scopeDescriptions = file.scope_descriptions ?? scopeDescriptions
         loginFailuresPerAccount = file.login_failures_per_account ?? loginFailuresPerAccount
         loginFailuresPerAccountAnyAddress = file.login_failures_per_account_any_address ?? loginFailuresPerAccountAnyAddress
         loginFailuresPerAddress = file.login_failures_per_address ?? loginFailuresPerAddress
@@ -194,6 +200,9 @@ extension WardenConfiguration {
         }
         guard (1...1_000_000).contains(maxConnections) else {
             throw ConfigurationError("\(source): max_connections must be between 1 and 1000000")
+        }
+        guard !brandName.trimmingCharacters(in: .whitespaces).isEmpty, brandName.count <= 100 else {
+            throw ConfigurationError("\(source): brand_name must be 1 to 100 characters")
         }
         guard !database.isEmpty, database != "sqlite:" else { throw ConfigurationError("\(source): database must not be empty") }
         if database.hasPrefix("postgres:") || database.hasPrefix("postgresql:") {

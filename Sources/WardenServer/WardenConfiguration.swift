@@ -49,6 +49,12 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var sessionLifetime = 8 * 3600
     /// Accept RFC 7636 `plain` code challenges (off: S256 only).
     public var allowPlainPKCE = false
+    /// The operator's name, shown at the top of every page.
+    public var brandName = "Warden"
+    /// A PNG, SVG, JPEG or WebP logo shown beside the name, served same-origin.
+    public var brandLogoFile: String?
+    /// Words for scopes on the consent page, over the built-in ones for the standard scopes.
+    public var scopeDescriptions: [String: String] = [:]
     /// A directory whose `login.mustache`, `consent.mustache`, `error.mustache`,
     /// `header.mustache`, `footer.mustache` replace the built-in pages.
     public var templatesDirectory: String?

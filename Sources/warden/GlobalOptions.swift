@@ -51,20 +51,33 @@ struct GlobalOptions: ParsableArguments {
         return try await withOpenStore(configuration, migrate: migrate) { store in try await body(store, configuration) }
     }
 
-    /// `withStore` for the key commands: a missing key-encryption key fails before the database is touched.
+    /// `withStore` for the key commands: a missing key-encryption key fails before the
+    /// database is touched, and a wrong one (that cannot open the stored keys) before
+    /// anything is listed or changed.
     func withKeyStore<T>(_ body: (any WardenStorage, WardenConfiguration, KeyEncryptionKey) async throws -> T) async throws -> T {
         let key = try requiredKeyEncryptionKey(try configuration())
-        return try await withStore { store, configuration in try await body(store, configuration, key) }
+        return try await withStore { store, configuration in
+            try await SigningKeyManager(repository: store, encryptionKey: key).checkEncryptionKey()
+            return try await body(store, configuration, key)
+        }
     }
 
-    /// The key-encryption key, or an error saying how to provide one.
+    /// The key-encryption key, or an error saying how to provide one. Without one
+    /// configured, a demo database's own key (`warden.kek` beside it, made by
+    /// `serve --demo`) is used, with the same loud warning as the demo.
     func requiredKeyEncryptionKey(_ configuration: WardenConfiguration) throws -> KeyEncryptionKey {
-        guard let key = try optionalKeyEncryptionKey(configuration) else {
-            throw ConfigurationError(
-                "no key-encryption key: pass --key-encryption-key-file, set WARDEN_KEY_ENCRYPTION_KEY "
-                    + "(openssl rand -base64 32) or key_encryption_key_file in the config")
+        if let key = try optionalKeyEncryptionKey(configuration) { return key }
+        if case .sqlite = configuration.databaseLocation {
+            let demo = configuration.databaseLocation.localDirectory.appendingPathComponent("warden.kek").path
+            if FileManager.default.fileExists(atPath: demo) {
+                FileHandle.standardError.write(Data(
+                    "warning: DEMO key-encryption key \(demo) in use (the database is a demo's); never in production\n".utf8))
+                return try KeyEncryptionKeySource.read(file: demo)
+            }
         }
-        return key
+        throw ConfigurationError(
+            "no key-encryption key: pass --key-encryption-key-file, set WARDEN_KEY_ENCRYPTION_KEY "
+                + "(openssl rand -base64 32) or key_encryption_key_file in the config")
     }
 
     func optionalKeyEncryptionKey(_ configuration: WardenConfiguration) throws -> KeyEncryptionKey? {

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import WardenHTTP
 import WardenServer
 import WardenSQLite
 import WardenTokens
@@ -51,20 +53,30 @@ struct Serve: AsyncParsableCommand {
         } else {
             keyEncryptionKey = try global.requiredKeyEncryptionKey(configuration)
         }
-        let demoCredentials = demo ? try await DemoSetup.ensure(store: store, directory: configuration.databaseLocation.localDirectory) : nil
-        if demo { logger.warning("DEMO MODE: demo clients and a demo user exist in this database. Never use --demo in production.") }
-
         let issuer = configuration.effectiveIssuer
+        let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
+        var demoCallback: DemoCallback?
+        var banner = ""
+        if demo {
+            let credentials = try await DemoSetup.ensure(
+                store: store, directory: configuration.databaseLocation.localDirectory, redirectURI: base + "/demo/callback")
+            let pkce = DemoSetup.pkcePair()
+            demoCallback = DemoCallback(
+                clientID: credentials.publicClientID, redirectURI: credentials.redirectURI, verifier: pkce.verifier, tokenURL: base + "/token")
+            banner = DemoBanner.text(credentials: credentials, base: base, pkce: pkce) + "\n"
+            logger.warning("DEMO MODE: demo clients and a demo user exist in this database. Never use --demo in production.")
+        }
         let app = try await buildApplication(
-            configuration: configuration, store: store, keyEncryptionKey: keyEncryptionKey, logger: logger,
-            onServerRunning: { address in
+            configuration: configuration, store: store, keyEncryptionKey: keyEncryptionKey, logger: logger, demo: demoCallback,
+            onServerRunning: { [banner] address in
                 // Unbuffered, so that a process reading our output sees it at once.
-                var text = "Warden listening on \(address) (issuer \(issuer))\n"
-                if let demoCredentials { text += DemoBanner.text(credentials: demoCredentials, issuer: issuer) + "\n" }
-                FileHandle.standardOutput.write(Data(text.utf8))
+                FileHandle.standardOutput.write(Data("Warden listening on \(address) (issuer \(issuer))\n\(banner)".utf8))
             })
         do {
             try await app.runService()
+        } catch let error as IOError {
+            // NIO's own description of a failed bind carries a stray parenthesis; the system's words do not.
+            throw ConfigurationError("cannot serve on \(configuration.host):\(configuration.port): \(String(cString: strerror(error.errnoCode)))")
         } catch {
             throw ConfigurationError("cannot serve on \(configuration.host):\(configuration.port): \(GlobalOptions.oneLine(error))")
         }
@@ -73,12 +85,10 @@ struct Serve: AsyncParsableCommand {
 
 /// What `serve --demo` prints: credentials and commands to paste.
 enum DemoBanner {
-    static func text(credentials c: DemoSetup.Credentials, issuer: String) -> String {
-        let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
-        let (verifier, challenge) = DemoSetup.pkcePair()
+    static func text(credentials c: DemoSetup.Credentials, base: String, pkce: (verifier: String, challenge: String)) -> String {
         let redirect = c.redirectURI.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? c.redirectURI
         let authorize = "\(base)/authorize?response_type=code&client_id=\(c.publicClientID)&redirect_uri=\(redirect)"
-            + "&scope=profile%20offline_access&state=demo&code_challenge=\(challenge)&code_challenge_method=S256"
+            + "&scope=profile%20offline_access&state=demo&code_challenge=\(pkce.challenge)&code_challenge_method=S256"
         return """
 
             ==================== Warden demo ====================
@@ -97,10 +107,11 @@ enum DemoBanner {
             Browser sign-in (authorization code + PKCE), public client \(c.publicClientID):
               user: \(c.username)   password: \(c.password)
               1. Open: \(authorize)
-              2. Sign in and allow; the browser lands on \(c.redirectURI)?code=...
-                 (nothing listens there: copy the code from the address bar).
-              3. curl -s -d grant_type=authorization_code -d client_id=\(c.publicClientID) -d code=CODE \\
-                   --data-urlencode redirect_uri=\(c.redirectURI) -d code_verifier=\(verifier) \(base)/token
+              2. Sign in and allow. The browser lands on \(c.redirectURI), which Warden serves
+                 in demo mode: it shows the code, and a button that exchanges it and shows the tokens.
+              3. Or exchange it yourself (within 60 s):
+                 curl -s -d grant_type=authorization_code -d client_id=\(c.publicClientID) -d code=CODE \\
+                   --data-urlencode redirect_uri=\(c.redirectURI) -d code_verifier=\(pkce.verifier) \(base)/token
 
             Discovery: \(base)/.well-known/oauth-authorization-server
             =====================================================

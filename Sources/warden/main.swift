@@ -1,3 +1,5 @@
+import ArgumentParser
+import Foundation
 import NIOCore
 import NIOPosix
 
@@ -10,6 +12,11 @@ import NIOPosix
 // calling loop, a `PRAGMA data_version` (plus a three-row table when something changed),
 // which costs less than a hop to another thread and back.
 _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+let arguments = CommandLineArguments.hoisted(Array(CommandLine.arguments.dropFirst()))
+if let hint = CommandLineArguments.suggestion(for: arguments, in: .init(Warden.self)) {
+    FileHandle.standardError.write(Data("error: \(hint)\nSee 'warden --help'.\n".utf8))
+    exit(ExitCode.validationFailure.rawValue)
+}
 // In an async closure the async `main` (which runs async commands) is the one chosen.
-let run: () async -> Void = { await Warden.main() }
+let run: () async -> Void = { await Warden.main(arguments) }
 await run()

@@ -436,3 +436,108 @@ def test_html_security_headers_and_markup(server, clients, catcher, alice):
     css = requests.get(server.url("/static/warden.css"), timeout=10)
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
     assert "url(" not in css.text and "@import" not in css.text, "the stylesheet must not load other assets"
+
+
+# -- the first ten minutes: the demo's callback and the pages' words -----------------------------------
+
+
+def screenshots(browser, name: str) -> None:
+    """The page at desktop and at 390 px (a phone), each saved for a person to look at."""
+    for width, height, suffix in ((1280, 900, "desktop"), (390, 844, "390px")):
+        browser.set_window_size(width, height)
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), (
+            f"{name} scrolls sideways at {width} px")
+        screenshot(browser, f"{name}-{suffix}.png")
+    browser.set_window_size(1280, 900)
+
+
+def test_demo_sign_in_ends_on_warden_s_own_callback_page(browser, tmp_path):
+    """`serve --demo`: the printed URL, signed in and allowed, lands on /demo/callback,
+    which shows the code and exchanges it at a click; an error lands there too."""
+    import re
+    import subprocess
+
+    from interop import Warden, clean_environment, free_port
+
+    demo = Warden(tmp_path / "demo")
+    port = free_port()
+    process = subprocess.Popen([str(demo.binary), "serve", "--demo", "--port", str(port), "--issuer", f"http://127.0.0.1:{port}"],
+                               cwd=demo.cwd, env=clean_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = ""
+        while "=====\n" not in banner.split("Warden demo")[-1]:
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+            banner += line
+        url = re.search(r"Open: (\S+)", banner).group(1)
+        user, password = re.search(r"user:\s*(\S+)\s+password:\s*(\S+)", banner).groups()
+        browser.get(url)
+        log_in(browser, user, password)
+        WebDriverWait(browser, 15).until(lambda b: is_consent_page(b))
+        words = browser.find_element(By.CSS_SELECTOR, "ul.scopes").text
+        assert "See your name and basic profile" in words and "Keep access while you are not using it" in words, words
+        decide(browser, "allow")
+        WebDriverWait(browser, 15).until(lambda b: "/demo/callback" in b.current_url)
+        assert "code" in heading(browser).lower()
+        assert "curl -s -d grant_type=authorization_code" in browser.find_element(By.TAG_NAME, "body").text
+        assert_page_is_sound(browser)
+        screenshots(browser, "demo-callback-code")
+        browser.find_element(By.CSS_SELECTOR, "form[action='/demo/callback'] button").click()
+        WebDriverWait(browser, 15).until(lambda b: heading(b) == "Tokens issued")
+        text = browser.find_element(By.TAG_NAME, "body").text
+        assert '"token_type" : "Bearer"' in text or '"token_type": "Bearer"' in text, text
+        assert '"client_id"' in text and '"scope"' in text, text
+        screenshots(browser, "demo-callback-tokens")
+        # Clicked twice, the code is spent: the page says so, it does not crash.
+        browser.back()
+        browser.find_element(By.CSS_SELECTOR, "form[action='/demo/callback'] button").click()
+        WebDriverWait(browser, 15).until(lambda b: heading(b) == "The token endpoint refused the code")
+        assert "invalid_grant" in browser.find_element(By.TAG_NAME, "body").text
+        # Cancelled at the login page: back at the callback with access_denied.
+        browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        browser.get(url)
+        browser.find_element(By.CSS_SELECTOR, "p.cancel a").click()
+        WebDriverWait(browser, 15).until(lambda b: "/demo/callback" in b.current_url)
+        assert "access_denied" in browser.find_element(By.TAG_NAME, "body").text
+        screenshots(browser, "demo-callback-error")
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_a_failed_sign_in_keeps_the_username_and_focuses_the_password(browser, server, clients, alice):
+    _, challenge = pkce_pair()
+    browser.get(server.url("/authorize?" + urlencode(authorization_params(clients["spa"], clients["spa"].raw["redirect_uris"][0],
+                                                                          challenge=challenge))))
+    assert browser.switch_to.active_element.get_attribute("id") == "username"
+    log_in(browser, alice.username, "not-it")
+    WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.CSS_SELECTOR, "[role=alert]"))
+    assert browser.find_element(By.ID, "username").get_attribute("value") == alice.username
+    assert browser.switch_to.active_element.get_attribute("id") == "password"
+    screenshots(browser, "login-failed")
+
+
+def test_the_error_page_speaks_to_a_person(browser, server):
+    browser.get(server.url("/authorize?response_type=code&client_id=no-such-client"))
+    title = heading(browser)
+    assert title and "invalid_request" not in title and "cannot go on" not in title, title
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "Go back to the application" in body
+    assert browser.find_element(By.CSS_SELECTOR, "p.code code").text in ("invalid_request", "invalid_client")
+    assert_page_is_sound(browser)
+    screenshots(browser, "error-page")
+
+
+def test_the_pages_follow_the_system_s_dark_mode(browser, server, clients):
+    _, challenge = pkce_pair()
+    url = server.url("/authorize?" + urlencode(authorization_params(clients["spa"], clients["spa"].raw["redirect_uris"][0],
+                                                                    challenge=challenge)))
+    backgrounds = {}
+    for scheme in ("light", "dark"):
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+        browser.get(url)
+        backgrounds[scheme] = browser.execute_script("return getComputedStyle(document.querySelector('main')).backgroundColor")
+        screenshot(browser, f"login-{scheme}.png")
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    assert backgrounds["light"] != backgrounds["dark"], backgrounds
+    assert "Warden" in browser.find_element(By.CSS_SELECTOR, ".brand").text

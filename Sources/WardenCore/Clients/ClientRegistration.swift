@@ -47,8 +47,8 @@ public struct ClientRegistration: Sendable {
         if grants.contains(.authorizationCode), redirectURIs.isEmpty {
             throw Invalid(description: "authorization_code needs at least one --redirect-uri")
         }
-        for uri in redirectURIs where !AudienceSelection.isAbsoluteURIWithoutFragment(uri) {
-            throw Invalid(description: "redirect URI '\(uri)' must be an absolute URI without a fragment")
+        for uri in redirectURIs {
+            if let problem = RedirectURIPolicy.problem(with: uri) { throw Invalid(description: problem) }
         }
         for audience in audiences where !AudienceSelection.isAbsoluteURIWithoutFragment(audience) {
             throw Invalid(description: "audience '\(audience)' must be an absolute URI without a fragment")

@@ -11,7 +11,7 @@ struct OAuthErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as OAuthError {
-            context.outcome.errorCause = error.internalCause
+            context.outcome.failure = error
             return Self.response(for: error)
         }
     }

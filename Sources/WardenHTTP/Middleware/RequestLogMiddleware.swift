@@ -1,8 +1,9 @@
 import Hummingbird
 import Logging
 
-/// One log line per request: method, path (never the query), status, duration and
-/// client. Never a secret, token or cookie.
+/// One log line per request: method, path (never the query), status, duration, client
+/// and, for a failure, its OAuth error code, description and internal cause. Never a
+/// secret, token or cookie.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = WardenRequestContext
     let logger: Logger
@@ -27,7 +28,11 @@ struct RequestLogMiddleware: RouterMiddleware {
             "duration_us": "\(micros)",
         ]
         if let client = context.outcome.clientID { metadata["client_id"] = "\(client)" }
-        if let cause = context.outcome.errorCause { metadata["error_cause"] = "\(cause)" }
+        if let failure = context.outcome.failure {
+            metadata["error"] = "\(failure.code.rawValue)"
+            if let description = failure.publicDescription { metadata["error_description"] = "\(description)" }
+        }
+        if let cause = context.outcome.failure?.internalCause ?? context.outcome.errorCause { metadata["error_cause"] = "\(cause)" }
         logger.info("request", metadata: metadata)
     }
 }

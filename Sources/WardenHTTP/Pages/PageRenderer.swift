@@ -4,17 +4,35 @@ import Hummingbird
 import Mustache
 
 /// Renders the login, consent and error pages, with the headers every HTML
-/// response carries (SECURITY.md).
+/// response carries (SECURITY.md), and the operator's brand on every one.
 public struct PageRenderer: Sendable {
     let library: MustacheLibrary
+    /// Shown at the top of every page (`brand_name`).
+    let brandName: String
+    /// The logo served at `/static/logo` (`brand_logo_file`), with its content type.
+    let logo: (bytes: [UInt8], contentType: String)?
 
     /// Why a template directory could not be used.
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
     }
 
-    /// The built-in templates, each replaced by `directory/NAME.mustache` when that file exists.
-    public init(templatesDirectory directory: String?) throws {
+    /// The built-in templates, each replaced by `directory/NAME.mustache` when that file
+    /// exists; `logoFile` a PNG, SVG, JPEG or WebP image served same-origin.
+    public init(templatesDirectory directory: String?, brandName: String = "Warden", logoFile: String? = nil) throws {
+        self.brandName = brandName
+        if let logoFile {
+            let types = ["png": "image/png", "svg": "image/svg+xml", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"]
+            guard let type = types[URL(fileURLWithPath: logoFile).pathExtension.lowercased()] else {
+                throw Invalid(description: "brand_logo_file \(logoFile): not a .png, .svg, .jpg or .webp file")
+            }
+            guard let data = FileManager.default.contents(atPath: logoFile), data.count <= 512 * 1024 else {
+                throw Invalid(description: "brand_logo_file \(logoFile): cannot be read, or larger than 512 KiB")
+            }
+            logo = (Array(data), type)
+        } else {
+            logo = nil
+        }
         var library = MustacheLibrary()
         var isDirectory: ObjCBool = false
         if let directory, !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
@@ -35,6 +53,9 @@ public struct PageRenderer: Sendable {
 
     /// A page response: `Content-Security-Policy`, `X-Frame-Options`, `Referrer-Policy`, `no-store`.
     func page(_ name: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
+        var values = values
+        values["brand_name"] = brandName
+        values["logo"] = logo != nil
         let html = library.render(values, withTemplate: name) ?? ""
         var headers = Self.securityHeaders
         headers.append(contentsOf: extra)

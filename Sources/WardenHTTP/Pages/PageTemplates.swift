@@ -1,8 +1,9 @@
 /// The built-in page templates (Mustache; `{{x}}` is HTML-escaped). An operator's
 /// `templates_directory` may replace any of them with a file `NAME.mustache`.
+/// Every page gets `brand_name` and, when a logo is configured, `logo`.
 enum PageTemplates {
     static let all: [String: String] = [
-        "header": header, "footer": footer, "login": login, "consent": consent, "error": error,
+        "header": header, "footer": footer, "login": login, "consent": consent, "error": error, "demo_callback": demoCallback,
     ]
 
     static let header = """
@@ -11,11 +12,12 @@ enum PageTemplates {
         <head>
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>{{title}}</title>
+        <title>{{title}} · {{brand_name}}</title>
         <link rel="stylesheet" href="/static/warden.css">
         </head>
         <body>
-        <main>
+        <main class="card">
+        <p class="brand">{{#logo}}<img src="/static/logo" alt="" class="logo">{{/logo}}<span>{{brand_name}}</span></p>
         """
 
     static let footer = """
@@ -33,20 +35,21 @@ enum PageTemplates {
         <input type="hidden" name="csrf_token" value="{{csrf_token}}">
         <input type="hidden" name="authorization_request" value="{{authorization_request}}">
         <label for="username">Username</label>
-        <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" required autofocus value="{{username}}">
+        <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" required{{^username}} autofocus{{/username}} value="{{username}}">
         <label for="password">Password</label>
-        <input id="password" name="password" type="password" autocomplete="current-password" required>
+        <input id="password" name="password" type="password" autocomplete="current-password" required{{#username}} autofocus{{/username}}>
         <button type="submit">Sign in</button>
         </form>
+        <p class="cancel"><a href="/authorize/cancel?{{authorization_request}}">Cancel and go back to {{client_name}}</a></p>
         {{> footer}}
         """
 
     static let consent = """
         {{> header}}
         <h1>Allow {{client_name}}?</h1>
-        <p>You are signed in as <strong>{{username}}</strong>. <strong>{{client_name}}</strong> asks for:</p>
+        <p>You are signed in as <strong>{{username}}</strong>. <strong>{{client_name}}</strong> would like to:</p>
         <ul class="scopes">
-        {{#scopes}}<li><code>{{.}}</code></li>
+        {{#scopes}}<li>{{description}} <code>{{name}}</code></li>
         {{/scopes}}
         </ul>
         <form method="post" action="/consent">
@@ -62,26 +65,67 @@ enum PageTemplates {
 
     static let error = """
         {{> header}}
-        <h1>This request cannot go on</h1>
+        <h1>{{heading}}</h1>
         <p role="alert">{{description}}</p>
-        <p>Error code: <code>{{error}}</code></p>
+        <p>{{advice}}</p>
+        <p class="code">For the application's developer: <code>{{error}}</code></p>
+        {{> footer}}
+        """
+
+    /// The demo's own redirect URI: what an application would receive, and a button that
+    /// exchanges the code as the application would.
+    static let demoCallback = """
+        {{> header}}
+        <h1>{{heading}}</h1>
+        {{#error}}<p class="error" role="alert">The authorization server answered <code>{{error}}</code>{{#error_description}}: {{error_description}}{{/error_description}}</p>{{/error}}
+        {{#code}}<p>This page stands in for the application: Warden sent the browser here with an authorization code.</p>
+        <pre class="wrap">code={{code}}</pre>
+        <p>The application now exchanges it for tokens, as this command would (the code lasts 60 seconds, once):</p>
+        <pre class="wrap">{{curl}}</pre>
+        <form method="post" action="/demo/callback">
+        <input type="hidden" name="code" value="{{code}}">
+        <button type="submit">Exchange the code</button>
+        </form>{{/code}}
+        {{#tokens}}<p>The token response:</p>
+        <pre class="wrap">{{response}}</pre>
+        <p>The access token's claims (RFC 9068), decoded:</p>
+        <pre class="wrap">{{claims}}</pre>{{/tokens}}
+        <p class="code">Only in demo mode (<code>warden serve --demo</code>).</p>
         {{> footer}}
         """
 
     /// Served same-origin at /static/warden.css; sizes in rem so 200% zoom reflows.
     static let stylesheet = """
-        :root { color-scheme: light dark; font-family: system-ui, sans-serif; line-height: 1.5; }
-        body { margin: 0; padding: 1rem; }
-        main { max-width: 26rem; margin: 2rem auto; }
-        h1 { font-size: 1.6rem; margin: 0 0 0.5rem; }
+        :root { color-scheme: light dark; --page: #f3f4f6; --card: #ffffff; --text: #1f2328; --muted: #57606a;
+          --border: #d0d7de; --accent: #1f5fbf; --accent-text: #ffffff; --error: #b00020;
+          font-family: system-ui, sans-serif; line-height: 1.5; }
+        @media (prefers-color-scheme: dark) {
+          :root { --page: #0d1117; --card: #161b22; --text: #e6edf3; --muted: #9198a1; --border: #3d444d;
+            --accent: #4493f8; --accent-text: #0d1117; --error: #ff7b72; }
+        }
+        body { margin: 0; padding: 1rem; background: var(--page); color: var(--text); }
+        .card { max-width: 26rem; margin: 3rem auto; padding: 2rem; background: var(--card); border: 1px solid var(--border);
+          border-radius: 0.75rem; box-shadow: 0 0.25rem 1rem rgb(0 0 0 / 0.08); }
+        .brand { display: flex; align-items: center; gap: 0.5rem; margin: 0 0 1.5rem; color: var(--muted); font-weight: 600; }
+        .logo { max-height: 2rem; max-width: 8rem; }
+        h1 { font-size: 1.5rem; line-height: 1.25; margin: 0 0 0.5rem; overflow-wrap: anywhere; }
         form { display: flex; flex-direction: column; gap: 0.5rem; margin-top: 1rem; }
         label { font-weight: 600; }
-        input[type=text], input[type=password] { font: inherit; padding: 0.5rem; border: 1px solid #767676; border-radius: 0.25rem; }
-        button { font: inherit; padding: 0.6rem 1rem; border: 0; border-radius: 0.25rem; background: #1f5fbf; color: #fff; cursor: pointer; }
-        button.secondary { background: #595959; }
-        button:focus-visible, input:focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
+        input[type=text], input[type=password] { font: inherit; padding: 0.5rem; border: 1px solid var(--border); border-radius: 0.375rem;
+          background: var(--page); color: var(--text); }
+        button { font: inherit; padding: 0.6rem 1rem; border: 0; border-radius: 0.375rem; background: var(--accent); color: var(--accent-text);
+          cursor: pointer; font-weight: 600; }
+        button.secondary { background: transparent; color: var(--text); border: 1px solid var(--border); }
+        button:focus-visible, input:focus-visible, a:focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
+        a { color: var(--accent); }
         .actions { display: flex; gap: 0.75rem; flex-wrap: wrap; }
-        .error { color: #b00020; font-weight: 600; }
-        .scopes code { font-size: 1rem; }
+        .actions button { flex: 1; }
+        .error { color: var(--error); font-weight: 600; }
+        .scopes { padding-left: 1.25rem; }
+        .scopes code, .code { font-size: 0.8rem; color: var(--muted); }
+        .cancel { margin-top: 1.25rem; font-size: 0.9rem; }
+        pre.wrap { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.8rem; padding: 0.75rem; background: var(--page);
+          border: 1px solid var(--border); border-radius: 0.375rem; }
+        @media (max-width: 30rem) { body { padding: 0.5rem; } .card { margin: 1rem auto; padding: 1.25rem; } }
         """
 }

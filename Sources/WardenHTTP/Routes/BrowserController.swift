@@ -16,7 +16,9 @@ struct BrowserController: Sendable {
         router.get("/authorize", use: authorize)
         router.post("/login", use: login)
         router.post("/consent", use: consent)
+        router.get("/authorize/cancel", use: cancel)
         router.get("/static/warden.css", use: stylesheet)
+        router.get("/static/logo", use: logo)
     }
 
     @Sendable func authorize(_ request: Request, context: WardenRequestContext) async throws -> Response {
@@ -42,7 +44,8 @@ struct BrowserController: Sendable {
                 "consent",
                 [
                     "title": "Allow \(authorizationRequest.client.name)?", "client_name": authorizationRequest.client.name,
-                    "username": user.username, "scopes": authorizationRequest.scope.tokens, "csrf_token": session.csrfToken,
+                    "username": user.username, "csrf_token": session.csrfToken,
+                    "scopes": authorizationRequest.scope.tokens.map { ["name": $0, "description": flow.scopeDescription($0)] },
                     "authorization_request": query,
                 ])
         }
@@ -71,13 +74,7 @@ struct BrowserController: Sendable {
         case .rateLimited(let wait):
             var headers = HTTPFields()
             headers[.retryAfter] = "\(wait)"
-            return flow.pages.page(
-                "error",
-                [
-                    "title": "Too many attempts", "error": "too_many_attempts",
-                    "description": "Too many failed sign-ins. Try again in \(wait) seconds.",
-                ],
-                status: .tooManyRequests, headers: headers)
+            return flow.pages.page("error", ErrorPageText.tooManyAttempts(retryAfter: wait), status: .tooManyRequests, headers: headers)
         case .failed:
             context.outcome.errorCause = "failed login"
             return loginPage(flow, authorizationRequest, query: query, csrf: csrf, username: username, error: "Incorrect username or password.")
@@ -114,6 +111,23 @@ struct BrowserController: Sendable {
         // RFC 9700 §4.12: 303 after a POST, so the browser does not re-post the form.
         guard decision == "allow" else { return redirect(flow.authorization.deny(authorizationRequest), status: .seeOther) }
         return redirect(try await flow.authorization.approve(authorizationRequest, userID: userID, rememberConsent: true), status: .seeOther)
+    }
+
+    /// The login page's cancel link: back to the client with `access_denied` (RFC 6749
+    /// §4.1.2.1), as a denied consent would; the request is validated like any other.
+    @Sendable func cancel(_ request: Request, context: WardenRequestContext) async throws -> Response {
+        switch await validate(request.uri.query ?? "", flow: flow) {
+        case .success(let valid): redirect(flow.authorization.deny(valid), status: .found)
+        case .failure(let failure): failure.response
+        }
+    }
+
+    @Sendable func logo(_ request: Request, context: WardenRequestContext) async throws -> Response {
+        guard let logo = flow.pages.logo else { return Response(status: .notFound) }
+        var headers = HTTPFields()
+        headers[.contentType] = logo.contentType
+        headers[.cacheControl] = "public, max-age=3600"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: logo.bytes)))
     }
 
     @Sendable func stylesheet(_ request: Request, context: WardenRequestContext) async throws -> Response {
@@ -153,12 +167,11 @@ struct BrowserController: Sendable {
     }
 
     func errorPage(_ flow: BrowserFlow, _ error: OAuthError, status: HTTPResponse.Status = .badRequest) -> Response {
-        flow.pages.page(
-            "error", ["title": "Request refused", "error": error.code.rawValue, "description": error.publicDescription ?? ""], status: status)
+        flow.pages.page("error", ErrorPageText.values(for: error), status: status)
     }
 
     func expiredFormPage(_ flow: BrowserFlow) -> Response {
-        errorPage(flow, .invalidRequest("This form has expired or was not sent by this browser. Go back to the application and start again."), status: .forbidden)
+        flow.pages.page("error", ErrorPageText.expiredForm, status: .forbidden)
     }
 
     func redirect(_ location: String, status: HTTPResponse.Status) -> Response {

@@ -1,0 +1,30 @@
+import Foundation
+
+/// Which redirect URIs a client may register (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700
+/// §2.1): absolute, without a fragment, and either https, http on a loopback address
+/// (a native app's local listener), or a private-use scheme in reverse-domain form
+/// (`com.example.app:/callback`). Anything else, `localhost:3000/cb` included (which
+/// parses as the scheme `localhost`), is refused at registration.
+public enum RedirectURIPolicy {
+    static let loopbackHosts: Set<String> = ["127.0.0.1", "[::1]", "::1", "localhost"]
+
+    /// Nil when `uri` may be registered; else why not, in one line.
+    public static func problem(with uri: String) -> String? {
+        guard let components = URLComponents(string: uri), let scheme = components.scheme?.lowercased(), components.fragment == nil,
+            AudienceSelection.isAbsoluteURIWithoutFragment(uri)
+        else { return "redirect URI '\(uri)' must be an absolute URI without a fragment" }
+        let host = components.host?.lowercased() ?? ""
+        switch scheme {
+        case "https" where !host.isEmpty: return nil
+        case "http" where loopbackHosts.contains(host): return nil
+        case "http", "https":
+            return "redirect URI '\(uri)' must be https, or http on a loopback address (127.0.0.1, [::1], localhost)"
+        default:
+            guard scheme.contains(".") else {
+                return "redirect URI '\(uri)' has the scheme '\(scheme)': use https, http on a loopback address, "
+                    + "or a private-use scheme in reverse-domain form (com.example.app:/callback)"
+            }
+            return nil
+        }
+    }
+}

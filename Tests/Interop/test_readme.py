@@ -1,0 +1,156 @@
+"""Every command line the README shows runs as written.
+
+The shell blocks are run line by line with the README's placeholders replaced by this
+test's files (the key file, a PostgreSQL database); each command of the Commands table
+is run in a concrete form listed here, and the table and this list must name the same
+commands, so that a command added to the README without a run here fails.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from interop import Warden, clean_environment, free_port
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def shell_blocks() -> list[str]:
+    """The command lines of the README's ```sh blocks (continuations joined, comments cut)."""
+    lines: list[str] = []
+    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("  #")[0].strip()
+            if line:
+                lines.append(line)
+    return lines
+
+
+def table_synopses() -> list[str]:
+    """The first code span of each row of the Commands table."""
+    text = README.read_text()
+    table = text[text.index("| command | what it does |"):]
+    table = table[:table.index("\n\n")]
+    return [re.findall(r"`([^`]+)`", row)[0] for row in table.splitlines()[2:]]
+
+
+def test_the_quick_start_names_the_two_make_targets():
+    lines = shell_blocks()
+    assert lines[:2] == ["make demo", "make test"], lines[:2]
+    makefile = (README.parent / "Makefile").read_text()
+    assert "serve --demo" in makefile and "\ntest:" in makefile
+
+
+def run(warden: Warden, line: str, *, replacements: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
+    for placeholder, value in replacements.items():
+        line = line.replace(placeholder, value)
+    argv = shlex.split(line)
+    assert argv[0] in ("warden", ".build/release/warden"), line
+    return subprocess.run([str(warden.binary), *argv[1:]], cwd=warden.cwd, env=clean_environment(), capture_output=True,
+                          text=True, timeout=120, input=stdin)
+
+
+def serve_briefly(warden: Warden, line: str, replacements: dict[str, str]) -> None:
+    """`serve` as written, on a free port, until /healthz answers; then SIGTERM."""
+    port = free_port()
+    for placeholder, value in replacements.items():
+        line = line.replace(placeholder, value)
+    argv = shlex.split(line)
+    process = subprocess.Popen([str(warden.binary), *argv[1:], "--port", str(port)], cwd=warden.cwd, env=clean_environment(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise AssertionError(f"{line}: did not serve: {process.stderr.read() if process.poll() is not None else ''}")
+    finally:
+        process.terminate()
+        assert process.wait(timeout=15) == 0
+
+
+def test_the_shell_blocks_run_as_written(warden: Warden, postgres_url: str):
+    replacements = {"/etc/warden/kek": str(warden.kek_file), "postgres://warden@db:5432/warden": postgres_url}
+    ran = 0
+    for line in shell_blocks():
+        if line.startswith("make ") or line.startswith("swift build") or line.startswith("openssl "):
+            continue  # make targets run in CI itself; swift build made this binary; openssl made the key
+        assert line.startswith("warden") or line.startswith(".build/release/warden"), line
+        if " serve" in line:
+            serve_briefly(warden, line, replacements)
+        else:
+            result = run(warden, line, replacements=replacements)
+            assert result.returncode == 0, f"{line}: {result.stderr}"
+        ran += 1
+    assert ran >= 4
+
+
+# The Commands table's synopses, each with the concrete command this test runs for it
+# (after a client, a user and a second key exist: see below).
+CONCRETE = {
+    "warden serve [--host H] [--port P] [--issuer URL] [--demo]": None,  # run by test_the_shell_blocks_run_as_written
+    "warden migrate [--status]": ["migrate", "--status"],
+    'warden clients create --name NAME [--grant-type G]... [--redirect-uri URI]... [--scope "s1 s2"] [--audience A]... '
+    "[--auth-method M] [--skip-consent] [--pkce-optional] [--json]":
+        ["clients", "create", "--name", "app", "--grant-type", "authorization_code", "--redirect-uri", "https://app.example.com/cb",
+         "--scope", "profile", "--auth-method", "client_secret_post", "--json"],
+    "warden clients list [--json]": ["clients", "list", "--json"],
+    "warden clients delete ID": ["clients", "delete", "{client}"],
+    "warden clients rotate-secret ID [--json]": ["clients", "rotate-secret", "{client}", "--json"],
+    "warden users create --username U (--password-stdin \\| --password P)": ["users", "create", "--username", "zoe", "--password", "pw-zoe-1"],
+    "warden users list [--json]": ["users", "list", "--json"],
+    "warden purge": ["purge"],
+    "warden keys list [--json]": ["keys", "list", "--json"],
+    "warden keys rotate [--algorithm ES256\\|RS256\\|EdDSA] [--now]": ["keys", "rotate", "--algorithm", "EdDSA", "--now"],
+    "warden keys retire KID": ["keys", "retire", "{old_kid}"],
+    "warden export FILE": ["export", "{file}"],
+    "warden import FILE": None,  # run by test_the_shell_blocks_run_as_written, into PostgreSQL
+}
+
+
+def test_every_command_of_the_table_runs(warden: Warden, tmp_path: Path):
+    assert set(table_synopses()) == set(CONCRETE), set(table_synopses()) ^ set(CONCRETE)
+    client = warden.create_client()
+    # The key signing before the table's `keys rotate --now`: verifying after it, so it may be retired.
+    old_kid = warden.rotate(now=True)
+    values = {"{client}": client.client_id, "{file}": str(tmp_path / "export.jsonl"), "{old_kid}": old_kid}
+    order = sorted(CONCRETE.items(), key=lambda item: ("retire" in item[0], "delete" in item[0]))
+    for synopsis, argv in order:
+        if argv is None:
+            continue
+        argv = [values.get(part, part) for part in argv]
+        result = warden.run(*argv, check=False, positional=())
+        assert result.returncode == 0, f"{synopsis}: {result.stderr}"
+
+
+@pytest.mark.parametrize("argv, hint", [
+    (["clients", "add"], "did you mean 'warden clients create'?"),
+    (["client", "list"], "did you mean 'warden clients'?"),
+    (["user", "list"], "did you mean 'warden users'?"),
+    (["keys", "retrie"], "did you mean 'warden keys retire'?"),
+])
+def test_a_mistyped_command_gets_the_nearest_one(warden: Warden, argv: list[str], hint: str):
+    result = subprocess.run([str(warden.binary), *argv], cwd=warden.cwd, env=clean_environment(), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode != 0
+    assert hint in result.stderr, result.stderr
+
+
+def test_global_options_may_come_before_the_command(warden: Warden):
+    warden.create_client(name="before")
+    result = subprocess.run(
+        [str(warden.binary), "--database", str(warden.database), "--key-encryption-key-file", str(warden.kek_file), "clients", "list",
+         "--json"],
+        cwd=warden.cwd, env=clean_environment(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "before" in result.stdout
