@@ -1,7 +1,6 @@
 import Foundation
 import WardenMigrations
 import WardenCore
-import WardenSQLite
 
 /// `serve --demo`: clients and a user to try the server with, created once and kept.
 public enum DemoSetup {

@@ -63,8 +63,7 @@ public func buildApplication(
         server: .http1(
             configuration: .init(
                 additionalChannelHandlers: [
-                    ConnectionLimitHandler(counter: connections),
-                    RequestDeadlineHandler(timeout: .seconds(Int64(configuration.requestTimeout))),
+                    ConnectionGuard(counter: connections, requestTimeout: .seconds(Int64(configuration.requestTimeout)))
                 ],
                 idleTimeout: .seconds(Int64(configuration.connectionIdleTimeout)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),

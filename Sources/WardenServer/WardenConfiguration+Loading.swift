@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import WardenCore
 import WardenMigrations
-import WardenSQLite
 import Yams
 
 extension WardenConfiguration {

@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import WardenCore
 import WardenMigrations
-import WardenSQLite
 
 /// Everything a Warden process is configured with, as one typed value.
 /// Read from `config/warden.yaml` (or the file given), then the environment,

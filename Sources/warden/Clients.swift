@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import WardenCore
 import WardenServer
-import WardenSQLite
 
 /// `warden clients ...`
 struct Clients: AsyncParsableCommand {

@@ -5,7 +5,6 @@ import Logging
 import NIOCore
 import WardenHTTP
 import WardenServer
-import WardenSQLite
 import WardenTokens
 
 /// `warden serve`: migrate, make sure a key can sign, then serve until SIGINT/SIGTERM.

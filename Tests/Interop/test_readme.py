@@ -22,15 +22,13 @@ from interop import Warden, clean_environment, free_port
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def shell_blocks() -> list[str]:
-    """The command lines of the README's ```sh blocks (continuations joined, comments cut)."""
-    lines: list[str] = []
+def shell_blocks() -> list[list[str]]:
+    """The command lines of each of the README's ```sh blocks (continuations joined, comments cut)."""
+    blocks: list[list[str]] = []
     for block in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S):
-        for line in block.replace("\\\n", " ").splitlines():
-            line = line.split("  #")[0].strip()
-            if line:
-                lines.append(line)
-    return lines
+        lines = [line.split("  #")[0].strip() for line in block.replace("\\\n", " ").splitlines()]
+        blocks.append([line for line in lines if line])
+    return blocks
 
 
 def table_synopses() -> list[str]:
@@ -42,28 +40,24 @@ def table_synopses() -> list[str]:
 
 
 def test_the_quick_start_names_the_two_make_targets():
-    lines = shell_blocks()
-    assert lines[:2] == ["make demo", "make test"], lines[:2]
+    lines = shell_blocks()[0]
+    assert lines == ["make demo", "make test"], lines
     makefile = (README.parent / "Makefile").read_text()
     assert "serve --demo" in makefile and "\ntest:" in makefile
 
 
-def run(warden: Warden, line: str, *, replacements: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
+def expand(line: str, replacements: dict[str, str]) -> list[str]:
     for placeholder, value in replacements.items():
         line = line.replace(placeholder, value)
     argv = shlex.split(line)
     assert argv[0] in ("warden", ".build/release/warden"), line
-    return subprocess.run([str(warden.binary), *argv[1:]], cwd=warden.cwd, env=clean_environment(), capture_output=True,
-                          text=True, timeout=120, input=stdin)
+    return argv[1:]
 
 
-def serve_briefly(warden: Warden, line: str, replacements: dict[str, str]) -> None:
+def serve_briefly(warden: Warden, argv: list[str], env: dict[str, str]) -> None:
     """`serve` as written, on a free port, until /healthz answers; then SIGTERM."""
     port = free_port()
-    for placeholder, value in replacements.items():
-        line = line.replace(placeholder, value)
-    argv = shlex.split(line)
-    process = subprocess.Popen([str(warden.binary), *argv[1:], "--port", str(port)], cwd=warden.cwd, env=clean_environment(),
+    process = subprocess.Popen([str(warden.binary), *argv, "--port", str(port)], cwd=warden.cwd, env=clean_environment(env),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -73,26 +67,44 @@ def serve_briefly(warden: Warden, line: str, replacements: dict[str, str]) -> No
                     return
             except requests.RequestException:
                 time.sleep(0.1)
-        raise AssertionError(f"{line}: did not serve: {process.stderr.read() if process.poll() is not None else ''}")
+        raise AssertionError(f"serve {argv}: did not serve: {process.stderr.read() if process.poll() is not None else ''}")
     finally:
         process.terminate()
         assert process.wait(timeout=15) == 0
 
 
-def test_the_shell_blocks_run_as_written(warden: Warden, postgres_url: str):
-    replacements = {"/etc/warden/kek": str(warden.kek_file), "postgres://warden@db:5432/warden": postgres_url}
+def test_the_shell_blocks_run_as_written(warden: Warden, postgres):
+    """Each block in order, in one installation, with this test's placeholders: the key
+    file or key, and PostgreSQL databases (made here, standing in for `createdb`)."""
+    shared, target = postgres.create_database(), postgres.create_database()
+    replacements = {
+        "/etc/warden/kek": str(warden.kek_file), "postgres://warden:SECRET@db.internal:5432/warden": shared,
+        "postgres://warden@db:5432/warden": target, "...": warden.kek_file.read_text().strip(),
+    }
+    skipped = ("make ", "swift build", "openssl ", "createdb ")  # CI runs make; swift built this binary; see above
     ran = 0
-    for line in shell_blocks():
-        if line.startswith("make ") or line.startswith("swift build") or line.startswith("openssl "):
-            continue  # make targets run in CI itself; swift build made this binary; openssl made the key
-        assert line.startswith("warden") or line.startswith(".build/release/warden"), line
-        if " serve" in line:
-            serve_briefly(warden, line, replacements)
-        else:
-            result = run(warden, line, replacements=replacements)
-            assert result.returncode == 0, f"{line}: {result.stderr}"
-        ran += 1
-    assert ran >= 4
+    try:
+        for block in shell_blocks():
+            env: dict[str, str] = {}
+            for line in block:
+                if line.startswith(skipped):
+                    continue
+                if line.startswith("export "):
+                    name, _, value = line.removeprefix("export ").partition("=")
+                    env[name] = replacements.get(value, value)
+                    continue
+                argv = expand(line, replacements)
+                if argv[0] == "serve":
+                    serve_briefly(warden, argv, env)
+                else:
+                    result = subprocess.run([str(warden.binary), *argv], cwd=warden.cwd, env=clean_environment(env),
+                                            capture_output=True, text=True, timeout=120)
+                    assert result.returncode == 0, f"{line}: {result.stderr}"
+                ran += 1
+    finally:
+        postgres.drop_database(shared)
+        postgres.drop_database(target)
+    assert ran >= 5  # serve, clients create, serve on PostgreSQL, export, import
 
 
 # The Commands table's synopses, each with the concrete command this test runs for it

@@ -55,4 +55,14 @@ struct ClientRegistrationTests {
         let ids = try (0..<50).map { _ in try registration.makeClient(now: Date()).client.id }
         #expect(Set(ids).count == 50)
     }
+
+    @Test("redirect URIs: https, loopback http, or a private-use scheme; nothing else", arguments: [
+        ("https://app.example.com/cb", true), ("http://127.0.0.1:8765/callback", true), ("http://[::1]/cb", true),
+        ("http://localhost:3000/cb", true), ("com.example.app:/oauth", true),
+        ("localhost:3000/cb", false), ("http://app.example.com/cb", false), ("myapp:/cb", false), ("https:///cb", false),
+        ("https://app.example.com/cb#x", false), ("/relative/cb", false),
+    ])
+    func redirectURIPolicy(uri: String, accepted: Bool) {
+        #expect((RedirectURIPolicy.problem(with: uri) == nil) == accepted, "\(uri)")
+    }
 }

@@ -2,7 +2,6 @@ import Foundation
 import Testing
 import WardenCore
 import WardenServer
-import WardenSQLite
 
 @Suite("Client storage")
 struct ClientStoreTests {

@@ -3,7 +3,6 @@ import Synchronization
 import Testing
 import WardenCore
 import WardenServer
-import WardenSQLite
 import WardenTokens
 
 /// A clock tests move by hand.

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import PostgresNIO
 import Synchronization
 import Testing
@@ -7,7 +6,6 @@ import WardenCore
 import WardenMigrations
 import WardenPostgres
 import WardenServer
-import WardenSQLite
 
 /// The storage backends every store test runs against, from the same test code.
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {

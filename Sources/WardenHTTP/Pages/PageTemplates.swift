@@ -35,9 +35,9 @@ enum PageTemplates {
         <input type="hidden" name="csrf_token" value="{{csrf_token}}">
         <input type="hidden" name="authorization_request" value="{{authorization_request}}">
         <label for="username">Username</label>
-        <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" required{{^username}} autofocus{{/username}} value="{{username}}">
+        <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" required{{^failed}} autofocus{{/failed}} value="{{username}}">
         <label for="password">Password</label>
-        <input id="password" name="password" type="password" autocomplete="current-password" required{{#username}} autofocus{{/username}}>
+        <input id="password" name="password" type="password" autocomplete="current-password" required{{#failed}} autofocus{{/failed}}>
         <button type="submit">Sign in</button>
         </form>
         <p class="cancel"><a href="/authorize/cancel?{{authorization_request}}">Cancel and go back to {{client_name}}</a></p>

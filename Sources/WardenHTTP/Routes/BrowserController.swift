@@ -162,7 +162,10 @@ struct BrowserController: Sendable {
             "title": "Sign in to \(request.client.name)", "client_name": request.client.name, "csrf_token": csrf,
             "authorization_request": query, "username": username,
         ]
-        if let error { values["error"] = error }
+        if let error {
+            values["error"] = error
+            values["failed"] = true  // the username stays filled in: focus goes to the password
+        }
         return flow.pages.page("login", values)
     }
 
