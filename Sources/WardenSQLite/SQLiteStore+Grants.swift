@@ -85,7 +85,8 @@ extension SQLiteStore: GrantRepository {
             db.cachedStatement(
                 sql: """
                     SELECT r.scope, r.issued_at, r.idle_expires_at, r.rotated_at, r.grace_used,
-                        (SELECT s.digest FROM refresh_tokens s WHERE s.digest = r.successor_digest AND s.rotated_at IS NULL),
+                        CASE WHEN r.rotated_at IS NULL THEN NULL ELSE
+                            (SELECT s.digest FROM refresh_tokens s WHERE s.digest = r.successor_digest AND s.rotated_at IS NULL) END,
                         \(grantColumns)
                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.digest = ?
                     """),

@@ -498,7 +498,7 @@ def compare_report(results: list[tuple[str, Result]], labels: list[str], rounds:
         f"{rounds} interleaved rounds, a fresh server per binary and round, {seconds:g} s per cell; means of the rounds.",
         f"Machine: {machine()}. Command: `{' '.join(['python3', *sys.argv])}`", "",
         "| scenario | conc. | " + " | ".join(f"{label} req/s | {label} vs /healthz | {label} CPU µs/req" for label in labels)
-        + f" | {labels[-1]} / {labels[0]} | non-2xx |",
+        + f" | {labels[-1]} / {labels[0]} | non-2xx ({' / '.join(labels)}) |",
         "| --- | ---: | " + " | ".join("---: | ---: | ---:" for _ in labels) + " | ---: | ---: |",
     ]
     keys = list(dict.fromkeys((r.scenario, r.concurrency) for _, r in results))
@@ -514,8 +514,10 @@ def compare_report(results: list[tuple[str, Result]], labels: list[str], rounds:
             ceiling = mean(label, "GET /healthz", concurrency, lambda r: r.rate)
             cells.append(f"{rate:,.0f} | {rate / ceiling if ceiling else 0:.3f} | {mean(label, scenario, concurrency, lambda r: r.cpu_us_per_request):.0f}")
             rates.append(rate)
-        bad = sum(r.non2xx + r.socket_errors for _, r in results if r.scenario == scenario and r.concurrency == concurrency)
-        lines.append(f"| {scenario} | {concurrency} | " + " | ".join(cells) + f" | {rates[-1] / rates[0] if rates[0] else 0:.3f} | {bad} |")
+        bad = [sum(r.non2xx + r.socket_errors for l, r in results if l == label and r.scenario == scenario and r.concurrency == concurrency)
+               for label in labels]
+        lines.append(f"| {scenario} | {concurrency} | " + " | ".join(cells) + f" | {rates[-1] / rates[0] if rates[0] else 0:.3f} | "
+                     + " / ".join(map(str, bad)) + " |")
     return "\n".join(lines) + "\n"
 
 
