@@ -100,3 +100,28 @@ def test_a_missing_verifier_is_called_missing_and_failures_are_logged_with_their
     lines = [line for line in server.stdout().splitlines() if "path=/token" in line and "status=400" in line]
     assert any("error=invalid_grant" in line and "code_verifier is missing" in line for line in lines), lines
     assert all(re.search(r"error=[a-z_]+", line) for line in lines), lines
+
+
+def test_the_operator_s_brand_logo_and_scope_words_show_on_the_pages(warden: Warden, tmp_path: Path):
+    import base64
+
+    from interop import Page, assert_html_security_headers, authorization_params, pkce_pair
+
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(base64.b64decode(  # a 1x1 PNG
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="))
+    warden.write_config({"brand_name": "Acme Sign-in", "brand_logo_file": str(logo),
+                         "scope_descriptions": {"invoices:read": "Read your invoices"}})
+    spa = warden.create_code_client(scope="profile invoices:read")
+    alice = warden.create_user("alice")
+    server = warden.start_server()
+    agent = UserAgent(server)
+    page = agent.authorize(authorization_params(spa, REDIRECT, challenge=pkce_pair()[1], scope="profile invoices:read"))
+    assert_html_security_headers(page)
+    assert "Acme Sign-in" in page.text and 'src="/static/logo"' in page.text
+    image = requests.get(server.url("/static/logo"), timeout=10)
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/png" and image.content == logo.read_bytes()
+    consent = agent.follow(agent.login(page, alice.username, alice.password))
+    items = Page.parse(consent.text).list_items
+    assert any(item.startswith("Read your invoices") and "invoices:read" in item for item in items), items
+    assert any(item.startswith("See your name") for item in items), items
