@@ -37,11 +37,7 @@ public struct ClientAuthenticator: Sendable {
         }
     }
 
-    /// Forgets failures that have aged out (run on a timer).
-    public func sweep(now: Date) {
-        failuresPerClient.sweep(now: now)
-        failuresPerAddress.sweep(now: now)
-    }
+
     /// Reads the credentials of a request (Authorization header and form) and authenticates them.
     public func authenticate(authorization: String?, form: FormBody, address: String?) async throws -> Client {
         try await authenticate(PresentedClientCredentials.parse(authorization: authorization, form: form), address: address)
