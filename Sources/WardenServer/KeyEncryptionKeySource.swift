@@ -30,8 +30,8 @@ public enum KeyEncryptionKeySource {
     /// For `--demo` only: the key in `warden.kek` in `directory` (beside the database), generated
     /// if missing. Returns the key and whether it was generated now.
     public static func demoKey(directory: URL) throws -> (key: KeyEncryptionKey, path: String, generated: Bool) {
-        let path = directory.appendingPathComponent("warden.kek").path
-        if FileManager.default.fileExists(atPath: path) { return (try read(file: path), path, false) }
+        if let existing = try existingDemoKey(directory: directory) { return (existing.key, existing.path, false) }
+        let path = demoKeyPath(directory)
         try PrivateFiles.createDirectory(directory)
         let (key, text) = KeyEncryptionKey.generate()
         do { try PrivateFiles.create(path, contents: Data((text + "\n").utf8)) } catch {
@@ -39,4 +39,13 @@ public enum KeyEncryptionKeySource {
         }
         return (key, path, true)
     }
+
+    /// The key `serve --demo` left in `directory`, if there is one.
+    public static func existingDemoKey(directory: URL) throws -> (key: KeyEncryptionKey, path: String)? {
+        let path = demoKeyPath(directory)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return (try read(file: path), path)
+    }
+
+    static func demoKeyPath(_ directory: URL) -> String { directory.appendingPathComponent("warden.kek").path }
 }

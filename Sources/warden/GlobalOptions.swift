@@ -67,13 +67,12 @@ struct GlobalOptions: ParsableArguments {
     /// `serve --demo`) is used, with the same loud warning as the demo.
     func requiredKeyEncryptionKey(_ configuration: WardenConfiguration) throws -> KeyEncryptionKey {
         if let key = try optionalKeyEncryptionKey(configuration) { return key }
-        if case .sqlite = configuration.databaseLocation {
-            let demo = configuration.databaseLocation.localDirectory.appendingPathComponent("warden.kek").path
-            if FileManager.default.fileExists(atPath: demo) {
-                FileHandle.standardError.write(Data(
-                    "warning: DEMO key-encryption key \(demo) in use (the database is a demo's); never in production\n".utf8))
-                return try KeyEncryptionKeySource.read(file: demo)
-            }
+        if case .sqlite = configuration.databaseLocation,
+            let demo = try KeyEncryptionKeySource.existingDemoKey(directory: configuration.databaseLocation.localDirectory)
+        {
+            FileHandle.standardError.write(Data(
+                "warning: DEMO key-encryption key \(demo.path) in use (the database is a demo's); never in production\n".utf8))
+            return demo.key
         }
         throw ConfigurationError(
             "no key-encryption key: pass --key-encryption-key-file, set WARDEN_KEY_ENCRYPTION_KEY "

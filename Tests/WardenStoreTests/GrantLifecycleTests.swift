@@ -37,18 +37,15 @@ struct GrantLifecycleTests {
         try await newGrant(in: grants, clientID: clientID, userID: "u1", at: now)
     }
 
-    func newRefresh(_ token: OpaqueToken) -> NewRefreshToken {
-        NewRefreshToken(digest: token.digest, scope: Scope(tokens: ["profile"]), idleExpiresAt: now.addingTimeInterval(3600))
-    }
-
     /// Presents `code` as the code grant does, with `check` for the rest of the request.
     func redeem(
         _ code: OpaqueToken, to grants: any GrantRepository, refreshToken: OpaqueToken? = nil,
         check: @escaping @Sendable (AuthorizationCodeRecord) throws -> Void = { _ in }
     ) async throws -> CredentialUse<AuthorizationCodeRecord> {
-        let (clientID, end, refresh) = (clientID, now.addingTimeInterval(86_400), refreshToken.map(newRefresh))
+        let (clientID, end, idle, refresh) = (clientID, now.addingTimeInterval(86_400), now.addingTimeInterval(3600), refreshToken?.digest)
         return try await grants.withLockedCode(digest: code.digest, at: now) { record in
-            try GrantLifecycle.presentCode(record, clientID: clientID, grantExpiresAt: end, refreshToken: refresh, check: check)
+            try GrantLifecycle.presentCode(
+                record, clientID: clientID, grantExpiresAt: end, refreshToken: refresh, idleExpiresAt: idle, check: check)
         }
     }
 
@@ -57,9 +54,10 @@ struct GrantLifecycleTests {
         _ token: OpaqueToken, to grants: any GrantRepository, successor: OpaqueToken = .generate(), after: TimeInterval = 0,
         grace: TimeInterval = 0, check: @escaping @Sendable (RefreshTokenRecord) throws -> Void = { _ in }
     ) async throws -> CredentialUse<RefreshTokenRecord> {
-        let (clientID, at, next) = (clientID, now.addingTimeInterval(after), newRefresh(successor))
+        let (clientID, at, idle) = (clientID, now.addingTimeInterval(after), now.addingTimeInterval(3600))
         return try await grants.withLockedRefreshToken(digest: token.digest, at: at) { record in
-            try GrantLifecycle.presentRefreshToken(record, clientID: clientID, at: at, gracePeriod: grace, successor: next, check: check)
+            try GrantLifecycle.presentRefreshToken(
+                record, clientID: clientID, at: at, gracePeriod: grace, successor: successor.digest, idleExpiresAt: idle, check: check)
         }
     }
 
@@ -102,7 +100,8 @@ struct GrantLifecycleTests {
         try await withGrants(backend) { grants in
             let (grant, code) = try await seed(grants)
             let use = try await grants.withLockedCode(digest: code.digest, at: now) { record in
-                try GrantLifecycle.presentCode(record, clientID: "other", grantExpiresAt: .distantFuture, refreshToken: nil) { _ in }
+                try GrantLifecycle.presentCode(
+                    record, clientID: "other", grantExpiresAt: .distantFuture, refreshToken: nil, idleExpiresAt: .distantFuture) { _ in }
             }
             #expect(use.isUnknown)
             #expect(try await redeem(code, to: grants).isAccepted)
@@ -257,7 +256,8 @@ struct GrantLifecycleTests {
             #expect(try await refresh(first, to: grants, after: 3600).isUnknown)
             let use = try await grants.withLockedRefreshToken(digest: first.digest, at: now) { [now] record in
                 try GrantLifecycle.presentRefreshToken(
-                    record, clientID: "other", at: now, gracePeriod: 0, successor: newRefresh(.generate())) { _ in }
+                    record, clientID: "other", at: now, gracePeriod: 0, successor: OpaqueToken.generate().digest,
+                    idleExpiresAt: now.addingTimeInterval(3600)) { _ in }
             }
             #expect(use.isUnknown)
             #expect(try await isLive(first, in: grants))

@@ -22,15 +22,12 @@ struct GrantStoreTests {
         return try await newGrant(in: store, clientID: client.id, userID: user.id, at: now)
     }
 
-    func newRefresh(_ token: OpaqueToken = .generate()) -> NewRefreshToken {
-        NewRefreshToken(digest: token.digest, scope: Scope(tokens: ["profile"]), idleExpiresAt: now.addingTimeInterval(3600))
-    }
-
     /// Redeems `code` as the code grant does; true when this call won.
-    func redeem(_ store: any WardenStorage, _ code: OpaqueToken, refreshToken: NewRefreshToken?) async throws -> Bool {
-        let (end, now) = (now.addingTimeInterval(86_400), now)
+    func redeem(_ store: any WardenStorage, _ code: OpaqueToken, refreshToken: OpaqueToken?) async throws -> Bool {
+        let (end, idle, now, refresh) = (now.addingTimeInterval(86_400), now.addingTimeInterval(3600), now, refreshToken?.digest)
         let use = try await store.withLockedCode(digest: code.digest, at: now) { record in
-            try GrantLifecycle.presentCode(record, clientID: record?.grant.clientID ?? "", grantExpiresAt: end, refreshToken: refreshToken) { _ in }
+            try GrantLifecycle.presentCode(
+                record, clientID: record?.grant.clientID ?? "", grantExpiresAt: end, refreshToken: refresh, idleExpiresAt: idle) { _ in }
         }
         return use.isAccepted
     }
@@ -39,7 +36,7 @@ struct GrantStoreTests {
     func revokeAndCascade(_ backend: Backend) async throws {
         try await withTemporaryStore(backend) { store in
             let (grant, code) = try await seed(store)
-            _ = try await redeem(store, code, refreshToken: newRefresh())
+            _ = try await redeem(store, code, refreshToken: .generate())
             try await store.revokeGrant(id: grant.id, at: now)
             #expect(try await store.activeGrantEnd(id: grant.id, at: now) == nil)
             let user = try #require(try await store.user(id: grant.userID))
@@ -118,9 +115,9 @@ struct GrantStoreTests {
         #expect(try await rows("authorization_codes", in: store).count == 2)
         #expect(try await !redeem(store, redeemed, refreshToken: nil))
         #expect(try await store.activeGrantEnd(id: redeemedGrant.id, at: now) == nil)
-        #expect(try await redeem(store, pending, refreshToken: newRefresh()))
+        #expect(try await redeem(store, pending, refreshToken: .generate()))
         #expect(try await store.activeGrantEnd(id: pendingGrant.id, at: now) != nil)
-        #expect(try await !redeem(store, pending, refreshToken: newRefresh()))
+        #expect(try await !redeem(store, pending, refreshToken: .generate()))
         #expect(try await store.activeGrantEnd(id: pendingGrant.id, at: now) == nil)
     }
 }

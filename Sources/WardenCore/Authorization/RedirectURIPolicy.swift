@@ -10,8 +10,8 @@ public enum RedirectURIPolicy {
 
     /// Nil when `uri` may be registered; else why not, in one line.
     public static func problem(with uri: String) -> String? {
-        guard let components = URLComponents(string: uri), let scheme = components.scheme?.lowercased(), components.fragment == nil,
-            AudienceSelection.isAbsoluteURIWithoutFragment(uri)
+        guard AudienceSelection.isAbsoluteURIWithoutFragment(uri), let components = URLComponents(string: uri),
+            let scheme = components.scheme?.lowercased()
         else { return "redirect URI '\(uri)' must be an absolute URI without a fragment" }
         let host = components.host?.lowercased() ?? ""
         switch scheme {

@@ -17,12 +17,11 @@ public struct AuthorizationCodeGrant: GrantHandler {
         let now = clock.now()
         let refresh = client.grantTypes.contains(.refreshToken) ? OpaqueToken.generate() : nil
         let (tokens, clientID) = (self.tokens, client.id)
-        let grantExpiresAt = tokens.grantExpiry(now: now)
+        let (grantExpiresAt, idleExpiresAt) = (tokens.grantExpiry(now: now), tokens.refreshTokenIdleExpiry(now: now))
         // Decided inside the store's transaction, so check, redemption and reuse revocation are one step.
         let use = try await grants.withLockedCode(digest: OpaqueToken(value).digest, at: now) { record in
             try GrantLifecycle.presentCode(
-                record, clientID: clientID, grantExpiresAt: grantExpiresAt,
-                refreshToken: refresh.map { tokens.newRefreshToken($0, scope: record?.grant.scope ?? Scope(tokens: []), now: now) }
+                record, clientID: clientID, grantExpiresAt: grantExpiresAt, refreshToken: refresh?.digest, idleExpiresAt: idleExpiresAt
             ) { try Self.check($0, form: form, now: now) }
         }
         switch use {

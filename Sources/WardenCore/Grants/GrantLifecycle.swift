@@ -13,11 +13,12 @@ import Foundation
 /// - Reuse is detected before anything else about the request is checked, so a stolen
 ///   code or token cannot be probed without revoking its grant.
 public enum GrantLifecycle {
-    /// Presenting the code `record` (nil: no such code) as `clientID`.
+    /// Presenting the code `record` (nil: no such code) as `clientID`; redeemed, it stores
+    /// the refresh token with digest `refreshToken` (if any), of the grant's scope.
     /// `check` validates the rest of the request (expiry, redirect URI, PKCE) and throws
     /// an `OAuthError` if it fails, which changes nothing.
     public static func presentCode(
-        _ record: AuthorizationCodeRecord?, clientID: String, grantExpiresAt: Date, refreshToken: NewRefreshToken?,
+        _ record: AuthorizationCodeRecord?, clientID: String, grantExpiresAt: Date, refreshToken: [UInt8]?, idleExpiresAt: Date,
         check: (AuthorizationCodeRecord) throws -> Void
     ) throws -> GrantStep<CredentialUse<AuthorizationCodeRecord>> {
         // Another client's code is none of its business: it neither redeems nor revokes it.
@@ -25,18 +26,24 @@ public enum GrantLifecycle {
         guard record.consumedAt == nil else { return GrantStep(.reused(record), [.revokeGrant(id: record.grant.id)]) }
         try check(record)
         var writes: [GrantWrite] = [.consumeCode(digest: record.digest), .extendGrant(id: record.grant.id, until: grantExpiresAt)]
-        if let refreshToken { writes.append(.insertRefreshToken(refreshToken, grantID: record.grant.id)) }
+        if let refreshToken {
+            let token = NewRefreshToken(digest: refreshToken, scope: record.grant.scope, idleExpiresAt: idleExpiresAt)
+            writes.append(.insertRefreshToken(token, grantID: record.grant.id))
+        }
         return GrantStep(.accepted(record), writes)
     }
 
     /// Presenting the refresh token `record` (nil: no such token) as `clientID` at `now`,
-    /// to be replaced by `successor`. `check` validates the rest of the request (scope).
+    /// to be replaced by the token with digest `successor`, which keeps its scope (RFC 6749
+    /// §6: narrowing applies to the access token only). `check` validates the rest of the
+    /// request (scope).
     public static func presentRefreshToken(
-        _ record: RefreshTokenRecord?, clientID: String, at now: Date, gracePeriod: TimeInterval, successor: NewRefreshToken,
-        check: (RefreshTokenRecord) throws -> Void
+        _ record: RefreshTokenRecord?, clientID: String, at now: Date, gracePeriod: TimeInterval, successor digest: [UInt8],
+        idleExpiresAt: Date, check: (RefreshTokenRecord) throws -> Void
     ) throws -> GrantStep<CredentialUse<RefreshTokenRecord>> {
         guard let record, record.isUsable(byClient: clientID, at: now) else { return GrantStep(.unknown) }
         let grantID = record.grant.id
+        let successor = NewRefreshToken(digest: digest, scope: record.scope, idleExpiresAt: idleExpiresAt)
         if let rotatedAt = record.rotatedAt {
             // A lost response may be retried once within the grace period, while the
             // successor it would have delivered is unused; anything else is theft.

@@ -19,14 +19,12 @@ public struct RefreshTokenGrant: GrantHandler {
         let successorToken = OpaqueToken.generate()
         let requestedScope = form["scope"]
         let (tokens, clientID) = (self.tokens, client.id)
-        let grace = tokens.configuration.refreshTokenGracePeriod
+        let (grace, idleExpiresAt) = (tokens.configuration.refreshTokenGracePeriod, tokens.refreshTokenIdleExpiry(now: now))
         // Decided inside the store's transaction, so check, rotation and reuse revocation are one step.
         let (use, scope) = try await grants.withLockedRefreshToken(digest: OpaqueToken(value).digest, at: now) { record in
             var scope: Scope?
             let step = try GrantLifecycle.presentRefreshToken(
-                record, clientID: clientID, at: now, gracePeriod: grace,
-                // Narrowing applies to the access token; the new refresh token keeps the old scope (§6).
-                successor: tokens.newRefreshToken(successorToken, scope: record?.scope ?? Scope(tokens: []), now: now)
+                record, clientID: clientID, at: now, gracePeriod: grace, successor: successorToken.digest, idleExpiresAt: idleExpiresAt
             ) { scope = try Scope.granted(requested: requestedScope, registered: $0.scope) }
             return GrantStep((step.result, scope), step.writes)
         }

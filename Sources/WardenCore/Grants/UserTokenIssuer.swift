@@ -36,9 +36,7 @@ public struct UserTokenIssuer: Sendable {
 
     func grantExpiry(now: Date) -> Date { now.addingTimeInterval(configuration.refreshTokenAbsoluteLifetime) }
 
-    func newRefreshToken(_ token: OpaqueToken, scope: Scope, now: Date) -> NewRefreshToken {
-        NewRefreshToken(digest: token.digest, scope: scope, idleExpiresAt: now.addingTimeInterval(configuration.refreshTokenIdleLifetime))
-    }
+    func refreshTokenIdleExpiry(now: Date) -> Date { now.addingTimeInterval(configuration.refreshTokenIdleLifetime) }
 
     func response(grant: GrantRecord, scope: Scope, refreshToken: OpaqueToken?, now: Date) async throws -> TokenResponse {
         let claims = AccessTokenClaims(
