@@ -7,9 +7,13 @@ public enum ExportSchema {
         ExportTable("clients", key: ["id"], [
             .text("id"), .text("name"), .bytes("secret_digest"), .text("auth_method"), .text("grant_types"),
             .text("redirect_uris"), .text("scope"), .text("audiences"), .boolean("skip_consent"),
-            .boolean("pkce_optional"), .integer("created_at"),
+            .boolean("pkce_optional"), .integer("created_at"), .text("id_token_signed_response_alg"),
+            .text("post_logout_redirect_uris"), .text("backchannel_logout_uri"),
         ]),
-        ExportTable("users", key: ["id"], [.text("id"), .text("username"), .text("password_hash"), .integer("created_at")]),
+        ExportTable("users", key: ["id"], [
+            .text("id"), .text("username"), .text("password_hash"), .integer("created_at"), .text("name"), .text("given_name"),
+            .text("family_name"), .text("email"), .boolean("email_verified"), .integer("updated_at"),
+        ]),
         // Keys keep the order they were stored in: the key ring relies on it.
         ExportTable("signing_keys", key: [], [
             .text("kid"), .text("algorithm"), .text("public_jwk"), .bytes("encrypted_private_key"), .integer("created_at"),
@@ -18,11 +22,11 @@ public enum ExportSchema {
         ExportTable("revoked_access_tokens", key: ["jti"], [.text("jti"), .text("client_id"), .integer("expires_at")]),
         ExportTable("grants", key: ["id"], [
             .text("id"), .text("client_id"), .text("user_id"), .text("scope"), .text("audiences"), .integer("created_at"),
-            .integer("expires_at"), .integer("revoked_at"),
+            .integer("expires_at"), .integer("revoked_at"), .text("session_id"), .integer("auth_time"), .text("claims"),
         ]),
         ExportTable("authorization_codes", key: ["digest"], [
             .bytes("digest"), .text("grant_id"), .text("redirect_uri"), .boolean("redirect_uri_explicit"),
-            .text("code_challenge"), .text("code_challenge_method"), .integer("expires_at"), .integer("consumed_at"),
+            .text("code_challenge"), .text("code_challenge_method"), .integer("expires_at"), .integer("consumed_at"), .text("nonce"),
         ]),
         ExportTable("refresh_tokens", key: ["digest"], [
             .bytes("digest"), .text("grant_id"), .text("scope"), .integer("issued_at"), .integer("idle_expires_at"),
@@ -32,7 +36,10 @@ public enum ExportSchema {
             .text("user_id"), .text("client_id"), .text("scope"), .integer("granted_at"),
         ]),
         ExportTable("sessions", key: ["digest"], [
-            .bytes("digest"), .text("user_id"), .text("csrf_token"), .integer("authenticated_at"), .integer("expires_at"),
+            .bytes("digest"), .text("user_id"), .text("csrf_token"), .integer("authenticated_at"), .integer("expires_at"), .text("sid"),
+        ]),
+        ExportTable("backchannel_logouts", key: ["client_id", "sid"], [
+            .text("client_id"), .text("sid"), .text("subject"), .integer("attempts"), .integer("due_at"),
         ]),
     ]
 

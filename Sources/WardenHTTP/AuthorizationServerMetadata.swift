@@ -1,4 +1,7 @@
-/// The RFC 8414 metadata document.
+import WardenCore
+
+/// The RFC 8414 metadata document, which is also the OpenID Connect Discovery 1.0 §3
+/// document: the same values at both well-known paths.
 public struct AuthorizationServerMetadata: Encodable, Sendable {
     public var issuer: String
     public var authorizationEndpoint: String
@@ -6,6 +9,8 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
     public var introspectionEndpoint: String
     public var revocationEndpoint: String
     public var jwksURI: String
+    public var userinfoEndpoint: String
+    public var endSessionEndpoint: String
     public var grantTypesSupported: [String]
     public var responseTypesSupported: [String]
     public var responseModesSupported: [String]
@@ -16,6 +21,18 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
     public var tokenEndpointAuthSigningAlgValuesSupported: [String]?
     public var scopesSupported: [String]
     public var authorizationResponseIssParameterSupported: Bool
+    public var subjectTypesSupported: [String]
+    public var idTokenSigningAlgValuesSupported: [String]
+    public var claimsSupported: [String]
+    public var claimsParameterSupported: Bool
+    public var requestParameterSupported: Bool
+    public var requestURIParameterSupported: Bool
+    public var promptValuesSupported: [String]
+    public var backchannelLogoutSupported: Bool
+    public var backchannelLogoutSessionSupported: Bool
+
+    /// The scopes OpenID Connect defines that Warden serves (Core §5.4, §11).
+    public static let openIDScopes = ["openid", "profile", "email", "offline_access"]
 
     /// The document for `issuer` with Warden's default paths.
     public init(issuer: String, grantTypes: [String], scopes: [String], codeChallengeMethods: [String]) {
@@ -26,15 +43,26 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         introspectionEndpoint = base + "/introspect"
         revocationEndpoint = base + "/revoke"
         jwksURI = base + "/.well-known/jwks.json"
+        userinfoEndpoint = base + "/userinfo"
+        endSessionEndpoint = base + "/logout"
         grantTypesSupported = grantTypes
         responseTypesSupported = ["code"]
-        responseModesSupported = ["query"]
+        responseModesSupported = ["query", "form_post"]
         codeChallengeMethodsSupported = codeChallengeMethods
         tokenEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "none"]
         introspectionEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post"]
         revocationEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "none"]
-        scopesSupported = scopes
+        scopesSupported = Array(Set(scopes + Self.openIDScopes)).sorted()
         authorizationResponseIssParameterSupported = true
+        subjectTypesSupported = ["public"]
+        idTokenSigningAlgValuesSupported = SigningAlgorithm.allCases.map(\.rawValue)
+        claimsSupported = StandardClaims.supported
+        claimsParameterSupported = true
+        requestParameterSupported = false
+        requestURIParameterSupported = false
+        promptValuesSupported = ["none", "login", "consent", "select_account"]
+        backchannelLogoutSupported = true
+        backchannelLogoutSessionSupported = true
     }
 
     enum CodingKeys: String, CodingKey {
@@ -46,6 +74,8 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         case introspectionEndpoint = "introspection_endpoint"
         case revocationEndpoint = "revocation_endpoint"
         case jwksURI = "jwks_uri"
+        case userinfoEndpoint = "userinfo_endpoint"
+        case endSessionEndpoint = "end_session_endpoint"
         case grantTypesSupported = "grant_types_supported"
         case responseTypesSupported = "response_types_supported"
         case tokenEndpointAuthMethodsSupported = "token_endpoint_auth_methods_supported"
@@ -54,5 +84,14 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         case tokenEndpointAuthSigningAlgValuesSupported = "token_endpoint_auth_signing_alg_values_supported"
         case scopesSupported = "scopes_supported"
         case authorizationResponseIssParameterSupported = "authorization_response_iss_parameter_supported"
+        case subjectTypesSupported = "subject_types_supported"
+        case idTokenSigningAlgValuesSupported = "id_token_signing_alg_values_supported"
+        case claimsSupported = "claims_supported"
+        case claimsParameterSupported = "claims_parameter_supported"
+        case requestParameterSupported = "request_parameter_supported"
+        case requestURIParameterSupported = "request_uri_parameter_supported"
+        case promptValuesSupported = "prompt_values_supported"
+        case backchannelLogoutSupported = "backchannel_logout_supported"
+        case backchannelLogoutSessionSupported = "backchannel_logout_session_supported"
     }
 }

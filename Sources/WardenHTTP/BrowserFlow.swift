@@ -8,6 +8,12 @@ public struct BrowserFlow: Sendable {
     /// The login form's CSRF token before a session exists.
     public var preLogin: PreLoginCookies
     public var signIn: SignIn
+    /// The proof, from the login form to `/authorize`, that the user just signed in.
+    public var receipts: SignInReceipts
+    /// RP-Initiated Logout.
+    public var logout: LogoutEndpoint
+    /// Called when a session ends here, so that its back-channel logouts go out at once.
+    public var sessionEnded: @Sendable () -> Void
     public var users: any UserRepository
     public var pages: PageRenderer
     /// `Secure` cookies when the issuer is https.
@@ -17,8 +23,8 @@ public struct BrowserFlow: Sendable {
 
     /// Words for the standard scopes (OpenID Connect Core §5.4, §11).
     public static let standardScopeDescriptions = [
-        "openid": "Confirm who you are",
-        "profile": "See your name and basic profile",
+        "openid": "Know who you are when you sign in",
+        "profile": "See your name and username",
         "email": "See your email address",
         "address": "See your postal address",
         "phone": "See your phone number",
@@ -32,9 +38,12 @@ public struct BrowserFlow: Sendable {
 
     public init(
         authorization: AuthorizationEndpoint, sessions: BrowserSessions, preLogin: PreLoginCookies, signIn: SignIn,
-        users: any UserRepository,
+        receipts: SignInReceipts, logout: LogoutEndpoint, sessionEnded: @escaping @Sendable () -> Void = {}, users: any UserRepository,
         pages: PageRenderer, secureCookies: Bool, scopeDescriptions: [String: String] = [:]
     ) {
+        self.receipts = receipts
+        self.logout = logout
+        self.sessionEnded = sessionEnded
         self.scopeDescriptions = scopeDescriptions
         self.authorization = authorization
         self.sessions = sessions

@@ -26,6 +26,13 @@ enum JSONBody {
 }
 
 extension HTTPFields {
+    /// CORS for documents any web page may read (metadata, JWKS, UserInfo).
+    static let anyOrigin: HTTPFields = {
+        var fields = HTTPFields()
+        fields[.accessControlAllowOrigin] = "*"
+        return fields
+    }()
+
     /// RFC 6749 §5.1: token responses must not be cached.
     static let noStore: HTTPFields = {
         var fields = HTTPFields()

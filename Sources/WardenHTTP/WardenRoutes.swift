@@ -8,6 +8,8 @@ public struct WardenRoutes: Sendable {
     public var tokenEndpoint: TokenEndpoint
     public var introspectionEndpoint: IntrospectionEndpoint
     public var revocationEndpoint: RevocationEndpoint
+    /// OpenID Connect UserInfo.
+    public var userInfo: UserInfoEndpoint
     public var keyRing: KeyRing
     /// The metadata document; `scopes_supported` is completed per request.
     public var metadata: AuthorizationServerMetadata
@@ -24,11 +26,12 @@ public struct WardenRoutes: Sendable {
 
     public init(
         tokenEndpoint: TokenEndpoint, introspectionEndpoint: IntrospectionEndpoint,
-        revocationEndpoint: RevocationEndpoint, keyRing: KeyRing, metadata: AuthorizationServerMetadata,
+        revocationEndpoint: RevocationEndpoint, userInfo: UserInfoEndpoint, keyRing: KeyRing, metadata: AuthorizationServerMetadata,
         registeredScopes: @escaping @Sendable () async throws -> [String], isHealthy: @escaping @Sendable () async -> Bool,
         jwksMaxAge: Int, browser: BrowserFlow, demo: DemoCallback? = nil
     ) {
         self.browser = browser
+        self.userInfo = userInfo
         self.demo = demo
         self.tokenEndpoint = tokenEndpoint
         self.introspectionEndpoint = introspectionEndpoint
@@ -47,7 +50,10 @@ public struct WardenRoutes: Sendable {
         router.add(middleware: OAuthErrorMiddleware())
         addTokenRoutes(to: router)
         addDiscoveryRoutes(to: router)
-        BrowserController(flow: browser).addRoutes(to: router)
+        addUserInfoRoutes(to: router)
+        let browserController = BrowserController(flow: browser)
+        browserController.addRoutes(to: router)
+        LogoutController(browser: browserController).addRoutes(to: router)
         if let demo { DemoController(demo: demo, tokenEndpoint: tokenEndpoint, pages: browser.pages).addRoutes(to: router) }
         router.get("/healthz") { _, _ in
             await isHealthy()

@@ -5,8 +5,11 @@ import WardenMigrations
 
 extension PostgresStore: ClientRepository {
     static let clientColumns =
-        "id, name, secret_digest, auth_method, grant_types, redirect_uris, scope, audiences, skip_consent, pkce_optional, created_at"
-    typealias ClientRow = (String, String, ByteBuffer?, String, String, String, String, String, Bool, Bool, Int64)
+        """
+        id, name, secret_digest, auth_method, grant_types, redirect_uris, scope, audiences, skip_consent, pkce_optional, created_at,
+        id_token_signed_response_alg, post_logout_redirect_uris, backchannel_logout_uri
+        """
+    typealias ClientRow = (String, String, ByteBuffer?, String, String, String, String, String, Bool, Bool, Int64, String, String, String?)
 
     public func client(id: String) async throws -> Client? {
         try await clients(query("SELECT \(unescaped: Self.clientColumns) FROM clients WHERE id = \(id)")).first
@@ -19,13 +22,15 @@ extension PostgresStore: ClientRepository {
     public func insert(_ client: Client) async throws {
         let redirectURIs = try StoredForm.json(client.redirectURIs)
         let audiences = try StoredForm.json(client.audiences)
+        let postLogoutRedirectURIs = try StoredForm.json(client.postLogoutRedirectURIs)
         let digest = client.secretDigest.map { ByteBuffer(bytes: $0.bytes) }
         try await query(
             """
             INSERT INTO clients (\(unescaped: Self.clientColumns))
             VALUES (\(client.id), \(client.name), \(digest), \(client.authMethod.rawValue), \(StoredForm.grantTypes(client.grantTypes)),
                 \(redirectURIs), \(client.scope.description), \(audiences), \(client.skipConsent), \(client.pkceOptional),
-                \(client.createdAt.unixSeconds))
+                \(client.createdAt.unixSeconds), \(client.idTokenSigningAlgorithm.rawValue), \(postLogoutRedirectURIs),
+                \(client.backchannelLogoutURI))
             """)
     }
 
@@ -45,14 +50,16 @@ extension PostgresStore: ClientRepository {
     private func clients(_ rows: PostgresRowSequence) async throws -> [Client] {
         var clients: [Client] = []
         for try await row in rows.decode(ClientRow.self) {
-            let (id, name, digest, method, grantTypes, redirectURIs, scope, audiences, skipConsent, pkceOptional, createdAt) = row
+            let (id, name, digest, method, grantTypes, redirectURIs, scope, audiences, skipConsent, pkceOptional, createdAt) =
+                (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10)
             clients.append(
                 Client(
                     id: id, name: name, secretDigest: digest.map { ClientSecretDigest(bytes: Array($0.readableBytesView)) },
                     authMethod: ClientAuthMethod(rawValue: method) ?? .none, grantTypes: StoredForm.grantTypes(grantTypes),
                     redirectURIs: try StoredForm.strings(redirectURIs), scope: StoredForm.scope(scope),
                     audiences: try StoredForm.strings(audiences), skipConsent: skipConsent, pkceOptional: pkceOptional,
-                    createdAt: Date(unixSeconds: createdAt)))
+                    createdAt: Date(unixSeconds: createdAt), idTokenSigningAlgorithm: SigningAlgorithm(rawValue: row.11) ?? .rs256,
+                    postLogoutRedirectURIs: try StoredForm.strings(row.12), backchannelLogoutURI: row.13))
         }
         return clients
     }

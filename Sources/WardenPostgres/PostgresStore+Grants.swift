@@ -5,7 +5,8 @@ import WardenMigrations
 
 extension PostgresStore: GrantRepository {
     /// The grant's columns, to sit beside a code's or refresh token's.
-    static let grantColumns = "g.id, g.client_id, g.user_id, g.scope, g.audiences, g.created_at, g.expires_at, g.revoked_at"
+    static let grantColumns =
+        "g.id, g.client_id, g.user_id, g.scope, g.audiences, g.created_at, g.expires_at, g.revoked_at, g.session_id, g.auth_time, g.claims"
 
     public func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws {
         let audiences = try StoredForm.json(grant.audience)
@@ -13,15 +14,16 @@ extension PostgresStore: GrantRepository {
         try await query(
             """
             WITH new_grant AS (
-                INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at)
+                INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at, session_id, auth_time, claims)
                 VALUES (\(grant.id), \(grant.clientID), \(grant.userID), \(grant.scope.description), \(audiences),
-                    \(grant.createdAt.unixSeconds), \(grant.expiresAt.unixSeconds))
+                    \(grant.createdAt.unixSeconds), \(grant.expiresAt.unixSeconds), \(grant.sessionID), \(grant.authTime?.unixSeconds),
+                    \(grant.claimsRequest))
                 RETURNING id
             )
             INSERT INTO authorization_codes (digest, grant_id, redirect_uri, redirect_uri_explicit, code_challenge,
-                code_challenge_method, expires_at)
+                code_challenge_method, expires_at, nonce)
             SELECT \(ByteBuffer(bytes: code.digest)), id, \(code.redirectURI), \(code.redirectURIExplicit), \(code.codeChallenge),
-                \(code.codeChallengeMethod?.rawValue), \(code.expiresAt.unixSeconds)
+                \(code.codeChallengeMethod?.rawValue), \(code.expiresAt.unixSeconds), \(code.nonce)
             FROM new_grant
             """)
     }
@@ -89,6 +91,15 @@ extension PostgresStore: GrantRepository {
             RETURNING 1
             """
         ).collect().count
+        // Back-channel logouts whose every attempt failed, once the last one's lease is over.
+        purged += try await query(
+            """
+            DELETE FROM backchannel_logouts WHERE (client_id, sid) IN (
+                SELECT client_id, sid FROM backchannel_logouts
+                WHERE due_at < \(seconds) AND attempts >= \(PendingBackchannelLogout.maximumAttempts) LIMIT \(limit))
+            RETURNING 1
+            """
+        ).collect().count
         // Sign-in failures matter for a minute; an hour is plenty.
         let failuresBefore = PostgresSignInFailures.milliseconds(now) - 3_600_000
         purged += try await query(
@@ -111,17 +122,21 @@ extension PostgresStore: GrantRepository {
         let rows = try await connection.query(
             """
             SELECT c.redirect_uri, c.redirect_uri_explicit, c.code_challenge, c.code_challenge_method, c.expires_at, c.consumed_at,
-                \(unescaped: grantColumns)
+                c.nonce, \(unescaped: grantColumns)
             FROM authorization_codes c JOIN grants g ON g.id = c.grant_id WHERE c.digest = \(ByteBuffer(bytes: digest))
             \(unescaped: locking ? "FOR UPDATE OF c" : "")
             """, logger: logger)
         for try await row in rows {
-            let (redirectURI, explicit, challenge, method, expiresAt, consumedAt) = try row.decode(
-                (String, Bool, String?, String?, Int64, Int64?).self)
+            let cells = row.makeRandomAccess()
+            let (redirectURI, explicit, challenge, method, expiresAt, consumedAt, nonce) = (
+                try cells[0].decode(String.self), try cells[1].decode(Bool.self), try cells[2].decode(String?.self),
+                try cells[3].decode(String?.self), try cells[4].decode(Int64.self), try cells[5].decode(Int64?.self),
+                try cells[6].decode(String?.self)
+            )
             return AuthorizationCodeRecord(
-                digest: digest, grant: try grant(row, after: 6), redirectURI: redirectURI, redirectURIExplicit: explicit,
+                digest: digest, grant: try grant(row, after: 7), redirectURI: redirectURI, redirectURIExplicit: explicit,
                 codeChallenge: challenge, codeChallengeMethod: method.flatMap(PKCE.Method.init(rawValue:)),
-                expiresAt: Date(unixSeconds: expiresAt), consumedAt: consumedAt.map(Date.init(unixSeconds:)))
+                expiresAt: Date(unixSeconds: expiresAt), consumedAt: consumedAt.map(Date.init(unixSeconds:)), nonce: nonce)
         }
         return nil
     }
@@ -140,8 +155,11 @@ extension PostgresStore: GrantRepository {
             """, logger: logger)
         var found: (record: RefreshTokenRecord, successor: ByteBuffer?)?
         for try await row in rows {
-            let (scope, issuedAt, idleExpiresAt, rotatedAt, graceUsed, successor) = try row.decode(
-                (String, Int64, Int64, Int64?, Bool, ByteBuffer?).self)
+            let cells = row.makeRandomAccess()
+            let (scope, issuedAt, idleExpiresAt, rotatedAt, graceUsed, successor) = (
+                try cells[0].decode(String.self), try cells[1].decode(Int64.self), try cells[2].decode(Int64.self),
+                try cells[3].decode(Int64?.self), try cells[4].decode(Bool.self), try cells[5].decode(ByteBuffer?.self)
+            )
             let record = RefreshTokenRecord(
                 digest: digest, grant: try grant(row, after: 6), scope: StoredForm.scope(scope), issuedAt: Date(unixSeconds: issuedAt),
                 idleExpiresAt: Date(unixSeconds: idleExpiresAt), rotatedAt: rotatedAt.map(Date.init(unixSeconds:)), graceUsed: graceUsed)
@@ -165,7 +183,8 @@ extension PostgresStore: GrantRepository {
             id: try cell(0, String.self), clientID: try cell(1, String.self), userID: try cell(2, String.self),
             scope: StoredForm.scope(try cell(3, String.self)), audience: try StoredForm.strings(try cell(4, String.self)),
             createdAt: Date(unixSeconds: try cell(5, Int64.self)), expiresAt: Date(unixSeconds: try cell(6, Int64.self)),
-            revokedAt: try cell(7, Int64?.self).map(Date.init(unixSeconds:)))
+            revokedAt: try cell(7, Int64?.self).map(Date.init(unixSeconds:)), sessionID: try cell(8, String?.self),
+            authTime: try cell(9, Int64?.self).map(Date.init(unixSeconds:)), claimsRequest: try cell(10, String?.self))
     }
 
     /// Applies the lifecycle's writes. Each conditional one must change its row: the

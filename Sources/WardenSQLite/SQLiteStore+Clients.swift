@@ -19,17 +19,20 @@ extension SQLiteStore: ClientRepository {
     public func insert(_ client: Client) async throws {
         let redirectURIs = try StoredForm.json(client.redirectURIs)
         let audiences = try StoredForm.json(client.audiences)
+        let postLogoutRedirectURIs = try StoredForm.json(client.postLogoutRedirectURIs)
         try await write { db in
             try db.executeCached(
                 sql: """
                     INSERT INTO clients (id, name, secret_digest, auth_method, grant_types, redirect_uris, scope,
-                        audiences, skip_consent, pkce_optional, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        audiences, skip_consent, pkce_optional, created_at, id_token_signed_response_alg,
+                        post_logout_redirect_uris, backchannel_logout_uri)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     client.id, client.name, client.secretDigest.map { Data($0.bytes) }, client.authMethod.rawValue,
                     StoredForm.grantTypes(client.grantTypes), redirectURIs, client.scope.description,
                     audiences, client.skipConsent, client.pkceOptional, client.createdAt.unixSeconds,
+                    client.idTokenSigningAlgorithm.rawValue, postLogoutRedirectURIs, client.backchannelLogoutURI,
                 ]
             )
         }
@@ -56,13 +59,17 @@ extension SQLiteStore: ClientRepository {
         let method: String = row["auth_method"]
         let digest: Data? = row["secret_digest"]
         let grantTypes: String = row["grant_types"]
+        let idTokenAlgorithm: String = row["id_token_signed_response_alg"]
         return Client(
             id: row["id"], name: row["name"], secretDigest: digest.map { ClientSecretDigest(bytes: Array($0)) },
             authMethod: ClientAuthMethod(rawValue: method) ?? .none,
             grantTypes: StoredForm.grantTypes(grantTypes),
             redirectURIs: try StoredForm.strings(row["redirect_uris"]), scope: StoredForm.scope(row["scope"]),
             audiences: try StoredForm.strings(row["audiences"]), skipConsent: row["skip_consent"], pkceOptional: row["pkce_optional"],
-            createdAt: Date(unixSeconds: row["created_at"])
+            createdAt: Date(unixSeconds: row["created_at"]),
+            idTokenSigningAlgorithm: SigningAlgorithm(rawValue: idTokenAlgorithm) ?? .rs256,
+            postLogoutRedirectURIs: try StoredForm.strings(row["post_logout_redirect_uris"]),
+            backchannelLogoutURI: row["backchannel_logout_uri"]
         )
     }
 }

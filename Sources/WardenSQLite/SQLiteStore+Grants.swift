@@ -6,29 +6,30 @@ import WardenMigrations
 extension SQLiteStore: GrantRepository {
     /// The grant's columns, read by position after a code's or refresh token's: a lookup
     /// by name compares names case-insensitively, which cost more than the query here.
-    static let grantColumns = "g.id, g.client_id, g.user_id, g.scope, g.audiences, g.created_at, g.expires_at, g.revoked_at"
+    static let grantColumns =
+        "g.id, g.client_id, g.user_id, g.scope, g.audiences, g.created_at, g.expires_at, g.revoked_at, g.session_id, g.auth_time, g.claims"
 
     public func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws {
         let audiences = try StoredForm.json(grant.audience)
         try await write { db in
             try db.executeCached(
                 sql: """
-                    INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at, session_id, auth_time, claims)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     grant.id, grant.clientID, grant.userID, grant.scope.description, audiences, grant.createdAt.unixSeconds,
-                    grant.expiresAt.unixSeconds,
+                    grant.expiresAt.unixSeconds, grant.sessionID, grant.authTime?.unixSeconds, grant.claimsRequest,
                 ])
             try db.executeCached(
                 sql: """
                     INSERT INTO authorization_codes (digest, grant_id, redirect_uri, redirect_uri_explicit, code_challenge,
-                        code_challenge_method, expires_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                        code_challenge_method, expires_at, nonce)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     Data(code.digest), grant.id, code.redirectURI, code.redirectURIExplicit, code.codeChallenge,
-                    code.codeChallengeMethod?.rawValue, code.expiresAt.unixSeconds,
+                    code.codeChallengeMethod?.rawValue, code.expiresAt.unixSeconds, code.nonce,
                 ])
         }
     }
@@ -66,7 +67,7 @@ extension SQLiteStore: GrantRepository {
         try Row.fetchOne(
             db.cachedStatement(sql: """
                 SELECT c.redirect_uri, c.redirect_uri_explicit, c.code_challenge, c.code_challenge_method, c.expires_at,
-                    c.consumed_at, \(grantColumns)
+                    c.consumed_at, c.nonce, \(grantColumns)
                 FROM authorization_codes c JOIN grants g ON g.id = c.grant_id WHERE c.digest = ?
                 """),
             arguments: [Data(digest)]
@@ -74,9 +75,9 @@ extension SQLiteStore: GrantRepository {
             let method: String? = row[3]
             let consumedAt: Int64? = row[5]
             return AuthorizationCodeRecord(
-                digest: digest, grant: try grant(from: row, after: 6), redirectURI: row[0], redirectURIExplicit: row[1],
+                digest: digest, grant: try grant(from: row, after: 7), redirectURI: row[0], redirectURIExplicit: row[1],
                 codeChallenge: row[2], codeChallengeMethod: method.flatMap(PKCE.Method.init(rawValue:)),
-                expiresAt: Date(unixSeconds: row[4]), consumedAt: consumedAt.map(Date.init(unixSeconds:)))
+                expiresAt: Date(unixSeconds: row[4]), consumedAt: consumedAt.map(Date.init(unixSeconds:)), nonce: row[6])
         }
     }
 
@@ -179,6 +180,14 @@ extension SQLiteStore: GrantRepository {
                 sql: "DELETE FROM sessions WHERE digest IN (SELECT digest FROM sessions WHERE expires_at < ? LIMIT ?)",
                 arguments: [seconds, limit])
             purged += db.changesCount
+            // Back-channel logouts whose every attempt failed, once the last one's lease is over.
+            try db.executeCached(
+                sql: """
+                    DELETE FROM backchannel_logouts WHERE (client_id, sid) IN
+                        (SELECT client_id, sid FROM backchannel_logouts WHERE due_at < ? AND attempts >= ? LIMIT ?)
+                    """,
+                arguments: [seconds, PendingBackchannelLogout.maximumAttempts, limit])
+            purged += db.changesCount
             return purged
         }
     }
@@ -192,9 +201,11 @@ extension SQLiteStore: GrantRepository {
     /// The grant in `row`'s `grantColumns`, which follow its first `offset` columns.
     static func grant(from row: Row, after offset: Int) throws -> GrantRecord {
         let revokedAt: Int64? = row[offset + 7]
+        let authTime: Int64? = row[offset + 9]
         return GrantRecord(
             id: row[offset], clientID: row[offset + 1], userID: row[offset + 2], scope: StoredForm.scope(row[offset + 3]),
             audience: try StoredForm.strings(row[offset + 4]), createdAt: Date(unixSeconds: row[offset + 5]),
-            expiresAt: Date(unixSeconds: row[offset + 6]), revokedAt: revokedAt.map(Date.init(unixSeconds:)))
+            expiresAt: Date(unixSeconds: row[offset + 6]), revokedAt: revokedAt.map(Date.init(unixSeconds:)), sessionID: row[offset + 8],
+            authTime: authTime.map(Date.init(unixSeconds:)), claimsRequest: row[offset + 10])
     }
 }

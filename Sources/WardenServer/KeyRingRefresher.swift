@@ -7,14 +7,19 @@ import WardenTokens
 /// may change: it reloads when the store's signing-key counter moves, and before it
 /// gives up on a token signed with a key this instance has not loaded yet, so a token
 /// minted by one instance right after `keys rotate --now` verifies at every other.
-final class KeyRingRefresher: AccessTokenVerifier {
+///
+/// For ID and logout tokens it also makes the key a client's algorithm needs: a client
+/// registered for an algorithm no key has yet gets one the first time it is needed.
+final class KeyRingRefresher: AccessTokenVerifier, OpenIDTokenSigner {
     let store: any Storage
     let keyRing: KeyRing
+    let manager: SigningKeyManager?
     private let loadedGeneration = Mutex<Int64?>(nil)
 
-    init(store: any Storage, keyRing: KeyRing) {
+    init(store: any Storage, keyRing: KeyRing, manager: SigningKeyManager? = nil) {
         self.store = store
         self.keyRing = keyRing
+        self.manager = manager
     }
 
     /// Loads every key again; also needed when no key changed but a staged key's
@@ -49,5 +54,31 @@ final class KeyRingRefresher: AccessTokenVerifier {
         if let claims = await keyRing.verify(token) { return claims }
         guard !keyRing.hasKey(for: token), (try? await reloadIfChanged()) == true else { return nil }
         return await keyRing.verify(token)
+    }
+
+    func signIDToken(_ claims: IDTokenClaims, algorithm: SigningAlgorithm) async throws -> String {
+        try await ensureSigner(algorithm)
+        return try await keyRing.signIDToken(claims, algorithm: algorithm)
+    }
+
+    func signLogoutToken(_ claims: LogoutTokenClaims, algorithm: SigningAlgorithm) async throws -> String {
+        try await ensureSigner(algorithm)
+        return try await keyRing.signLogoutToken(claims, algorithm: algorithm)
+    }
+
+    func verifyIDTokenHint(_ token: String) async -> IDTokenHint? {
+        if let hint = await keyRing.verifyIDTokenHint(token) { return hint }
+        guard !keyRing.hasKey(for: token), (try? await reloadIfChanged()) == true else { return nil }
+        return await keyRing.verifyIDTokenHint(token)
+    }
+
+    /// Loads a key of `algorithm` that can sign, making one if none exists (another
+    /// instance or the CLI may have made it already: reload first).
+    private func ensureSigner(_ algorithm: SigningAlgorithm) async throws {
+        guard keyRing.signerKID(for: algorithm) == nil else { return }
+        try await reloadIfChanged()
+        guard keyRing.signerKID(for: algorithm) == nil, let manager else { return }
+        try await manager.ensureSigningKey(algorithm: algorithm)
+        try await reload()
     }
 }

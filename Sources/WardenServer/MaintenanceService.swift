@@ -46,9 +46,9 @@ struct MaintenanceService: Service {
         for limiter in limiters { limiter.sweep(now: Date()) }
         do {
             let retired = try await manager.maintain(
-                tokenLifetime: TimeInterval(configuration.accessTokenLifetime),
+                tokenLifetime: TimeInterval(max(configuration.accessTokenLifetime, configuration.idTokenLifetime)),
                 rotationInterval: configuration.keyRotationIntervalDays.map { TimeInterval($0) * 86_400 },
-                algorithm: configuration.signingAlgorithm, leadTime: TimeInterval(configuration.keyRotationLeadTime))
+                algorithms: configuration.requiredSigningAlgorithms, leadTime: TimeInterval(configuration.keyRotationLeadTime))
             for kid in retired { logger.info("signing key retired", metadata: ["kid": "\(kid)"]) }
             try await keys.reload()
             try await purgeExpiredData(store, now: Date())

@@ -14,9 +14,13 @@ public func buildApplication(
     let issuer = configuration.effectiveIssuer
     let clock = SystemClock()
     let manager = SigningKeyManager(repository: store, encryptionKey: keyEncryptionKey, clock: clock)
-    try await manager.ensureSigningKey(algorithm: configuration.signingAlgorithm)
-    let keyRing = KeyRing(issuer: issuer, encryptionKey: keyEncryptionKey)
-    let keys = KeyRingRefresher(store: store, keyRing: keyRing)
+    // A key ring for access tokens, RS256 for ID tokens, and any algorithm a client registered.
+    let clientAlgorithms = try await store.allClients().map(\.idTokenSigningAlgorithm)
+    for algorithm in SigningAlgorithm.allCases where (configuration.requiredSigningAlgorithms + clientAlgorithms).contains(algorithm) {
+        try await manager.ensureSigningKey(algorithm: algorithm)
+    }
+    let keyRing = KeyRing(issuer: issuer, encryptionKey: keyEncryptionKey, accessTokenAlgorithm: configuration.signingAlgorithm)
+    let keys = KeyRingRefresher(store: store, keyRing: keyRing, manager: manager)
     try await keys.reload()
 
     // The hot endpoints read clients from memory; the store's change counters keep it exact.
@@ -27,21 +31,23 @@ public func buildApplication(
     )
     let authenticator = ClientAuthenticator(
         clients: clients, failuresPerClient: clientLimits.perClientFromAddress, failuresPerAddress: clientLimits.perAddress, clock: clock)
-    let handlers = grantHandlers(configuration: configuration, store: store, signer: keyRing, clock: clock)
+    let handlers = grantHandlers(configuration: configuration, store: store, signer: keyRing, idTokens: keys, clock: clock)
+    let backchannelLogouts = BackchannelLogoutService(queue: store, clients: clients, tokens: keys, issuer: issuer, logger: logger)
     let signInLimits = [
         store.signInFailures(scope: "account_address", limit: configuration.loginFailuresPerAccount, window: 60),
         store.signInFailures(scope: "account", limit: configuration.loginFailuresPerAccountAnyAddress, window: 60),
         store.signInFailures(scope: "address", limit: configuration.loginFailuresPerAddress, window: 60),
     ]
     let browser = try await browserFlow(
-        configuration: configuration, store: store, signInLimits: signInLimits,
-        preLoginKey: keyEncryptionKey.derivedKey(for: "warden pre-login cookie"), clock: clock)
+        configuration: configuration, store: store, signInLimits: signInLimits, idTokens: keys,
+        sessionEnded: { backchannelLogouts.wake() }, keyEncryptionKey: keyEncryptionKey, clock: clock)
+    let introspection = IntrospectionEndpoint(
+        authenticator: authenticator, verifier: keys, revocations: store, clients: clients, grants: store, changes: store, clock: clock)
     let routes = WardenRoutes(
         tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers),
-        introspectionEndpoint: IntrospectionEndpoint(
-            authenticator: authenticator, verifier: keys, revocations: store, clients: clients, grants: store, changes: store,
-            clock: clock),
+        introspectionEndpoint: introspection,
         revocationEndpoint: RevocationEndpoint(authenticator: authenticator, verifier: keys, revocations: store, grants: store, clock: clock),
+        userInfo: UserInfoEndpoint(introspection: introspection, grants: store),
         keyRing: keyRing,
         metadata: AuthorizationServerMetadata(
             issuer: issuer, grantTypes: handlers.keys.map(\.rawValue).sorted(), scopes: configuration.scopes,
@@ -67,7 +73,7 @@ public func buildApplication(
                 ],
                 idleTimeout: .seconds(Int64(configuration.connectionIdleTimeout)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [maintenance],
+        services: [maintenance, backchannelLogouts],
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             await onServerRunning("http://\(configuration.host):\(port)")
@@ -77,7 +83,8 @@ public func buildApplication(
 
 /// The token endpoint's grant handlers, by `grant_type`.
 func grantHandlers(
-    configuration: WardenConfiguration, store: any Storage, signer: any AccessTokenSigner, clock: any WardenClock
+    configuration: WardenConfiguration, store: any Storage, signer: any AccessTokenSigner, idTokens: any OpenIDTokenSigner,
+    clock: any WardenClock
 ) -> [GrantType: any GrantHandler] {
     let issuer = configuration.effectiveIssuer
     let clientCredentials = ClientCredentialsGrant(
@@ -89,8 +96,9 @@ func grantHandlers(
             issuer: issuer, accessTokenLifetime: configuration.accessTokenLifetime,
             refreshTokenIdleLifetime: TimeInterval(configuration.refreshTokenIdleLifetime),
             refreshTokenAbsoluteLifetime: TimeInterval(configuration.refreshTokenAbsoluteLifetime),
-            refreshTokenGracePeriod: TimeInterval(configuration.refreshTokenGracePeriod)),
-        signer: signer)
+            refreshTokenGracePeriod: TimeInterval(configuration.refreshTokenGracePeriod),
+            idTokenLifetime: TimeInterval(configuration.idTokenLifetime)),
+        signer: signer, idTokens: idTokens, users: store)
     return [
         .clientCredentials: clientCredentials,
         .authorizationCode: AuthorizationCodeGrant(tokens: userTokens, grants: store, clock: clock),
@@ -98,11 +106,11 @@ func grantHandlers(
     ]
 }
 
-/// What the browser pages call into: authorization, sessions, sign-in and the page templates.
-/// `signInLimits`: per account from an address, per account, per address.
+/// What the browser pages call into: authorization, sessions, sign-in, logout and the page
+/// templates. `signInLimits`: per account from an address, per account, per address.
 func browserFlow(
-    configuration: WardenConfiguration, store: any Storage, signInLimits: [any FailureCounting], preLoginKey: [UInt8],
-    clock: any WardenClock
+    configuration: WardenConfiguration, store: any Storage, signInLimits: [any FailureCounting], idTokens: any OpenIDTokenSigner,
+    sessionEnded: @escaping @Sendable () -> Void, keyEncryptionKey: KeyEncryptionKey, clock: any WardenClock
 ) async throws -> BrowserFlow {
     let hasher = BcryptPasswordHasher()
     let sessions = BrowserSessions(repository: store, clock: clock, lifetime: TimeInterval(configuration.sessionLifetime))
@@ -111,13 +119,15 @@ func browserFlow(
             configuration: .init(
                 issuer: configuration.effectiveIssuer, defaultAudience: configuration.effectiveDefaultAudience,
                 allowPlainPKCE: configuration.allowPlainPKCE),
-            clients: store, grants: store, consents: store, clock: clock),
+            clients: store, grants: store, consents: store, idTokens: idTokens, clock: clock),
         sessions: sessions,
-        preLogin: PreLoginCookies(key: preLoginKey, clock: clock),
+        preLogin: PreLoginCookies(key: keyEncryptionKey.derivedKey(for: "warden pre-login cookie"), clock: clock),
         signIn: SignIn(
             sessions: sessions,
             login: Login(users: store, hasher: hasher, decoyHash: try await hasher.hash(RandomToken.make(byteCount: 16))),
             perAccountFromAddress: signInLimits[0], perAccount: signInLimits[1], perAddress: signInLimits[2], clock: clock),
+        receipts: SignInReceipts(key: keyEncryptionKey.derivedKey(for: "warden sign-in receipt")),
+        logout: LogoutEndpoint(clients: store, idTokens: idTokens), sessionEnded: sessionEnded,
         users: store,
         pages: try PageRenderer(
             templatesDirectory: configuration.templatesDirectory, brandName: configuration.brandName, logoFile: configuration.brandLogoFile),

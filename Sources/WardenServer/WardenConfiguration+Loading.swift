@@ -15,6 +15,7 @@ extension WardenConfiguration {
         var database_pool_size: Int?
         var database_statement_timeout: Int?
         var access_token_lifetime: Int?
+        var id_token_lifetime: Int?
         var default_audience: String?
         var scopes: [String]?
         var signing_algorithm: String?
@@ -92,6 +93,7 @@ extension WardenConfiguration {
         databasePoolSize = file.database_pool_size ?? databasePoolSize
         databaseStatementTimeout = file.database_statement_timeout ?? databaseStatementTimeout
         accessTokenLifetime = file.access_token_lifetime ?? accessTokenLifetime
+        idTokenLifetime = file.id_token_lifetime ?? idTokenLifetime
         defaultAudience = file.default_audience ?? defaultAudience
         scopes = file.scopes ?? scopes
         keyRotationLeadTime = file.key_rotation_lead_time ?? keyRotationLeadTime
@@ -159,6 +161,9 @@ extension WardenConfiguration {
         }
         if let defaultAudience, !AudienceSelection.isAbsoluteURIWithoutFragment(defaultAudience) {
             throw ConfigurationError("\(source): default_audience '\(defaultAudience)' must be an absolute URI")
+        }
+        guard idTokenLifetime > 0, idTokenLifetime <= 86_400 else {
+            throw ConfigurationError("\(source): id_token_lifetime must be between 1 and 86400 seconds")
         }
         guard accessTokenLifetime > 0, accessTokenLifetime <= 86_400 else {
             throw ConfigurationError("\(source): access_token_lifetime must be between 1 and 86400 seconds")

@@ -24,11 +24,13 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var databaseStatementTimeout = 5
     /// Access token lifetime in seconds (SECURITY.md: an hour or less).
     public var accessTokenLifetime = 3600
+    /// ID token lifetime in seconds (OpenID Connect).
+    public var idTokenLifetime = 3600
     /// `aud` for clients without a registered audience; nil means the issuer.
     public var defaultAudience: String?
     /// Scopes to list in `scopes_supported` besides those of registered clients.
     public var scopes: [String] = []
-    /// The algorithm of keys the server creates.
+    /// The algorithm access tokens are signed with (its key ring is made at startup).
     public var signingAlgorithm: SigningAlgorithm = .es256
     /// Seconds between publishing a rotated key and signing with it.
     public var keyRotationLeadTime = 600
@@ -79,6 +81,12 @@ public struct WardenConfiguration: Sendable, Equatable {
 
     /// The issuer URL in force.
     public var effectiveIssuer: String { issuer ?? "http://localhost:\(port)" }
+
+    /// The key rings the server always keeps: access tokens' algorithm, and RS256, the
+    /// ID tokens' default (OpenID Connect Core §15.1). Others are made when a client needs them.
+    public var requiredSigningAlgorithms: [SigningAlgorithm] {
+        signingAlgorithm == .rs256 ? [.rs256] : [signingAlgorithm, .rs256]
+    }
 
     /// The default audience in force.
     public var effectiveDefaultAudience: String { defaultAudience ?? effectiveIssuer }

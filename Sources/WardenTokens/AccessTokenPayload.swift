@@ -2,7 +2,7 @@ import Foundation
 import JWTKit
 import WardenCore
 
-/// The RFC 9068 claims as jwt-kit decodes and checks them (`AccessTokenEncoder` writes them).
+/// The RFC 9068 claims as jwt-kit decodes and checks them (`JWTPayloads` writes them).
 struct AccessTokenPayload: JWTPayload {
     var iss: IssuerClaim
     var sub: SubjectClaim

@@ -37,7 +37,7 @@ public struct SigningKeyManager: Sendable {
     /// Makes sure some key can sign now, creating one that signs at once if none can.
     public func ensureSigningKey(algorithm: SigningAlgorithm) async throws {
         let schedule = SigningKeySchedule(keys: try await repository.allSigningKeys(), now: clock.now())
-        if schedule.signer == nil { try await rotate(algorithm: algorithm, leadTime: 0) }
+        if schedule.signer(for: algorithm) == nil { try await rotate(algorithm: algorithm, leadTime: 0) }
     }
 
     /// Unpublishes a key at once; its tokens become inactive. The signing key cannot be retired.
@@ -48,7 +48,8 @@ public struct SigningKeyManager: Sendable {
             throw Refusal(description: "no signing key with kid \(kid)")
         }
         switch schedule.state(of: key) {
-        case .signing: throw Refusal(description: "key \(kid) is the key currently signing; rotate with --now first")
+        case .signing:
+            throw Refusal(description: "key \(kid) is the \(key.algorithm.rawValue) key currently signing; rotate --algorithm \(key.algorithm.rawValue) --now first")
         case .retired: throw Refusal(description: "key \(kid) is already retired")
         case .pending, .verifying: _ = try await repository.retireSigningKey(kid: kid, at: schedule.now)
         }
@@ -65,11 +66,12 @@ public struct SigningKeyManager: Sendable {
         }
     }
 
-    /// Retires superseded keys whose tokens have all expired, and rotates when
-    /// `rotationInterval` says a rotation is due. Returns the kids retired.
+    /// Retires superseded keys whose tokens have all expired, and rotates each ring
+    /// (`algorithms` and any other with a published key) when `rotationInterval` says a
+    /// rotation is due. Returns the kids retired.
     @discardableResult
     public func maintain(
-        tokenLifetime: TimeInterval, rotationInterval: TimeInterval?, algorithm: SigningAlgorithm, leadTime: TimeInterval
+        tokenLifetime: TimeInterval, rotationInterval: TimeInterval?, algorithms: [SigningAlgorithm], leadTime: TimeInterval
     ) async throws -> [String] {
         let schedule = SigningKeySchedule(keys: try await repository.allSigningKeys(), now: clock.now())
         var retired: [String] = []
@@ -77,7 +79,11 @@ public struct SigningKeyManager: Sendable {
         where try await repository.retireSigningKey(kid: key.kid, at: schedule.now) {
             retired.append(key.kid)
         }
-        if let rotationInterval, schedule.isRotationDue(interval: rotationInterval) {
+        guard let rotationInterval else { return retired }
+        for algorithm in SigningAlgorithm.allCases
+        where (algorithms.contains(algorithm) || schedule.algorithms.contains(algorithm))
+            && schedule.isRotationDue(interval: rotationInterval, algorithm: algorithm)
+        {
             try await rotate(algorithm: algorithm, leadTime: leadTime)
         }
         return retired

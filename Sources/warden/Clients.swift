@@ -24,6 +24,12 @@ struct Clients: AsyncParsableCommand {
         var authMethod: String?
         @Flag(help: "Never show the consent page for this client.") var skipConsent = false
         @Flag(help: "Let a confidential client use the code flow without PKCE.") var pkceOptional = false
+        @Option(help: "The algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.")
+        var idTokenSignedResponseAlg: String?
+        @Option(name: .customLong("post-logout-redirect-uri"), help: "Where /logout may send the browser afterwards (repeatable).")
+        var postLogoutRedirectURIs: [String] = []
+        @Option(help: "Where logout tokens are posted when a session ends (https, or http on a loopback address).")
+        var backchannelLogoutUri: String?
         @Flag(help: "Print one JSON object (RFC 7591 names).") var json = false
 
         func run() async throws {
@@ -34,9 +40,17 @@ struct Clients: AsyncParsableCommand {
                 }
                 method = parsed
             }
-            let registration = ClientRegistration(
+            var registration = ClientRegistration(
                 name: name, grantTypes: grantTypes.map(GrantType.init(rawValue:)), redirectURIs: redirectURIs, scope: scope,
                 audiences: audiences, authMethod: method, skipConsent: skipConsent, pkceOptional: pkceOptional)
+            if let idTokenSignedResponseAlg {
+                guard let algorithm = SigningAlgorithm(rawValue: idTokenSignedResponseAlg) else {
+                    throw ConfigurationError("--id-token-signed-response-alg '\(idTokenSignedResponseAlg)' is not one of RS256, ES256, EdDSA")
+                }
+                registration.idTokenSigningAlgorithm = algorithm
+            }
+            registration.postLogoutRedirectURIs = postLogoutRedirectURIs
+            registration.backchannelLogoutURI = backchannelLogoutUri
             let (client, secret) = try registration.makeClient(now: Date())
             try await global.withStore { store, _ in try await store.insert(client) }
             ClientOutput.print(client, secret: secret, json: json)
@@ -128,6 +142,10 @@ enum ClientOutput {
         var skip_consent: Bool
         var pkce_optional: Bool
         var client_id_issued_at: Int
+        var id_token_signed_response_alg: String
+        var post_logout_redirect_uris: [String]
+        var backchannel_logout_uri: String?
+        var backchannel_logout_session_required: Bool?
 
         init(_ client: Client, secret: ClientSecret?) {
             client_id = client.id
@@ -141,6 +159,11 @@ enum ClientOutput {
             skip_consent = client.skipConsent
             pkce_optional = client.pkceOptional
             client_id_issued_at = Int(client.createdAt.timeIntervalSince1970)
+            id_token_signed_response_alg = client.idTokenSigningAlgorithm.rawValue
+            post_logout_redirect_uris = client.postLogoutRedirectURIs
+            backchannel_logout_uri = client.backchannelLogoutURI
+            // Back-Channel Logout 1.0 §2.2: Warden always sends `sid`.
+            backchannel_logout_session_required = client.backchannelLogoutURI == nil ? nil : true
         }
     }
 
@@ -155,6 +178,11 @@ enum ClientOutput {
         Swift.print("scope:         \(description.scope)")
         Swift.print("audience:      \(description.audience.joined(separator: " "))")
         if !description.redirect_uris.isEmpty { Swift.print("redirect URIs: \(description.redirect_uris.joined(separator: " "))") }
+        if description.grant_types.contains("authorization_code") { Swift.print("ID token alg:  \(description.id_token_signed_response_alg)") }
+        if !description.post_logout_redirect_uris.isEmpty {
+            Swift.print("post-logout:   \(description.post_logout_redirect_uris.joined(separator: " "))")
+        }
+        if let uri = description.backchannel_logout_uri { Swift.print("back-channel:  \(uri)") }
     }
 
     static func printJSON(_ value: some Encodable) {

@@ -5,6 +5,6 @@ struct Warden: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warden",
         abstract: "An OAuth 2.0 authorization server issuing RFC 9068 JWT access tokens.",
-        subcommands: [Serve.self, Migrate.self, Clients.self, Users.self, Keys.self, Purge.self, Export.self, Import.self]
+        subcommands: [Serve.self, Migrate.self, Clients.self, Users.self, Sessions.self, Keys.self, Purge.self, Export.self, Import.self]
     )
 }

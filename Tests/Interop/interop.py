@@ -374,10 +374,11 @@ class Warden:
     def users(self) -> list[dict]:
         return self.run_json("users", "list")
 
-    def create_user(self, username: str, password: str | None = None) -> "User":
-        """Creates a user (password through standard input) and returns it with its stable id."""
+    def create_user(self, username: str, password: str | None = None, extra: tuple[str, ...] = ()) -> "User":
+        """Creates a user (password through standard input) and returns it with its stable id;
+        `extra` are more `users create` options (e.g. the profile: --name N, --email E...)."""
         password = password or "pw-" + secrets.token_urlsafe(12)
-        self.run("users", "create", "--username", username, "--password-stdin", input=password + "\n")
+        self.run("users", "create", "--username", username, "--password-stdin", *extra, input=password + "\n")
         ids = [user["id"] for user in self.users() if user["username"] == username]
         assert len(ids) == 1, self.users()
         return User(username=username, password=password, id=ids[0])
@@ -1085,7 +1086,8 @@ def tokens_for(
 
 class RedirectCatcher:
     """A loopback HTTP listener standing in for a native app's redirect URI
-    (RFC 8252 §7.3): it records every request for /callback and answers a small page."""
+    (RFC 8252 §7.3): it records every request for /callback and answers a small page.
+    A GET is recorded with its `query`; a POST (response_mode=form_post) with its `form` too."""
 
     def __init__(self, path: str = "/callback"):
         self.path = path
@@ -1098,8 +1100,20 @@ class RedirectCatcher:
             def do_GET(self):  # noqa: N802
                 if urlsplit(self.path).path == catcher.path:
                     catcher.requests.put({
-                        "path": self.path, "query": query_params(self.path), "headers": dict(self.headers),
+                        "method": "GET", "path": self.path, "query": query_params(self.path), "headers": dict(self.headers),
                     })
+                self.answer()
+
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8", "replace")
+                if urlsplit(self.path).path == catcher.path:
+                    catcher.requests.put({
+                        "method": "POST", "path": self.path, "query": query_params(self.path), "headers": dict(self.headers),
+                        "form": dict(parse_qsl(body, keep_blank_values=True)),
+                    })
+                self.answer()
+
+            def answer(self):
                 page = catcher.pages.get(urlsplit(self.path).path)
                 body = page.encode() if page is not None else (
                     b"<!doctype html><title>Done</title><p>You may close this window.</p>"

@@ -61,7 +61,7 @@ struct AuthorizationFlowTests {
         func code(_ extra: [String: String] = [:]) async throws -> String {
             let request = try await endpoint.validate(query(extra))
             let redirect = try await endpoint.approve(request, userID: "u1", rememberConsent: true)
-            let items = try #require(URLComponents(string: redirect)?.queryItems)
+            let items = try #require(URLComponents(string: redirect.location)?.queryItems)
             #expect(items.first { $0.name == "state" }?.value == "s t&a")
             #expect(items.first { $0.name == "iss" }?.value == AuthorizationFlowTests.issuer)
             return try #require(items.first { $0.name == "code" }?.value)
@@ -150,7 +150,7 @@ struct AuthorizationFlowTests {
         ]))
         #expect(request.codeChallenge == nil)
         let redirect = try await world.endpoint.approve(request, userID: "u1", rememberConsent: false)
-        let code = try #require(URLComponents(string: redirect)?.queryItems?.first { $0.name == "code" }?.value)
+        let code = try #require(URLComponents(string: redirect.location)?.queryItems?.first { $0.name == "code" }?.value)
         let error = await #expect(throws: OAuthError.self) {
             try await world.tokens.respond(
                 to: FormBody([
@@ -284,9 +284,9 @@ struct AuthorizationFlowTests {
         do {
             _ = try await world.endpoint.validate(world.query(extra))
             Issue.record("expected a failure")
-        } catch let AuthorizationFailure.redirect(url) {
-            let items = try #require(URLComponents(string: url)?.queryItems)
-            #expect(url.hasPrefix("http://127.0.0.1:8765/callback?"))
+        } catch let AuthorizationFailure.redirect(response) {
+            let items = try #require(URLComponents(string: response.location)?.queryItems)
+            #expect(response.location.hasPrefix("http://127.0.0.1:8765/callback?"))
             #expect(items.first { $0.name == "error" }?.value == error)
             #expect(items.first { $0.name == "state" }?.value == "s t&a")
             #expect(items.first { $0.name == "iss" }?.value == AuthorizationFlowTests.issuer)
@@ -305,7 +305,7 @@ struct AuthorizationFlowTests {
     func deny() async throws {
         let world = World()
         let request = try await world.endpoint.validate(world.query())
-        let items = try #require(URLComponents(string: world.endpoint.deny(request))?.queryItems)
+        let items = try #require(URLComponents(string: world.endpoint.deny(request).location)?.queryItems)
         #expect(items.first { $0.name == "error" }?.value == "access_denied")
         #expect(items.first { $0.name == "state" }?.value == "s t&a")
         #expect(items.first { $0.name == "iss" }?.value == AuthorizationFlowTests.issuer)

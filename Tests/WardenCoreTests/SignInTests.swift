@@ -26,6 +26,13 @@ final class InMemoryUsers: UserRepository {
             return true
         }
     }
+    func updateProfile(username: String, _ profile: UserProfile) async throws -> Bool {
+        users.withLock { users in
+            guard users[username] != nil else { return false }
+            users[username]?.profile = profile
+            return true
+        }
+    }
     func delete(username: String) async throws -> Bool { users.withLock { $0.removeValue(forKey: username) != nil } }
 }
 
@@ -34,8 +41,26 @@ final class InMemorySessions: SessionRepository {
     func session(digest: [UInt8], at now: Date) async throws -> BrowserSession? {
         sessions.withLock { $0[digest].flatMap { $0.expiresAt > now ? $0 : nil } }
     }
-    func insert(_ session: BrowserSession) async throws { sessions.withLock { $0[session.digest] = session } }
-    func deleteSession(digest: [UInt8]) async throws { sessions.withLock { $0[digest] = nil } }
+    func insert(_ session: BrowserSession, replacing previous: [UInt8]?) async throws {
+        sessions.withLock { sessions in
+            if let previous { sessions[previous] = nil }
+            sessions[session.digest] = session
+        }
+    }
+    func endSessions(_ selector: SessionSelector, at now: Date) async throws -> Int {
+        sessions.withLock { sessions in
+            let ended = sessions.filter { digest, session in
+                switch selector {
+                case .digest(let wanted): digest == wanted
+                case .sid(let sid): session.sid == sid
+                case .user(let id): session.userID == id
+                }
+            }
+            for digest in ended.keys { sessions[digest] = nil }
+            return ended.count
+        }
+    }
+    func sessionSummaries(userID: String?, at now: Date) async throws -> [SessionSummary] { [] }
     func replaceCSRFToken(digest: [UInt8], old: String, new: String) async throws -> Bool {
         sessions.withLock { sessions in
             guard sessions[digest]?.csrfToken == old else { return false }
@@ -70,16 +95,29 @@ struct SignInTests {
     @Test("success starts a new authenticated session, replacing the one the browser had")
     func renewal() async throws {
         let world = try await World()
-        guard case .signedIn(let first) = try await world.signIn.attempt(username: "alice", password: "secret", address: "a", replacing: nil)
+        guard case .signedIn(let first, _) = try await world.signIn.attempt(username: "alice", password: "secret", address: "a", replacing: nil)
         else { Issue.record("expected sign-in"); return }
         let previous = try #require(try await world.sessions.current(cookie: first.value))
         let outcome = try await world.signIn.attempt(username: "alice", password: "secret", address: "10.0.0.1", replacing: previous)
-        guard case .signedIn(let cookie) = outcome else { Issue.record("expected sign-in, got \(outcome)"); return }
+        guard case .signedIn(let cookie, _) = outcome else { Issue.record("expected sign-in, got \(outcome)"); return }
         #expect(cookie != first)
         #expect(try await world.sessions.current(cookie: first.value) == nil)
         let session = try #require(try await world.sessions.current(cookie: cookie.value))
         #expect(session.userID == "u1")
         #expect(session.csrfToken != previous.csrfToken)
+        // The same user signing in again (prompt=login) continues the session: its sid stays.
+        #expect(session.sid == previous.sid)
+    }
+
+    @Test("another user signing in on the same browser ends the first one's session: a new sid")
+    func anotherUser() async throws {
+        let world = try await World()
+        try await world.users.insert(User(id: "u2", username: "bob", passwordHash: "hash:other", createdAt: Date()))
+        guard case .signedIn(_, let alice) = try await world.signIn.attempt(username: "alice", password: "secret", address: "a", replacing: nil),
+            case .signedIn(_, let bob) = try await world.signIn.attempt(username: "bob", password: "other", address: "a", replacing: alice)
+        else { Issue.record("expected sign-ins"); return }
+        #expect(bob.sid != alice.sid)
+        #expect(try await world.store.session(digest: alice.digest, at: world.clock.now()) == nil)
     }
 
     @Test("an unknown user costs a password verification too, and fails the same way")

@@ -15,11 +15,11 @@ struct SigningKeyScheduleTests {
     func leadTime() {
         let keys = [key("old", created: 0, activates: 0), key("new", created: 1000, activates: 1600)]
         let before = SigningKeySchedule(keys: keys, now: Date(timeIntervalSince1970: 1200))
-        #expect(before.signer?.kid == "old")
+        #expect(before.signer(for: .es256)?.kid == "old")
         #expect(before.published.map(\.kid) == ["old", "new"])
         #expect(before.state(of: keys[1]) == .pending)
         let after = SigningKeySchedule(keys: keys, now: Date(timeIntervalSince1970: 1600))
-        #expect(after.signer?.kid == "new")
+        #expect(after.signer(for: .es256)?.kid == "new")
         #expect(after.state(of: keys[0]) == .verifying)
     }
 
@@ -42,15 +42,31 @@ struct SigningKeyScheduleTests {
         let keys = [key("a", created: 0, activates: 0, retired: 50)]
         let schedule = SigningKeySchedule(keys: keys, now: Date(timeIntervalSince1970: 100))
         #expect(schedule.published.isEmpty)
-        #expect(schedule.signer == nil)
+        #expect(schedule.signer(for: .es256) == nil)
         #expect(schedule.state(of: keys[0]) == .retired)
     }
 
     @Test("automatic rotation is due when the newest key is older than the interval")
     func rotationDue() {
         let keys = [key("a", created: 0, activates: 0)]
-        #expect(!SigningKeySchedule(keys: keys, now: Date(timeIntervalSince1970: 86_399)).isRotationDue(interval: 86_400))
-        #expect(SigningKeySchedule(keys: keys, now: Date(timeIntervalSince1970: 86_400)).isRotationDue(interval: 86_400))
+        #expect(!SigningKeySchedule(keys: keys, now: Date(timeIntervalSince1970: 86_399)).isRotationDue(interval: 86_400, algorithm: .es256))
+        #expect(SigningKeySchedule(keys: keys, now: Date(timeIntervalSince1970: 86_400)).isRotationDue(interval: 86_400, algorithm: .es256))
+    }
+}
+
+extension SigningKeyScheduleTests {
+    @Test("each algorithm is its own ring: a newer key of another algorithm supersedes nothing")
+    func ringsPerAlgorithm() {
+        var rsa = key("rsa", created: 100, activates: 100)
+        rsa.algorithm = .rs256
+        let keys = [key("ec", created: 0, activates: 0), rsa]
+        let schedule = SigningKeySchedule(keys: keys, now: Date(timeIntervalSince1970: 999_999))
+        #expect(schedule.signer(for: .es256)?.kid == "ec")
+        #expect(schedule.signer(for: .rs256)?.kid == "rsa")
+        #expect(schedule.signer(for: .edDSA) == nil)
+        #expect(schedule.state(of: keys[0]) == .signing && schedule.state(of: rsa) == .signing)
+        #expect(schedule.keysDueForRetirement(tokenLifetime: 60).isEmpty)
+        #expect(schedule.isRotationDue(interval: 86_400, algorithm: .edDSA))
     }
 }
 
@@ -61,6 +77,6 @@ struct SigningKeyScheduleTieTests {
         let keys = ["a", "b", "c"].map {
             SigningKeyRecord(kid: $0, algorithm: .es256, publicJWK: "{}", encryptedPrivateKey: Data(), createdAt: Date(timeIntervalSince1970: 5), activatesAt: Date(timeIntervalSince1970: 5))
         }
-        #expect(SigningKeySchedule(keys: keys, now: Date(timeIntervalSince1970: 5)).signer?.kid == "c")
+        #expect(SigningKeySchedule(keys: keys, now: Date(timeIntervalSince1970: 5)).signer(for: .es256)?.kid == "c")
     }
 }

@@ -51,7 +51,9 @@ struct GrantStoreTests {
     func purge(_ backend: Backend) async throws {
         try await withTemporaryStore(backend) { store in
             for _ in 0..<3 { _ = try await seed(store) }
-            try await store.insert(BrowserSession(digest: OpaqueToken.generate().digest, userID: nil, csrfToken: "c", authenticatedAt: nil, expiresAt: now))
+            try await store.insert(
+                BrowserSession(digest: OpaqueToken.generate().digest, sid: "s1", userID: nil, csrfToken: "c", authenticatedAt: nil, expiresAt: now),
+                replacing: nil)
             let later = now.addingTimeInterval(61)
             #expect(try await store.purgeExpired(before: later, limit: 2) == 3)
             #expect(try await store.purgeExpired(before: later, limit: 2) == 1)
@@ -75,8 +77,9 @@ struct GrantStoreTests {
     func sessions(_ backend: Backend) async throws {
         try await withTemporaryStore(backend) { store in
             let token = OpaqueToken.generate()
-            let session = BrowserSession(digest: token.digest, userID: nil, csrfToken: "csrf", authenticatedAt: nil, expiresAt: now.addingTimeInterval(60))
-            try await store.insert(session)
+            let session = BrowserSession(
+                digest: token.digest, sid: "s1", userID: nil, csrfToken: "csrf", authenticatedAt: nil, expiresAt: now.addingTimeInterval(60))
+            try await store.insert(session, replacing: nil)
             #expect(try await store.session(digest: token.digest, at: now) == session)
             #expect(try await store.session(digest: token.digest, at: now.addingTimeInterval(60)) == nil)
             // A CSRF token is spent once: of 10 simultaneous spends exactly one wins.
@@ -86,7 +89,7 @@ struct GrantStoreTests {
             }
             #expect(wins == 1)
             #expect(try await store.session(digest: token.digest, at: now)?.csrfToken.hasPrefix("next-") == true)
-            try await store.deleteSession(digest: token.digest)
+            #expect(try await store.endSessions(.digest(token.digest), at: now) == 1)
             #expect(try await store.session(digest: token.digest, at: now) == nil)
         }
     }
@@ -101,23 +104,46 @@ struct GrantStoreTests {
         for migration in SQLiteMigrations.all.prefix(3) {
             upTo0003.registerMigration(migration.id) { db in try db.execute(sql: migration.sql) }
         }
-        try upTo0003.migrate(try DatabasePool(path: path))
-
-        let before = try SQLiteStore(path: path, migrate: false)
-        let (redeemedGrant, redeemed) = try await seed(before)
-        let (pendingGrant, pending) = try await seed(before)
-        #expect(try await redeem(before, redeemed, refreshToken: nil))
-        try before.close()
+        let pool = try DatabasePool(path: path)
+        try upTo0003.migrate(pool)
+        // Rows as the 0003 schema holds them, written as that version of Warden wrote them.
+        let now = self.now
+        func seed(_ index: Int, redeemed: Bool) throws -> (grantID: String, code: OpaqueToken) {
+            let code = OpaqueToken.generate()
+            try pool.write { db in
+                if index == 0 {
+                    try db.execute(sql: """
+                        INSERT INTO clients (id, name, secret_digest, auth_method, grant_types, redirect_uris, scope, audiences,
+                            skip_consent, pkce_optional, created_at)
+                        VALUES ('spa', 'spa', NULL, 'none', 'authorization_code refresh_token', '["http://127.0.0.1/cb"]', 'profile', '[]', 0, 0, ?)
+                        """, arguments: [now.unixSeconds])
+                    try db.execute(sql: "INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'alice', 'x', ?)",
+                                   arguments: [now.unixSeconds])
+                }
+                try db.execute(sql: """
+                    INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at)
+                    VALUES (?, 'spa', 'u1', 'profile', '["https://api"]', ?, ?)
+                    """, arguments: ["g\(index)", now.unixSeconds, now.unixSeconds + 60])
+                try db.execute(sql: """
+                    INSERT INTO authorization_codes (digest, grant_id, redirect_uri, redirect_uri_explicit, expires_at, consumed_at)
+                    VALUES (?, ?, 'http://127.0.0.1/cb', 1, ?, ?)
+                    """, arguments: [Data(code.digest), "g\(index)", now.unixSeconds + 60, redeemed ? now.unixSeconds : nil])
+            }
+            return ("g\(index)", code)
+        }
+        let (redeemedGrantID, redeemed) = try seed(0, redeemed: true)
+        let (pendingGrantID, pending) = try seed(1, redeemed: false)
+        try pool.close()
 
         let store = try SQLiteStore(path: path)
         defer { try? store.close() }
         #expect(try store.migrationStatus().allSatisfy(\.applied))
         #expect(try await rows("authorization_codes", in: store).count == 2)
         #expect(try await !redeem(store, redeemed, refreshToken: nil))
-        #expect(try await store.activeGrantEnd(id: redeemedGrant.id, at: now) == nil)
+        #expect(try await store.activeGrantEnd(id: redeemedGrantID, at: now) == nil)
         #expect(try await redeem(store, pending, refreshToken: .generate()))
-        #expect(try await store.activeGrantEnd(id: pendingGrant.id, at: now) != nil)
+        #expect(try await store.activeGrantEnd(id: pendingGrantID, at: now) != nil)
         #expect(try await !redeem(store, pending, refreshToken: .generate()))
-        #expect(try await store.activeGrantEnd(id: pendingGrant.id, at: now) == nil)
+        #expect(try await store.activeGrantEnd(id: pendingGrantID, at: now) == nil)
     }
 }

@@ -14,7 +14,11 @@ struct MigrationTests {
         let unmigrated = try SQLiteStore(path: path, migrate: false)
         #expect(try unmigrated.migrationStatus().allSatisfy { !$0.applied })
         try unmigrated.migrate()
-        #expect(try unmigrated.migrationStatus().map(\.id) == ["0001_initial", "0002_browser_flow", "0003_change_counters", "0004_codes_in_issue_order", "0005_purge_and_cascade_indexes"])
+        #expect(
+            try unmigrated.migrationStatus().map(\.id) == [
+                "0001_initial", "0002_browser_flow", "0003_change_counters", "0004_codes_in_issue_order",
+                "0005_purge_and_cascade_indexes", "0006_openid_connect",
+            ])
         #expect(try unmigrated.migrationStatus().allSatisfy(\.applied))
         try unmigrated.close()
 

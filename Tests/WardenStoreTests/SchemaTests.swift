@@ -33,7 +33,9 @@ enum SchemaDescription {
     static let nullable: Set<String> = [
         "clients.secret_digest", "signing_keys.retired_at", "grants.revoked_at", "authorization_codes.code_challenge",
         "authorization_codes.code_challenge_method", "authorization_codes.consumed_at", "refresh_tokens.rotated_at",
-        "refresh_tokens.successor_digest", "sessions.user_id", "sessions.authenticated_at",
+        "refresh_tokens.successor_digest", "sessions.user_id", "sessions.authenticated_at", "users.name", "users.given_name",
+        "users.family_name", "users.email", "clients.backchannel_logout_uri", "grants.session_id", "grants.auth_time", "grants.claims",
+        "authorization_codes.nonce",
     ]
 
     static let unique: [String: Set<[String]>] = ["users": [["username"]]]
@@ -44,10 +46,11 @@ enum SchemaDescription {
         "refresh_tokens": [.init(column: "grant_id", table: "grants", cascades: true)],
         "consents": [.init(column: "user_id", table: "users", cascades: true), .init(column: "client_id", table: "clients", cascades: true)],
         "sessions": [.init(column: "user_id", table: "users", cascades: true)],
+        "backchannel_logouts": [.init(column: "client_id", table: "clients", cascades: true)],
     ]
 
     static let checks: [String: Int] = [
-        "clients": 4, "signing_keys": 1, "authorization_codes": 3, "refresh_tokens": 1, "sessions": 2, "users": 1,
+        "clients": 5, "signing_keys": 1, "authorization_codes": 3, "refresh_tokens": 1, "sessions": 2, "users": 1,
     ]
 
     static let indexes: [String: Set<Index>] = [
@@ -57,6 +60,7 @@ enum SchemaDescription {
             .init(name: "grants_by_client", columns: ["client_id"], partial: false),
             .init(name: "grants_by_user", columns: ["user_id"], partial: false),
             .init(name: "grants_revoked", columns: ["revoked_at"], partial: true),
+            .init(name: "grants_by_session", columns: ["session_id"], partial: true),
         ],
         "authorization_codes": [
             .init(name: "authorization_codes_by_expiry", columns: ["expires_at"], partial: false),
@@ -70,7 +74,10 @@ enum SchemaDescription {
         "sessions": [
             .init(name: "sessions_by_expiry", columns: ["expires_at"], partial: false),
             .init(name: "sessions_by_user", columns: ["user_id"], partial: false),
+            // UNIQUE: a sid names one session.
+            .init(name: "sessions_by_sid", columns: ["sid"], partial: false),
         ],
+        "backchannel_logouts": [.init(name: "backchannel_logouts_by_due", columns: ["due_at"], partial: false)],
     ]
 
     /// Where the backends differ on purpose: the column that keeps each one's row order.

@@ -28,20 +28,23 @@ struct SigningKeyStoreTests {
             #expect(try await store.allSigningKeys().count == 1)
 
             clock.advance(10)
-            let second = try await manager.rotate(algorithm: .edDSA, leadTime: 600)
+            let second = try await manager.rotate(algorithm: .es256, leadTime: 600)
+            // Another algorithm's key is another ring: it supersedes nothing here.
+            let other = try await manager.rotate(algorithm: .edDSA, leadTime: 0)
             var schedule = SigningKeySchedule(keys: try await store.allSigningKeys(), now: clock.now())
-            #expect(schedule.signer?.kid == first.kid)
+            #expect(schedule.signer(for: .es256)?.kid == first.kid)
+            #expect(schedule.signer(for: .edDSA)?.kid == other.kid)
             #expect(schedule.state(of: second) == .pending)
 
             clock.advance(600)
             schedule = SigningKeySchedule(keys: try await store.allSigningKeys(), now: clock.now())
-            #expect(schedule.signer?.kid == second.kid)
-            #expect(try await manager.maintain(tokenLifetime: 3600, rotationInterval: nil, algorithm: .es256, leadTime: 600).isEmpty)
+            #expect(schedule.signer(for: .es256)?.kid == second.kid)
+            #expect(try await manager.maintain(tokenLifetime: 3600, rotationInterval: nil, algorithms: [.es256], leadTime: 600).isEmpty)
 
             clock.advance(3600 + 61)
-            #expect(try await manager.maintain(tokenLifetime: 3600, rotationInterval: nil, algorithm: .es256, leadTime: 600) == [first.kid])
+            #expect(try await manager.maintain(tokenLifetime: 3600, rotationInterval: nil, algorithms: [.es256], leadTime: 600) == [first.kid])
             schedule = SigningKeySchedule(keys: try await store.allSigningKeys(), now: clock.now())
-            #expect(schedule.published.map(\.kid) == [second.kid])
+            #expect(schedule.published.map(\.kid) == [second.kid, other.kid])
         }
     }
 
@@ -65,10 +68,10 @@ struct SigningKeyStoreTests {
             let clock = ManualClock(Date(timeIntervalSince1970: 1_800_000_000))
             let manager = SigningKeyManager(repository: store, encryptionKey: kek, clock: clock)
             try await manager.ensureSigningKey(algorithm: .es256)
-            try await manager.maintain(tokenLifetime: 60, rotationInterval: 86_400, algorithm: .es256, leadTime: 600)
+            try await manager.maintain(tokenLifetime: 60, rotationInterval: 86_400, algorithms: [.es256], leadTime: 600)
             #expect(try await store.allSigningKeys().count == 1)
             clock.advance(86_400)
-            try await manager.maintain(tokenLifetime: 60, rotationInterval: 86_400, algorithm: .es256, leadTime: 600)
+            try await manager.maintain(tokenLifetime: 60, rotationInterval: 86_400, algorithms: [.es256], leadTime: 600)
             #expect(try await store.allSigningKeys().count == 2)
         }
     }
@@ -78,7 +81,7 @@ struct SigningKeyStoreTests {
         try await withTemporaryStore(backend) { store in
             let manager = SigningKeyManager(repository: store, encryptionKey: kek)
             try await manager.ensureSigningKey(algorithm: algorithm)
-            let ring = KeyRing(issuer: "https://issuer", encryptionKey: kek)
+            let ring = KeyRing(issuer: "https://issuer", encryptionKey: kek, accessTokenAlgorithm: algorithm)
             try await ring.load(try await store.allSigningKeys(), now: Date())
             let claims = AccessTokenClaims(
                 issuer: "https://issuer", subject: "s", audience: ["https://api"], clientID: "c", scope: Scope(tokens: ["a"]),

@@ -21,6 +21,7 @@ public final class InMemoryGrants: GrantRepository, ConsentRepository {
         var codes: [[UInt8]: AuthorizationCodeRecord] = [:]
         var refresh: [[UInt8]: StoredRefresh] = [:]
         var consents: [String: Scope] = [:]
+        var users: [String: User] = [:]
     }
 
     struct ChangedUnderLock: Error { let write: GrantWrite }
@@ -28,6 +29,17 @@ public final class InMemoryGrants: GrantRepository, ConsentRepository {
     let state = Mutex(State())
 
     public init() {}
+
+    /// Makes `user` known, as the grants' foreign key to users would require.
+    public func add(_ user: User) {
+        state.withLock { $0.users[user.id] = user }
+    }
+
+    public func userAndClaimsRequest(grantID: String) async throws -> (User, String?)? {
+        state.withLock { state in
+            state.grants[grantID].flatMap { grant in state.users[grant.userID].map { ($0, grant.claimsRequest) } }
+        }
+    }
 
     public func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws {
         state.withLock {

@@ -12,7 +12,7 @@ struct KeyRingTests {
     func ring(_ algorithm: SigningAlgorithm) async throws -> KeyRing {
         let keys = InMemorySigningKeys()
         try await SigningKeyManager(repository: keys, encryptionKey: kek).ensureSigningKey(algorithm: algorithm)
-        let ring = KeyRing(issuer: "https://issuer", encryptionKey: kek)
+        let ring = KeyRing(issuer: "https://issuer", encryptionKey: kek, accessTokenAlgorithm: algorithm)
         try await ring.load(try await keys.allSigningKeys(), now: Date())
         return ring
     }

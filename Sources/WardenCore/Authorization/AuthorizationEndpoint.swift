@@ -23,16 +23,18 @@ public struct AuthorizationEndpoint: Sendable {
     let clients: any ClientRepository
     let grants: any GrantRepository
     let consents: any ConsentRepository
+    let idTokens: (any OpenIDTokenSigner)?
     let clock: any WardenClock
 
     public init(
         configuration: Configuration, clients: any ClientRepository, grants: any GrantRepository,
-        consents: any ConsentRepository, clock: any WardenClock
+        consents: any ConsentRepository, idTokens: (any OpenIDTokenSigner)? = nil, clock: any WardenClock
     ) {
         self.configuration = configuration
         self.clients = clients
         self.grants = grants
         self.consents = consents
+        self.idTokens = idTokens
         self.clock = clock
     }
 
@@ -57,9 +59,19 @@ public struct AuthorizationEndpoint: Sendable {
             redirectURI = client.redirectURIs[0]
         }
         let state = query["state"]
+        // An unknown response mode's error goes back the default way, in the query.
+        var mode = ResponseMode.query
         func fail(_ error: OAuthError) -> AuthorizationFailure {
-            .redirect(errorRedirect(to: redirectURI, error: error, state: state))
+            .redirect(errorResponse(to: redirectURI, error: error, state: state, mode: mode))
         }
+        if let requested = query["response_mode"] {
+            guard let parsed = ResponseMode(rawValue: requested) else {
+                throw fail(.invalidRequest("response_mode must be query or form_post"))
+            }
+            mode = parsed
+        }
+        if query["request"] != nil { throw fail(OAuthError(.requestNotSupported, "Request objects are not supported")) }
+        if query["request_uri"] != nil { throw fail(OAuthError(.requestURINotSupported, "request_uri is not supported")) }
 
         guard let responseType = query["response_type"] else { throw fail(.invalidRequest("response_type is required")) }
         guard responseType == "code" else {
@@ -97,9 +109,83 @@ public struct AuthorizationEndpoint: Sendable {
                 requested: query.values(of: "resource"), registered: client.audiences, defaultAudience: configuration.defaultAudience)
         } catch { throw fail(error) }
 
-        return AuthorizationRequest(
+        var request = AuthorizationRequest(
             client: client, redirectURI: redirectURI, redirectURIExplicit: query["redirect_uri"] != nil, scope: scope,
             state: state, codeChallenge: challenge, codeChallengeMethod: method, audience: audience)
+        request.responseMode = mode
+        do { try await readOpenIDParameters(query, into: &request) } catch { throw fail(error) }
+        return request
+    }
+
+    /// OpenID Connect Core §3.1.2.1's parameters: `nonce`, `prompt`, `max_age`,
+    /// `login_hint`, `id_token_hint`, `claims`. (`display`, `ui_locales`,
+    /// `claims_locales` and `acr_values` are accepted and not acted on.)
+    func readOpenIDParameters(_ query: FormBody, into request: inout AuthorizationRequest) async throws(OAuthError) {
+        if let nonce = query["nonce"] {
+            guard nonce.utf8.count <= 255, nonce.unicodeScalars.allSatisfy({ (0x20...0x7E).contains($0.value) }) else {
+                throw .invalidRequest("nonce must be at most 255 printable ASCII characters")
+            }
+            request.nonce = nonce
+        }
+        if let prompt = query["prompt"] {
+            var values = Set<Prompt>()
+            for value in prompt.split(separator: " ") {
+                guard let parsed = Prompt(rawValue: String(value)) else { throw .invalidRequest("prompt has an unknown value") }
+                values.insert(parsed)
+            }
+            guard !values.contains(.none) || values.count == 1 else {
+                throw .invalidRequest("prompt=none cannot be combined with another value")
+            }
+            request.prompt = values
+        }
+        if let maxAge = query["max_age"] {
+            guard let seconds = Int(maxAge), seconds >= 0, maxAge.utf8.allSatisfy({ (48...57).contains($0) }) else {
+                throw .invalidRequest("max_age must be a number of seconds")
+            }
+            request.maxAge = seconds
+        }
+        request.loginHint = query["login_hint"]
+        if let claims = query["claims"] {
+            _ = try ClaimsRequest(json: claims)
+            request.claimsRequest = claims
+        }
+        if let hint = query["id_token_hint"] {
+            guard let verified = await idTokens?.verifyIDTokenHint(hint) else {
+                throw .invalidRequest("id_token_hint is not an ID token of this server")
+            }
+            request.idTokenHint = verified
+        }
+    }
+
+    /// What the browser must see next, given who is signed in: the signed-in user's id
+    /// and session (nil: nobody), and whether they signed in just now for this request
+    /// (then `prompt=login` and `max_age` are satisfied).
+    public func nextStep(
+        _ request: AuthorizationRequest, userID: String?, session: BrowserSession?, justSignedIn: Bool = false
+    ) async throws -> AuthorizationStep {
+        var mustSignIn = userID == nil
+        if !justSignedIn {
+            if request.prompt.contains(.login) || request.prompt.contains(.selectAccount) { mustSignIn = true }
+            if let maxAge = request.maxAge, let authenticatedAt = session?.authenticatedAt,
+                maxAge == 0 || clock.now().timeIntervalSince(authenticatedAt) > TimeInterval(maxAge)
+            {
+                mustSignIn = true
+            }
+            // Core §3.1.2.1: the hint names who the client expects; someone else must sign in.
+            if let hint = request.idTokenHint, let userID, hint.subject != userID { mustSignIn = true }
+        }
+        guard let userID, !mustSignIn else {
+            guard request.prompt.contains(.none) else { return .signIn }
+            return .fail(errorResponse(for: request, error: OAuthError(.loginRequired, "The user must sign in")))
+        }
+        let consentNeeded = try await needsConsent(request, userID: userID)
+        if request.prompt.contains(.none) {
+            guard !consentNeeded else {
+                return .fail(errorResponse(for: request, error: OAuthError(.consentRequired, "The user must consent")))
+            }
+            return .issueCode
+        }
+        return consentNeeded || request.prompt.contains(.consent) ? .consent : .issueCode
     }
 
     /// Whether the user must see the consent page: not for `--skip-consent` clients, nor
@@ -110,50 +196,47 @@ public struct AuthorizationEndpoint: Sendable {
         return !request.scope.isSubset(of: remembered)
     }
 
-    /// The user allowed the request: remember the consent, issue a code, and return the redirect.
-    public func approve(_ request: AuthorizationRequest, userID: String, rememberConsent: Bool) async throws -> String {
+    /// The user allowed the request: remember the consent, issue a code, and return the
+    /// response. An OpenID request's grant keeps the session's `sid` and `auth_time`.
+    public func approve(
+        _ request: AuthorizationRequest, userID: String, session: BrowserSession? = nil, rememberConsent: Bool
+    ) async throws -> AuthorizationResponse {
         let now = clock.now()
         if rememberConsent {
             try await consents.rememberConsent(userID: userID, clientID: request.client.id, scope: request.scope, at: now)
         }
         let code = OpaqueToken.generate()
         let expiresAt = now.addingTimeInterval(configuration.codeLifetime)
+        let openID = request.isOpenID
         let grant = GrantRecord(
             id: RandomToken.timeOrderedIdentifier(at: now), clientID: request.client.id, userID: userID, scope: request.scope,
-            audience: request.audience, createdAt: now, expiresAt: expiresAt)
+            audience: request.audience, createdAt: now, expiresAt: expiresAt, sessionID: openID ? session?.sid : nil,
+            authTime: openID ? session?.authenticatedAt : nil, claimsRequest: openID ? request.claimsRequest : nil)
         try await grants.insert(
             grant: grant,
             code: AuthorizationCodeRecord(
                 digest: code.digest, grant: grant, redirectURI: request.redirectURI, redirectURIExplicit: request.redirectURIExplicit,
-                codeChallenge: request.codeChallenge, codeChallengeMethod: request.codeChallengeMethod, expiresAt: expiresAt))
+                codeChallenge: request.codeChallenge, codeChallengeMethod: request.codeChallengeMethod, expiresAt: expiresAt,
+                nonce: openID ? request.nonce : nil))
         var parameters = [("code", code.value)]
         if let state = request.state { parameters.append(("state", state)) }
         parameters.append(("iss", configuration.issuer))
-        return Self.redirect(to: request.redirectURI, parameters: parameters)
+        return AuthorizationResponse(redirectURI: request.redirectURI, parameters: parameters, mode: request.responseMode)
     }
 
     /// The user said no (RFC 6749 §4.1.2.1 `access_denied`).
-    public func deny(_ request: AuthorizationRequest) -> String {
-        errorRedirect(to: request.redirectURI, error: OAuthError(.accessDenied, "The user denied the request"), state: request.state)
+    public func deny(_ request: AuthorizationRequest) -> AuthorizationResponse {
+        errorResponse(for: request, error: OAuthError(.accessDenied, "The user denied the request"))
     }
 
-    func errorRedirect(to uri: String, error: OAuthError, state: String?) -> String {
+    func errorResponse(for request: AuthorizationRequest, error: OAuthError) -> AuthorizationResponse {
+        errorResponse(to: request.redirectURI, error: error, state: request.state, mode: request.responseMode)
+    }
+
+    func errorResponse(to uri: String, error: OAuthError, state: String?, mode: ResponseMode) -> AuthorizationResponse {
         var parameters = error.responseFields.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         if let state { parameters.append(("state", state)) }
         parameters.append(("iss", configuration.issuer))
-        return Self.redirect(to: uri, parameters: parameters)
+        return AuthorizationResponse(redirectURI: uri, parameters: parameters, mode: mode)
     }
-
-    /// `uri` with `parameters` added to its query (RFC 6749 §4.1.2: keeping any query it has).
-    static func redirect(to uri: String, parameters: [(String, String)]) -> String {
-        let encoded = parameters.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
-        return uri + (uri.contains("?") ? "&" : "?") + encoded
-    }
-
-    static func formEncode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
-    }
-
-    /// RFC 3986 unreserved characters, ASCII only.
-    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 }

@@ -24,13 +24,23 @@ public struct Client: Sendable, Equatable {
     public var pkceOptional: Bool
     /// When the client was registered.
     public var createdAt: Date
+    /// OpenID Connect Registration `id_token_signed_response_alg` (RS256 unless registered).
+    public var idTokenSigningAlgorithm: SigningAlgorithm
+    /// RP-Initiated Logout 1.0: where `/logout` may send the browser afterwards, exactly.
+    public var postLogoutRedirectURIs: [String]
+    /// Back-Channel Logout 1.0: where logout tokens are posted when a session ends.
+    public var backchannelLogoutURI: String?
 
     /// Makes a client.
     public init(
         id: String, name: String, secretDigest: ClientSecretDigest?, authMethod: ClientAuthMethod,
         grantTypes: [GrantType], redirectURIs: [String], scope: Scope, audiences: [String],
-        skipConsent: Bool, pkceOptional: Bool, createdAt: Date
+        skipConsent: Bool, pkceOptional: Bool, createdAt: Date, idTokenSigningAlgorithm: SigningAlgorithm = .rs256,
+        postLogoutRedirectURIs: [String] = [], backchannelLogoutURI: String? = nil
     ) {
+        self.idTokenSigningAlgorithm = idTokenSigningAlgorithm
+        self.postLogoutRedirectURIs = postLogoutRedirectURIs
+        self.backchannelLogoutURI = backchannelLogoutURI
         self.id = id
         self.name = name
         self.secretDigest = secretDigest

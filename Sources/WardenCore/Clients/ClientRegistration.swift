@@ -10,6 +10,9 @@ public struct ClientRegistration: Sendable {
     public var authMethod: ClientAuthMethod?
     public var skipConsent: Bool
     public var pkceOptional: Bool
+    public var idTokenSigningAlgorithm: SigningAlgorithm = .rs256
+    public var postLogoutRedirectURIs: [String] = []
+    public var backchannelLogoutURI: String?
 
     public init(
         name: String, grantTypes: [GrantType], redirectURIs: [String] = [], scope: String = "",
@@ -60,11 +63,19 @@ public struct ClientRegistration: Sendable {
         if pkceOptional, method == .none {
             throw Invalid(description: "--pkce-optional is for confidential clients only")
         }
+        for uri in postLogoutRedirectURIs {
+            if let problem = RedirectURIPolicy.problem(with: uri) { throw Invalid(description: "post-logout " + problem) }
+        }
+        if let uri = backchannelLogoutURI, let problem = RedirectURIPolicy.backchannelProblem(with: uri) {
+            throw Invalid(description: problem)
+        }
         let secret = method == .none ? nil : ClientSecret.generate()
         let client = Client(
             id: RandomToken.identifier(byteCount: 16), name: name, secretDigest: secret?.digest, authMethod: method,
             grantTypes: grants.uniqued(), redirectURIs: redirectURIs.uniqued(), scope: parsedScope,
-            audiences: audiences.uniqued(), skipConsent: skipConsent, pkceOptional: pkceOptional, createdAt: now
+            audiences: audiences.uniqued(), skipConsent: skipConsent, pkceOptional: pkceOptional, createdAt: now,
+            idTokenSigningAlgorithm: idTokenSigningAlgorithm, postLogoutRedirectURIs: postLogoutRedirectURIs.uniqued(),
+            backchannelLogoutURI: backchannelLogoutURI
         )
         return (client, secret)
     }

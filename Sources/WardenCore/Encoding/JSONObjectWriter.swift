@@ -41,6 +41,30 @@ public struct JSONObjectWriter: Sendable {
         bytes.append(UInt8(ascii: "]"))
     }
 
+    /// `"name":"value"` for a name known only at run time (a user claim's).
+    public mutating func add(name: String, _ value: String) {
+        addKey(name)
+        appendString(value)
+    }
+
+    /// `"name":value` for an integer, the name known only at run time.
+    public mutating func add(name: String, _ value: Int) {
+        addKey(name)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    /// `"name":true` or `false`, the name known only at run time.
+    public mutating func add(name: String, _ value: Bool) {
+        addKey(name)
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
+    /// `"key":` followed by `json`, which must be a valid JSON value.
+    public mutating func addRaw(_ key: StaticString, _ json: String) {
+        addKey(key)
+        bytes.append(contentsOf: json.utf8)
+    }
+
     /// The finished object.
     public func finish() -> [UInt8] {
         bytes + [UInt8(ascii: "}")]
@@ -52,6 +76,13 @@ public struct JSONObjectWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
         key.withUTF8Buffer { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: "\":".utf8)
+    }
+
+    private mutating func addKey(_ name: String) {
+        if !empty { bytes.append(UInt8(ascii: ",")) }
+        empty = false
+        appendString(name)
+        bytes.append(UInt8(ascii: ":"))
     }
 
     private static let hex = Array("0123456789abcdef".utf8)

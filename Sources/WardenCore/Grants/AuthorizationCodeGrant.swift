@@ -30,7 +30,8 @@ public struct AuthorizationCodeGrant: GrantHandler {
         case .reused(let record):
             throw OAuthError(.invalidGrant, "The code was already used", cause: "code reuse; grant \(record.grant.id) revoked")
         case .accepted(let record):
-            return try await tokens.response(grant: record.grant, scope: record.grant.scope, refreshToken: refresh, now: now)
+            return try await tokens.response(
+                grant: record.grant, scope: record.grant.scope, refreshToken: refresh, now: now, client: client, nonce: record.nonce)
         }
     }
 

@@ -30,7 +30,9 @@ public struct ClientCredentialsGrant: GrantHandler {
         guard client.isConfidential else {
             throw OAuthError(.unauthorizedClient, "Public clients cannot use client_credentials")
         }
-        let scope = try Scope.granted(requested: form["scope"], registered: client.scope)
+        // `openid` signs a person in; here there is none (OpenID Connect Core §3).
+        let scope = try Scope.granted(
+            requested: form["scope"], registered: Scope(tokens: client.scope.tokens.filter { $0 != "openid" }))
         let audience = try AudienceSelection.select(
             requested: form.values(of: "resource"), registered: client.audiences,
             defaultAudience: configuration.defaultAudience

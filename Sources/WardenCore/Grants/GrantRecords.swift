@@ -12,11 +12,20 @@ public struct GrantRecord: Sendable, Equatable {
     /// Until the code is redeemed, the code's expiry; then the refresh chain's absolute end.
     public var expiresAt: Date
     public var revokedAt: Date?
+    /// OpenID Connect, for grants whose scope has `openid`: the browser session's `sid`
+    /// (back-channel logout finds the session's clients by it), when the user last
+    /// entered a password (`auth_time`), and the `claims` request (Core §5.5) as sent.
+    public var sessionID: String?
+    public var authTime: Date?
+    public var claimsRequest: String?
 
     public init(
         id: String, clientID: String, userID: String, scope: Scope, audience: [String], createdAt: Date, expiresAt: Date,
-        revokedAt: Date? = nil
+        revokedAt: Date? = nil, sessionID: String? = nil, authTime: Date? = nil, claimsRequest: String? = nil
     ) {
+        self.sessionID = sessionID
+        self.authTime = authTime
+        self.claimsRequest = claimsRequest
         self.id = id
         self.clientID = clientID
         self.userID = userID
@@ -43,11 +52,14 @@ public struct AuthorizationCodeRecord: Sendable, Equatable {
     public var codeChallengeMethod: PKCE.Method?
     public var expiresAt: Date
     public var consumedAt: Date?
+    /// OpenID Connect's `nonce`, echoed in the ID token this code's redemption gives.
+    public var nonce: String?
 
     public init(
         digest: [UInt8], grant: GrantRecord, redirectURI: String, redirectURIExplicit: Bool, codeChallenge: String?,
-        codeChallengeMethod: PKCE.Method?, expiresAt: Date, consumedAt: Date? = nil
+        codeChallengeMethod: PKCE.Method?, expiresAt: Date, consumedAt: Date? = nil, nonce: String? = nil
     ) {
+        self.nonce = nonce
         self.digest = digest
         self.grant = grant
         self.redirectURI = redirectURI

@@ -23,6 +23,8 @@ public protocol GrantRepository: Sendable {
     func revokeGrant(id: String, at now: Date) async throws
     /// When the grant ends, if it exists, is not revoked and has not ended at `now`; else nil.
     func activeGrantEnd(id: String, at now: Date) async throws -> Date?
+    /// The user who gave the grant and the grant's `claims` request (UserInfo reads both at once).
+    func userAndClaimsRequest(grantID: String) async throws -> (User, String?)?
     /// Deletes at most `limit` expired codes, grants and sessions each; returns how many rows went.
     func purgeExpired(before now: Date, limit: Int) async throws -> Int
 }

@@ -5,6 +5,8 @@ public struct TokenResponse: Sendable, Equatable {
     public var expiresIn: Int
     public var scope: String
     public var refreshToken: String?
+    /// OpenID Connect Core §3.1.3.3.
+    public var idToken: String?
 
     public init(accessToken: String, expiresIn: Int, scope: Scope, refreshToken: String? = nil) {
         self.accessToken = accessToken
@@ -22,6 +24,7 @@ public struct TokenResponse: Sendable, Equatable {
         writer.add("expires_in", expiresIn)
         writer.add("scope", scope)
         if let refreshToken { writer.add("refresh_token", refreshToken) }
+        if let idToken { writer.add("id_token", idToken) }
         return writer.finish()
     }
 }

@@ -41,18 +41,39 @@ public struct IntrospectionEndpoint: Sendable {
                 throw OAuthError.invalidClient(cause: "public clients may not introspect")
             }
             guard let token = form["token"] else { throw OAuthError.invalidRequest("token is required") }
-            let now = clock.now()
             let digest = OpaqueToken(token).digest
-            if let claims = cache.claims(ofTokenWithDigest: digest, generations: generations, now: now) {
-                return (client, IntrospectionResponse(claims: claims))
+            switch try await accessToken(token, digest: digest, generations: generations) {
+            case .active(let claims): return (client, IntrospectionResponse(claims: claims))
+            case .inactive: return (client, .inactive)
+            case .notAnAccessToken: return (client, try await refreshTokenResponse(digest: digest, caller: client))
             }
-            if let claims = await verifier.verify(token) {
-                guard let liveUntil = try await liveUntil(claims, now: now) else { return (client, .inactive) }
-                cache.remember(tokenWithDigest: digest, .init(claims: claims, liveUntil: liveUntil, generations: generations))
-                return (client, IntrospectionResponse(claims: claims))
-            }
-            return (client, try await refreshTokenResponse(digest: digest, caller: client))
         }
+    }
+
+    /// The claims of `token` when it is a live access token of this server: the liveness
+    /// rule of introspection, which UserInfo shares (OpenID Connect Core §5.3).
+    public func activeAccessToken(_ token: String) async throws -> AccessTokenClaims? {
+        let generations = try await changes.currentGenerations()
+        return try await ChangeGenerations.$current.withValue(generations) {
+            guard case .active(let claims) = try await accessToken(token, digest: OpaqueToken(token).digest, generations: generations)
+            else { return nil }
+            return claims
+        }
+    }
+
+    enum AccessTokenState {
+        case active(AccessTokenClaims)
+        case inactive
+        case notAnAccessToken
+    }
+
+    private func accessToken(_ token: String, digest: [UInt8], generations: ChangeGenerations) async throws -> AccessTokenState {
+        let now = clock.now()
+        if let claims = cache.claims(ofTokenWithDigest: digest, generations: generations, now: now) { return .active(claims) }
+        guard let claims = await verifier.verify(token) else { return .notAnAccessToken }
+        guard let liveUntil = try await liveUntil(claims, now: now) else { return .inactive }
+        cache.remember(tokenWithDigest: digest, .init(claims: claims, liveUntil: liveUntil, generations: generations))
+        return .active(claims)
     }
 
     /// Until when a verified access token stays live, or nil when it is dead now:

@@ -21,16 +21,23 @@ public struct BrowserSessions: Sendable {
         return try await repository.session(digest: OpaqueToken(cookie).digest, at: clock.now())
     }
 
-    /// Ends `previous` and starts an authenticated session for `userID`.
+    /// Starts an authenticated session for `userID` under a new cookie. The same user
+    /// signing in again keeps the session's `sid`; another user's session ends.
     public func logIn(userID: String, replacing previous: BrowserSession?) async throws -> (cookie: OpaqueToken, session: BrowserSession) {
-        if let previous { try await repository.deleteSession(digest: previous.digest) }
         let now = clock.now()
+        let continuing = previous.flatMap { $0.userID == userID ? $0 : nil }
+        if let previous, continuing == nil { try await repository.endSessions(.digest(previous.digest), at: now) }
         let token = OpaqueToken.generate()
         let session = BrowserSession(
-            digest: token.digest, userID: userID, csrfToken: RandomToken.make(byteCount: 32), authenticatedAt: now,
-            expiresAt: now.addingTimeInterval(lifetime))
-        try await repository.insert(session)
+            digest: token.digest, sid: continuing?.sid ?? RandomToken.make(byteCount: 16), userID: userID,
+            csrfToken: RandomToken.make(byteCount: 32), authenticatedAt: now, expiresAt: now.addingTimeInterval(lifetime))
+        try await repository.insert(session, replacing: continuing?.digest)
         return (token, session)
+    }
+
+    /// Ends the session (RP-Initiated Logout): its clients are told by back-channel logout.
+    public func logOut(_ session: BrowserSession) async throws {
+        try await repository.endSessions(.digest(session.digest), at: clock.now())
     }
 
     /// Spends the session's CSRF token so that the form it protected cannot be posted

@@ -9,8 +9,8 @@ public struct SignIn: Sendable {
         case rateLimited(retryAfter: Int)
         /// Unknown user or wrong password; the two are not told apart.
         case failed
-        /// Signed in: the new session's cookie value.
-        case signedIn(cookie: OpaqueToken)
+        /// Signed in: the new session and its cookie value.
+        case signedIn(cookie: OpaqueToken, session: BrowserSession)
     }
 
     let sessions: BrowserSessions
@@ -48,6 +48,7 @@ public struct SignIn: Sendable {
         if let wait = try await limits.admit(now: now) { return .rateLimited(retryAfter: wait) }
         guard let user = try await login.authenticate(username: username, password: password) else { return .failed }
         try await limits.forgive(admittedAt: now)
-        return .signedIn(cookie: try await sessions.logIn(userID: user.id, replacing: session).cookie)
+        let (cookie, newSession) = try await sessions.logIn(userID: user.id, replacing: session)
+        return .signedIn(cookie: cookie, session: newSession)
     }
 }

@@ -9,12 +9,15 @@ public struct User: Sendable, Equatable {
     /// bcrypt hash of the password.
     public var passwordHash: String
     public var createdAt: Date
+    /// What OpenID Connect's `profile` and `email` scopes tell about the user.
+    public var profile: UserProfile
 
-    public init(id: String, username: String, passwordHash: String, createdAt: Date) {
+    public init(id: String, username: String, passwordHash: String, createdAt: Date, profile: UserProfile? = nil) {
         self.id = id
         self.username = username
         self.passwordHash = passwordHash
         self.createdAt = createdAt
+        self.profile = profile ?? UserProfile(updatedAt: createdAt)
     }
 }
 
@@ -27,9 +30,13 @@ public protocol UserRepository: Sendable {
     func insert(_ user: User) async throws
     /// Replaces a password hash and, in the same transaction, ends the user's browser
     /// sessions and revokes their grants (a changed password must lock out whoever had
-    /// the old one); false when there is no such user.
+    /// the old one; each session's clients are told by back-channel logout); false when
+    /// there is no such user.
     func updatePasswordHash(username: String, hash: String, at now: Date) async throws -> Bool
-    /// Removes a user with their grants, consents and sessions; false when there is no such user.
+    /// Replaces the user's profile; false when there is no such user.
+    func updateProfile(username: String, _ profile: UserProfile) async throws -> Bool
+    /// Removes a user with their grants, consents and sessions (each session's clients are
+    /// told by back-channel logout); false when there is no such user.
     func delete(username: String) async throws -> Bool
 }
 

@@ -51,21 +51,30 @@ public struct PageRenderer: Sendable {
         self.library = library
     }
 
-    /// A page response: `Content-Security-Policy`, `X-Frame-Options`, `Referrer-Policy`, `no-store`.
-    func page(_ name: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
+    /// A page response: `Content-Security-Policy` (`scriptHash`: the base64 SHA-256 of
+    /// the one inline script the page may run), `X-Frame-Options`, `Referrer-Policy`, `no-store`.
+    func page(
+        _ name: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:],
+        scriptHash: String? = nil
+    ) -> Response {
         var values = values
         values["brand_name"] = brandName
         values["logo"] = logo != nil
         let html = library.render(values, withTemplate: name) ?? ""
         var headers = Self.securityHeaders
+        if let scriptHash {
+            headers[.contentSecurityPolicy] = Self.contentSecurityPolicy + "; script-src 'sha256-\(scriptHash)'"
+        }
         headers.append(contentsOf: extra)
         headers[.contentType] = "text/html; charset=utf-8"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
     }
 
+    static let contentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+
     static var securityHeaders: HTTPFields {
         var headers = HTTPFields()
-        headers[.contentSecurityPolicy] = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+        headers[.contentSecurityPolicy] = contentSecurityPolicy
         headers[.xFrameOptions] = "DENY"
         headers[.referrerPolicy] = "no-referrer"
         headers[.cacheControl] = "no-store"

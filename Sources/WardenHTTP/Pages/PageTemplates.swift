@@ -4,6 +4,7 @@
 enum PageTemplates {
     static let all: [String: String] = [
         "header": header, "footer": footer, "login": login, "consent": consent, "error": error, "demo_callback": demoCallback,
+        "form_post": formPost, "logout": logout, "signed_out": signedOut,
     ]
 
     static let header = """
@@ -69,6 +70,43 @@ enum PageTemplates {
         <p role="alert">{{description}}</p>
         <p>{{advice}}</p>
         <p class="code">For the application's developer: <code>{{error}}</code></p>
+        {{> footer}}
+        """
+
+    /// OAuth 2.0 Form Post Response Mode: the response as a form the browser POSTs to the
+    /// client. `script` (written by the server, allowed by its hash in the CSP) submits
+    /// it; without JavaScript the button does.
+    static let formPost = """
+        {{> header}}
+        <h1>Continue to {{client_name}}</h1>
+        <form method="post" action="{{redirect_uri}}" id="response">
+        {{#parameters}}<input type="hidden" name="{{name}}" value="{{value}}">
+        {{/parameters}}<button type="submit">Continue</button>
+        </form>
+        <script>{{{script}}}</script>
+        {{> footer}}
+        """
+
+    /// RP-Initiated Logout's confirmation, when the request does not prove it comes from
+    /// an application of this session.
+    static let logout = """
+        {{> header}}
+        <h1>Sign out of {{brand_name}}?</h1>
+        <p>You are signed in as <strong>{{username}}</strong>.{{#client_name}} <strong>{{client_name}}</strong> asks to sign you out.{{/client_name}}</p>
+        <form method="post" action="/logout">
+        <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+        {{#parameters}}<input type="hidden" name="{{name}}" value="{{value}}">
+        {{/parameters}}<div class="actions">
+        <button type="submit" name="decision" value="logout">Sign out</button>
+        </div>
+        </form>
+        {{> footer}}
+        """
+
+    static let signedOut = """
+        {{> header}}
+        <h1>You are signed out</h1>
+        <p>You are no longer signed in to {{brand_name}}. You can close this window.</p>
         {{> footer}}
         """
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -8,6 +9,7 @@ import WardenCore
 struct BrowserController: Sendable {
     static let sessionCookie = "warden_session"
     static let preLoginCookie = "warden_prelogin"
+    static let signInReceiptCookie = "warden_signed_in"
     static let queryCharacters = CharacterSet.urlQueryAllowed.union(CharacterSet(charactersIn: "%"))
 
     let flow: BrowserFlow
@@ -29,17 +31,41 @@ struct BrowserController: Sendable {
         case .failure(let failure): return failure.response
         }
         let current = try await flow.sessions.current(cookie: request.cookies[Self.sessionCookie]?.value)
-        guard let session = current, let userID = session.userID, let user = try await flow.users.user(id: userID) else {
-            // Not signed in: nothing is stored; the login form's CSRF token rides in a signed cookie.
-            if let csrf = flow.preLogin.csrfToken(from: request.cookies[Self.preLoginCookie]?.value) {
-                return loginPage(flow, authorizationRequest, query: query, csrf: csrf)
+        var user: User?
+        if let userID = current?.userID { user = try await flow.users.user(id: userID) }
+        // Back from the login form for this very request: prompt=login and max_age are met.
+        let receipt = request.cookies[Self.signInReceiptCookie]?.value
+        let justSignedIn = current.map { flow.receipts.accepts(receipt, sid: $0.sid, query: query) } ?? false
+        var response = try await proceed(
+            authorizationRequest, query: query, session: user == nil ? nil : current, user: user, justSignedIn: justSignedIn,
+            preLoginCookie: request.cookies[Self.preLoginCookie]?.value, afterPost: false)
+        if receipt != nil { response.setCookie(cookie(Self.signInReceiptCookie, "", maxAge: 0, path: "/authorize")) }
+        return response
+    }
+
+    /// The next page for a valid request: the login or consent page, or the response to
+    /// the client (a code, or `prompt=none`'s error).
+    func proceed(
+        _ authorizationRequest: AuthorizationRequest, query: String, session: BrowserSession?, user: User?, justSignedIn: Bool,
+        preLoginCookie: String?, afterPost: Bool
+    ) async throws -> Response {
+        switch try await flow.authorization.nextStep(authorizationRequest, userID: user?.id, session: session, justSignedIn: justSignedIn) {
+        case .signIn:
+            // Nothing is stored for someone not signed in: the login form's CSRF token
+            // rides in a signed cookie (or the session's, when a signed-in user must sign in again).
+            let username = authorizationRequest.loginHint ?? ""
+            if let session, session.userID != nil {
+                return loginPage(flow, authorizationRequest, query: query, csrf: session.csrfToken, username: username)
+            }
+            if let csrf = flow.preLogin.csrfToken(from: preLoginCookie) {
+                return loginPage(flow, authorizationRequest, query: query, csrf: csrf, username: username)
             }
             let (cookie, csrf) = flow.preLogin.issue()
-            var response = loginPage(flow, authorizationRequest, query: query, csrf: csrf)
+            var response = loginPage(flow, authorizationRequest, query: query, csrf: csrf, username: username)
             response.setCookie(self.cookie(Self.preLoginCookie, cookie))
             return response
-        }
-        if try await flow.authorization.needsConsent(authorizationRequest, userID: userID) {
+        case .consent:
+            guard let session, let user else { return errorPage(flow, .invalidRequest("Sign in first")) }
             return flow.pages.page(
                 "consent",
                 [
@@ -48,8 +74,13 @@ struct BrowserController: Sendable {
                     "scopes": authorizationRequest.scope.tokens.map { ["name": $0, "description": flow.scopeDescription($0)] },
                     "authorization_request": query,
                 ])
+        case .issueCode:
+            guard let user else { return errorPage(flow, .invalidRequest("Sign in first")) }
+            let response = try await flow.authorization.approve(authorizationRequest, userID: user.id, session: session, rememberConsent: false)
+            return respond(response, client: authorizationRequest.client, afterPost: afterPost)
+        case .fail(let response):
+            return respond(response, client: authorizationRequest.client, afterPost: afterPost)
         }
-        return redirect(try await flow.authorization.approve(authorizationRequest, userID: userID, rememberConsent: false), status: .found)
     }
 
     @Sendable func login(_ request: Request, context: WardenRequestContext) async throws -> Response {
@@ -78,13 +109,16 @@ struct BrowserController: Sendable {
         case .failed:
             context.outcome.errorCause = "failed login"
             return loginPage(flow, authorizationRequest, query: query, csrf: csrf, username: username, error: "Incorrect username or password.")
-        case .signedIn(let cookie):
+        case .signedIn(let cookie, let newSession):
             // The query was validated, not re-encoded: encode anything a Location must not carry raw
             // (its percent-escapes are already known to be well formed).
             var response = redirect(
                 "/authorize?" + (query.addingPercentEncoding(withAllowedCharacters: Self.queryCharacters) ?? ""), status: .seeOther)
             response.setCookie(self.cookie(Self.sessionCookie, cookie.value))
             response.setCookie(self.cookie(Self.preLoginCookie, "", maxAge: 0))
+            response.setCookie(
+                self.cookie(
+                    Self.signInReceiptCookie, flow.receipts.receipt(sid: newSession.sid, query: query), maxAge: 300, path: "/authorize"))
             return response
         }
     }
@@ -109,15 +143,34 @@ struct BrowserController: Sendable {
         // One decision per consent form: a replayed post finds its token spent.
         guard try await flow.sessions.spendCSRFToken(of: session) else { return expiredFormPage(flow) }
         // RFC 9700 §4.12: 303 after a POST, so the browser does not re-post the form.
-        guard decision == "allow" else { return redirect(flow.authorization.deny(authorizationRequest), status: .seeOther) }
-        return redirect(try await flow.authorization.approve(authorizationRequest, userID: userID, rememberConsent: true), status: .seeOther)
+        guard decision == "allow" else {
+            return respond(flow.authorization.deny(authorizationRequest), client: authorizationRequest.client, afterPost: true)
+        }
+        let response = try await flow.authorization.approve(authorizationRequest, userID: userID, session: session, rememberConsent: true)
+        return respond(response, client: authorizationRequest.client, afterPost: true)
     }
+
+    /// Sends the authorization response the way the request asked: a redirect (303 after
+    /// a POST, RFC 9700 §4.12), or a page that POSTs it (form_post).
+    func respond(_ response: AuthorizationResponse, client: Client?, afterPost: Bool) -> Response {
+        guard response.mode == .formPost else { return redirect(response.location, status: afterPost ? .seeOther : .found) }
+        return flow.pages.page(
+            "form_post",
+            [
+                "title": "Continue", "client_name": client?.name ?? "the application", "redirect_uri": response.redirectURI,
+                "parameters": response.parameters.map { ["name": $0.name, "value": $0.value] }, "script": Self.formPostScript,
+            ],
+            scriptHash: Self.formPostScriptHash)
+    }
+
+    static let formPostScript = #"document.getElementById("response").submit();"#
+    static let formPostScriptHash = Data(SHA256.hash(data: Data(formPostScript.utf8))).base64EncodedString()
 
     /// The login page's cancel link: back to the client with `access_denied` (RFC 6749
     /// §4.1.2.1), as a denied consent would; the request is validated like any other.
     @Sendable func cancel(_ request: Request, context: WardenRequestContext) async throws -> Response {
         switch await validate(request.uri.query ?? "", flow: flow) {
-        case .success(let valid): redirect(flow.authorization.deny(valid), status: .found)
+        case .success(let valid): respond(flow.authorization.deny(valid), client: valid.client, afterPost: false)
         case .failure(let failure): failure.response
         }
     }
@@ -146,7 +199,7 @@ struct BrowserController: Sendable {
         } catch let failure as AuthorizationFailure {
             switch failure {
             case .page(let error): return .failure(ResponseFailure(errorPage(flow, error)))
-            case .redirect(let url): return .failure(ResponseFailure(redirect(url, status: method == .post ? .seeOther : .found)))
+            case .redirect(let response): return .failure(ResponseFailure(respond(response, client: nil, afterPost: method == .post)))
             }
         } catch let error as OAuthError {
             return .failure(ResponseFailure(errorPage(flow, error)))
@@ -183,8 +236,8 @@ struct BrowserController: Sendable {
         return Response(status: status, headers: headers)
     }
 
-    func cookie(_ name: String, _ value: String, maxAge: Int? = nil) -> Cookie {
-        Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: flow.secureCookies, httpOnly: true, sameSite: .lax)
+    func cookie(_ name: String, _ value: String, maxAge: Int? = nil, path: String = "/") -> Cookie {
+        Cookie(name: name, value: value, maxAge: maxAge, path: path, secure: flow.secureCookies, httpOnly: true, sameSite: .lax)
     }
 }
 
