@@ -8,6 +8,18 @@ extension Request {
 
     /// The body as a strict `application/x-www-form-urlencoded` form, or `invalid_request`.
     mutating func oauthForm() async throws -> FormBody {
+        try FormBody(parsing: try await formBytes())
+    }
+
+    /// The form body's text, checked as `oauthForm()` checks it (a POSTed authorization
+    /// request travels on as this text, as a GET's query would).
+    mutating func formText() async throws -> String {
+        let bytes = try await formBytes()
+        _ = try FormBody(parsing: bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private mutating func formBytes() async throws -> [UInt8] {
         guard let contentType = headers[.contentType], Self.isFormURLEncoded(contentType) else {
             throw OAuthError.invalidRequest("Content-Type must be application/x-www-form-urlencoded")
         }
@@ -22,7 +34,7 @@ extension Request {
         } catch {
             throw OAuthError.invalidRequest("The request body exceeds 64 KiB or could not be read")
         }
-        return try FormBody(parsing: Array(buffer.readableBytesView))
+        return Array(buffer.readableBytesView)
     }
 
     /// The Authorization header, if any.

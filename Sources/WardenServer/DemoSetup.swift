@@ -25,7 +25,9 @@ public enum DemoSetup {
         let file = directory.appendingPathComponent("demo-credentials.json")
         if let data = FileManager.default.contents(atPath: file.path),
             let saved = try? JSONDecoder().decode(Credentials.self, from: data),
-            try await store.client(id: saved.clientID) != nil, try await store.client(id: saved.publicClientID) != nil,
+            try await store.client(id: saved.clientID) != nil,
+            // A demo made before OpenID Connect is made again: its app would be refused `openid`.
+            try await store.client(id: saved.publicClientID)?.scope.tokens.contains("openid") == true,
             try await store.user(username: saved.username) != nil, saved.redirectURI == redirectURI
         {
             return saved
@@ -37,13 +39,14 @@ public enum DemoSetup {
         ).makeClient(now: now)
         let (spa, _) = try ClientRegistration(
             name: "Demo app", grantTypes: [.authorizationCode, .refreshToken], redirectURIs: [redirectURI],
-            scope: "profile offline_access", authMethod: ClientAuthMethod.none
+            scope: "openid profile email offline_access", authMethod: ClientAuthMethod.none
         ).makeClient(now: now)
         let username = "demo-\(RandomToken.identifier(byteCount: 2))"
         let password = RandomToken.make(byteCount: 12)
         let user = User(
             id: RandomToken.identifier(byteCount: 16), username: username,
-            passwordHash: try await BcryptPasswordHasher().hash(password), createdAt: now)
+            passwordHash: try await BcryptPasswordHasher().hash(password), createdAt: now,
+            profile: UserProfile(name: "Demo User", givenName: "Demo", familyName: "User", email: "\(username)@example.com", emailVerified: true, updatedAt: now))
         try await store.insert(backend)
         try await store.insert(spa)
         try await store.insert(user)

@@ -16,7 +16,8 @@ public func buildApplication(
     let manager = SigningKeyManager(repository: store, encryptionKey: keyEncryptionKey, clock: clock)
     // A key ring for access tokens, RS256 for ID tokens, and any algorithm a client registered.
     let clientAlgorithms = try await store.allClients().map(\.idTokenSigningAlgorithm)
-    for algorithm in SigningAlgorithm.allCases where (configuration.requiredSigningAlgorithms + clientAlgorithms).contains(algorithm) {
+    var ensured = Set<SigningAlgorithm>()
+    for algorithm in configuration.requiredSigningAlgorithms + clientAlgorithms where ensured.insert(algorithm).inserted {
         try await manager.ensureSigningKey(algorithm: algorithm)
     }
     let keyRing = KeyRing(issuer: issuer, encryptionKey: keyEncryptionKey, accessTokenAlgorithm: configuration.signingAlgorithm)

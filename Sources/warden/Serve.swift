@@ -87,7 +87,8 @@ enum DemoBanner {
     static func text(credentials c: DemoSetup.Credentials, base: String, pkce: (verifier: String, challenge: String)) -> String {
         let redirect = c.redirectURI.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? c.redirectURI
         let authorize = "\(base)/authorize?response_type=code&client_id=\(c.publicClientID)&redirect_uri=\(redirect)"
-            + "&scope=profile%20offline_access&state=demo&code_challenge=\(pkce.challenge)&code_challenge_method=S256"
+            + "&scope=openid%20profile%20email%20offline_access&state=demo&nonce=demo"
+            + "&code_challenge=\(pkce.challenge)&code_challenge_method=S256"
         return """
 
             ==================== Warden demo ====================
@@ -103,16 +104,20 @@ enum DemoBanner {
             Introspect it (paste the access_token):
               curl -s -u '\(c.clientID):\(c.clientSecret)' -d token=ACCESS_TOKEN \(base)/introspect
 
-            Browser sign-in (authorization code + PKCE), public client \(c.publicClientID):
+            Browser sign-in (OpenID Connect: authorization code + PKCE), public client \(c.publicClientID):
               user: \(c.username)   password: \(c.password)
               1. Open: \(authorize)
               2. Sign in and allow. The browser lands on \(c.redirectURI), which Warden serves
-                 in demo mode: it shows the code, and a button that exchanges it and shows the tokens.
+                 in demo mode: it shows the code, and a button that exchanges it and shows the tokens
+                 (the access token and the ID token, decoded).
               3. Or exchange it yourself (within 60 s):
                  curl -s -d grant_type=authorization_code -d client_id=\(c.publicClientID) -d code=CODE \\
                    --data-urlencode redirect_uri=\(c.redirectURI) -d code_verifier=\(pkce.verifier) \(base)/token
 
-            Discovery: \(base)/.well-known/oauth-authorization-server
+            Who signed in (paste that access_token):
+              curl -s -H 'Authorization: Bearer ACCESS_TOKEN' \(base)/userinfo
+
+            Discovery: \(base)/.well-known/openid-configuration
             =====================================================
             """
     }

@@ -115,7 +115,8 @@ def build_release() -> Path:
 
 
 def start_server(binary: Path, root: Path, durability: str = "full", database: str | None = None,
-                 kek: Path | None = None, issuer: str | None = None) -> Server:
+                 kek: Path | None = None, issuer: str | None = None, config: tuple[str, ...] = ()) -> Server:
+    """`config`: more warden.yaml lines, such as "signing_algorithm: EdDSA"."""
     root.mkdir(parents=True, exist_ok=True)
     if kek is None:
         kek = root / "kek"
@@ -123,7 +124,8 @@ def start_server(binary: Path, root: Path, durability: str = "full", database: s
     database = database or root / "warden.sqlite"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    (root / "warden.yaml").write_text(f"log_level: info\nkey_rotation_lead_time: 600\ndatabase_durability: {durability}\n")
+    lines = ["log_level: info", "key_rotation_lead_time: 600", f"database_durability: {durability}", *config]
+    (root / "warden.yaml").write_text("".join(line + "\n" for line in lines))
     log = root / "server.log"
     started = time.monotonic()
     process = subprocess.Popen(
@@ -169,31 +171,84 @@ def basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
-class BrowserFlow:
-    """Seeds refresh tokens the way a browser and an app would: one login, then
-    /authorize with remembered consent and a code exchange per grant."""
+BENCH_USER, BENCH_PASSWORD = "bench", "bench-password"
+PLAIN_SCOPE = "profile offline_access"
+OPENID_CLIENT_SCOPE = "openid profile email offline_access"
+NONCE = "bench-nonce"
 
-    def __init__(self, server: Server):
+
+def bench_user(server: Server) -> str:
+    """The user every BrowserFlow on `server` signs in as, created on first use."""
+    if "bench_user" not in server.extra:
+        server.cli("users", "create", "--username", BENCH_USER, "--password-stdin", stdin=BENCH_PASSWORD + "\n")
+        server.extra["bench_user"] = BENCH_USER
+    return BENCH_USER
+
+
+def give_bench_user_a_profile(server: Server) -> None:
+    """The profile and email claims UserInfo returns. Not in bench_user: a --compare
+    baseline from before OpenID Connect has no profile options."""
+    server.cli("users", "update", bench_user(server), "--name", "Bench Marker", "--given-name", "Bench",
+               "--family-name", "Marker", "--email", "bench@example.com", "--email-verified")
+
+
+def csrf_token(page: str, action: str) -> str:
+    """The CSRF token of the page's form that posts to `action` (/login or /consent)."""
+    match = re.search(r'action="' + action + r'".*?name="csrf_token" value="([^"]+)"', page, re.DOTALL)
+    if not match:
+        raise SystemExit(f"expected the {action} form, got:\n{page[:2000]}")
+    return html.unescape(match.group(1))
+
+
+def jwt_algorithm(token: str) -> str:
+    """The `alg` in a compact JWS's header."""
+    header = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["alg"]
+
+
+def expect_algorithm(what: str, token: str, expected: str) -> None:
+    if (algorithm := jwt_algorithm(token)) != expected:
+        raise SystemExit(f"{what} is signed {algorithm}, not {expected}")
+
+
+class BrowserFlow:
+    """Codes and tokens the way a browser and an app get them: a public PKCE client, one
+    sign-in whose consent page is answered once (then remembered), and /authorize with a
+    code exchange per grant. The client registers `client_scope` (and any `client_args`,
+    more `clients create` options); /authorize asks `request_scope` (the client's unless
+    given), with `nonce` when given."""
+
+    def __init__(self, server: Server, client_scope: str = PLAIN_SCOPE, request_scope: str | None = None,
+                 nonce: str | None = None, client_args: tuple[str, ...] = ()):
         self.server = server
         self.client = json.loads(server.cli(
             "clients", "create", "--name", "bench-spa", "--grant-type", "authorization_code", "--grant-type", "refresh_token",
-            "--redirect-uri", REDIRECT_URI, "--auth-method", "none", "--scope", "profile offline_access", "--json"))
-        server.cli("users", "create", "--username", "bench", "--password-stdin", stdin="bench-password\n")
+            "--redirect-uri", REDIRECT_URI, "--auth-method", "none", "--scope", client_scope, *client_args, "--json"))
         self.session = requests.Session()
         self.verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(self.verifier.encode()).digest()).rstrip(b"=").decode()
-        self.query = urllib.parse.urlencode({
+        parameters = {
             "response_type": "code", "client_id": self.client["client_id"], "redirect_uri": REDIRECT_URI,
-            "scope": "profile offline_access", "state": "bench", "code_challenge": challenge, "code_challenge_method": "S256"})
-        page = self.session.get(server.base + "/authorize?" + self.query).text
-        csrf = html.unescape(re.search(r'name="csrf_token" value="([^"]+)"', page).group(1))
-        self.session.post(server.base + "/login", data={
-            "csrf_token": csrf, "authorization_request": self.query, "username": "bench", "password": "bench-password"},
-            allow_redirects=False)
-        page = self.session.get(server.base + "/authorize?" + self.query).text
-        csrf = html.unescape(re.search(r'name="csrf_token" value="([^"]+)"', page).group(1))
-        self.session.post(server.base + "/consent", data={
-            "csrf_token": csrf, "authorization_request": self.query, "decision": "allow"}, allow_redirects=False)
+            "scope": request_scope or client_scope, "state": "bench", "code_challenge": challenge, "code_challenge_method": "S256"}
+        self.query = urllib.parse.urlencode(parameters | ({"nonce": nonce} if nonce else {}))
+        self.sign_in()
+        self.allow()
+
+    def authorize(self) -> requests.Response:
+        return self.session.get(self.server.base + "/authorize?" + self.query, allow_redirects=False)
+
+    def sign_in(self) -> None:
+        """The login page, then its form: the session cookie (and /login's 303 back to /authorize)."""
+        csrf = csrf_token(self.authorize().text, "/login")
+        self.session.post(self.server.base + "/login", data={
+            "csrf_token": csrf, "authorization_request": self.query, "username": bench_user(self.server),
+            "password": BENCH_PASSWORD}, allow_redirects=False).raise_for_status()
+
+    def allow(self) -> None:
+        """The consent page, once: allowing it remembers the consent for the next requests."""
+        csrf = csrf_token(self.authorize().text, "/consent")
+        self.session.post(self.server.base + "/consent", data={
+            "csrf_token": csrf, "authorization_request": self.query, "decision": "allow"}, allow_redirects=False).raise_for_status()
 
     def code_flow_env(self) -> dict[str, str]:
         """What scenario_code_flow.lua needs: the signed-in session and the PKCE verifier."""
@@ -211,14 +266,39 @@ class BrowserFlow:
             env[f"WRK_TOKENS_{thread + 1}"] = ",".join(seeds[:-1][thread::threads] + ([seeds[-1]] if thread == 0 else []))
         return env
 
+    def bearer_env(self) -> dict[str, str]:
+        """What scenario_bearer_get.lua needs: a fresh access token of this flow's grant."""
+        return {"WRK_AUTHORIZATION": "Bearer " + self.tokens()["access_token"]}
+
     def refresh_token(self) -> str:
-        location = self.session.get(self.server.base + "/authorize?" + self.query, allow_redirects=False).headers["Location"]
-        code = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
+        return self.tokens()["refresh_token"]
+
+    def tokens(self) -> dict:
+        """/token's response for a fresh code: /authorize with the remembered consent redirects with one at once."""
+        response = self.authorize()
+        if "Location" not in response.headers:
+            raise SystemExit(f"/authorize answered {response.status_code} without a redirect:\n{response.text[:2000]}")
+        code = urllib.parse.parse_qs(urllib.parse.urlparse(response.headers["Location"]).query)["code"][0]
         response = requests.post(self.server.base + "/token", data={
             "grant_type": "authorization_code", "client_id": self.client["client_id"], "code": code,
             "redirect_uri": REDIRECT_URI, "code_verifier": self.verifier})
         response.raise_for_status()
-        return response.json()["refresh_token"]
+        return response.json()
+
+
+def openid_flow(server: Server, id_token_algorithm: str = "RS256", request_scope: str = "openid profile") -> BrowserFlow:
+    """An OpenID Connect client's flow, asking `request_scope` with a nonce: /token also
+    answers an ID token, signed `id_token_algorithm` (RS256 is the registration default)."""
+    registration = () if id_token_algorithm == "RS256" else ("--id-token-signed-response-alg", id_token_algorithm)
+    flow = BrowserFlow(server, OPENID_CLIENT_SCOPE, request_scope, nonce=NONCE, client_args=registration)
+    expect_algorithm("the ID token", flow.tokens()["id_token"], id_token_algorithm)
+    return flow
+
+
+def userinfo_flow(server: Server) -> BrowserFlow:
+    """Access tokens with openid profile email, for a user who has those claims."""
+    give_bench_user_a_profile(server)
+    return openid_flow(server, request_scope="openid profile email")
 
 
 def backend_envs(server: Server) -> tuple[dict[str, str], dict[str, str]]:
@@ -227,12 +307,18 @@ def backend_envs(server: Server) -> tuple[dict[str, str], dict[str, str]]:
                                     "--scope", "read write", "--audience", "https://api.example.com", "--json"))
     authorization = basic(backend["client_id"], backend["client_secret"])
     token_env = {"WRK_BODY": "grant_type=client_credentials&scope=read", "WRK_AUTHORIZATION": authorization}
-    access_token = requests.post(server.base + "/token", data={"grant_type": "client_credentials"},
-                                 headers={"Authorization": authorization}).json()["access_token"]
-    return token_env, {"WRK_BODY": "token=" + access_token, "WRK_AUTHORIZATION": authorization}
+    return token_env, {"WRK_BODY": "token=" + client_credentials_token(server, authorization), "WRK_AUTHORIZATION": authorization}
+
+
+def client_credentials_token(server: Server, authorization: str) -> str:
+    response = requests.post(server.base + "/token", data={"grant_type": "client_credentials"},
+                             headers={"Authorization": authorization})
+    response.raise_for_status()
+    return response.json()["access_token"]
 
 
 CODE_FLOWS = "authorization-code flows (/authorize + /token)"
+OPENID_FLOWS = "OpenID Connect code flows (/authorize + /token), ID token {}"
 REFRESH = "POST /token (refresh rotation chains)"
 
 
@@ -245,12 +331,16 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
         try:
             token_env, introspect_env = backend_envs(server)
             flow = BrowserFlow(server)
+            userinfo = userinfo_flow(server)
+            openid_flows = {algorithm: openid_flow(server, algorithm) for algorithm in ("RS256", "ES256")}
             for concurrency in concurrencies:
                 results.append(measure(server, "GET /healthz", "scenario_get.lua", "/healthz", concurrency, seconds))
                 results.append(measure(server, "POST /token (client credentials, ES256)", "scenario_post.lua", "/token",
                                        concurrency, seconds, token_env))
                 results.append(measure(server, "POST /introspect", "scenario_post.lua", "/introspect", concurrency, seconds,
                                        introspect_env))
+                results.append(measure(server, "GET /userinfo", "scenario_bearer_get.lua", "/userinfo", concurrency, seconds,
+                                       userinfo.bearer_env()))
                 results.append(measure(server, "GET JWKS", "scenario_get.lua", "/.well-known/jwks.json", concurrency, seconds))
                 results.append(measure(server, "GET metadata", "scenario_get.lua", "/.well-known/oauth-authorization-server",
                                        concurrency, seconds))
@@ -258,16 +348,16 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
                                        concurrency, seconds, flow.refresh_env(concurrency)))
                 results.append(measure(server, CODE_FLOWS + ", durability full", "scenario_code_flow.lua", "/authorize",
                                        concurrency, seconds, flow.code_flow_env()))
+                for algorithm, openid in openid_flows.items():
+                    results.append(measure(server, OPENID_FLOWS.format(algorithm) + ", durability full", "scenario_code_flow.lua",
+                                           "/authorize", concurrency, seconds, openid.code_flow_env()))
                 results.append(measure_redemption(server, flow, concurrency, seconds, root))
-            # EdDSA last: rotating changes the signer for everything after it.
-            use_eddsa(server, token_env)
-            for concurrency in concurrencies:
-                results.append(measure(server, "POST /token (client credentials, EdDSA)", "scenario_post.lua", "/token",
-                                       concurrency, seconds, token_env))
             facts["peak_rss_kib"] = server.rss_kib("VmHWM")
             facts["rss_after_kib"] = server.rss_kib("VmRSS")
         finally:
             server.stop()
+
+        results += measure_eddsa_issuance(binary, root / "eddsa", concurrencies, seconds)
 
         # The same durable-write flows with synchronous=NORMAL, for comparison.
         server = start_server(binary, root / "normal", durability="normal")
@@ -291,6 +381,7 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
             facts["dataset_seconds"] = time.monotonic() - started
             token_env, introspect_env = backend_envs(server)
             flow = BrowserFlow(server)
+            userinfo = userinfo_flow(server)
             label = f" [{tokens:,} refresh tokens, {clients:,} clients]"
             for concurrency in concurrencies:
                 results.append(measure(server, "GET /healthz" + label, "scenario_get.lua", "/healthz", concurrency, seconds))
@@ -298,6 +389,8 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
                                        concurrency, seconds, token_env))
                 results.append(measure(server, "POST /introspect" + label, "scenario_post.lua", "/introspect", concurrency,
                                        seconds, introspect_env))
+                results.append(measure(server, "GET /userinfo" + label, "scenario_bearer_get.lua", "/userinfo", concurrency,
+                                       seconds, userinfo.bearer_env()))
                 results.append(measure(server, REFRESH + ", durability full" + label, "scenario_refresh.lua", "/token",
                                        concurrency, seconds, flow.refresh_env(concurrency)))
                 results.append(measure(server, CODE_FLOWS + ", durability full" + label, "scenario_code_flow.lua",
@@ -322,16 +415,17 @@ def measure_redemption(server: Server, flow: BrowserFlow, concurrency: int, seco
                    concurrency, redeeming, env)
 
 
-def use_eddsa(server: Server, token_env: dict[str, str]) -> None:
-    server.cli("keys", "rotate", "--algorithm", "EdDSA", "--now")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        token = requests.post(server.base + "/token", data={"grant_type": "client_credentials"},
-                              headers={"Authorization": token_env["WRK_AUTHORIZATION"]}).json()["access_token"]
-        if json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"] == "EdDSA":
-            return
-        time.sleep(0.2)
-    raise SystemExit("the EdDSA key did not start signing within 10 s")
+def measure_eddsa_issuance(binary: Path, root: Path, concurrencies: list[int], seconds: float) -> list[Result]:
+    """Client credentials on a server of its own whose access tokens are EdDSA: the config's
+    signing_algorithm chooses their key ring (rotating another ring does not move them)."""
+    server = start_server(binary, root, config=("signing_algorithm: EdDSA",))
+    try:
+        token_env, _ = backend_envs(server)
+        expect_algorithm("the access token", client_credentials_token(server, token_env["WRK_AUTHORIZATION"]), "EdDSA")
+        return [measure(server, "POST /token (client credentials, EdDSA)", "scenario_post.lua", "/token", concurrency,
+                        seconds, token_env) for concurrency in concurrencies]
+    finally:
+        server.stop()
 
 
 def seed_large_dataset(database: Path, tokens: int, clients: int) -> None:
@@ -651,7 +745,7 @@ def main() -> int:
     parser.add_argument("--concurrency", help="comma-separated connection counts (default 1,16,64,256; 16,64 with --scale-out)")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="report directory")
     parser.add_argument("--dataset", default="1000000,10000", help="refresh tokens,clients in the large-database runs")
-    parser.add_argument("--smoke", action="store_true", help="seconds=1, concurrency 1,4, debug binary, small dataset, temporary report")
+    parser.add_argument("--smoke", action="store_true", help="seconds=1, concurrency 4, debug binary, small dataset, temporary report")
     parser.add_argument("--scale-out", action="store_true", help="one, then two instances on a throwaway PostgreSQL: scale-out.md")
     parser.add_argument("--compare", type=Path, metavar="BASELINE",
                         help="interleave the durable-write hot paths of BASELINE (a warden binary) and --binary: compare.md")

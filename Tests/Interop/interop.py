@@ -386,8 +386,9 @@ class Warden:
     def keys(self) -> list[dict]:
         return self.run_json("keys", "list")
 
-    def signing_kid(self) -> str:
-        signing = [key["kid"] for key in self.keys() if key["state"] == "signing"]
+    def signing_kid(self, algorithm: str = "ES256") -> str:
+        """The kid of the key signing `algorithm`'s tokens (one ring per algorithm)."""
+        signing = [key["kid"] for key in self.keys() if key["state"] == "signing" and key["algorithm"] == algorithm]
         assert len(signing) == 1, self.keys()
         return signing[0]
 

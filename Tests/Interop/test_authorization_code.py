@@ -1058,7 +1058,8 @@ def test_users_create_list_delete(module_warden, server, spa):
     assert "correct horse 1" not in result.stdout + result.stderr
     users = {user["username"]: user for user in module_warden.users()}
     carol = users["carol"]
-    assert set(carol) == {"id", "username", "created_at"}
+    # No profile attribute was given: none is listed (OpenID Connect claims are absent, never null).
+    assert set(carol) == {"id", "username", "created_at", "updated_at", "email_verified"}
     assert isinstance(carol["created_at"], int) and abs(carol["created_at"] - time.time()) < 120
     assert len(carol["id"]) >= 16 and carol["id"] != "carol"
     listing = module_warden.run("users", "list")

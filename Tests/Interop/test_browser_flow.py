@@ -477,7 +477,7 @@ def test_demo_sign_in_ends_on_warden_s_own_callback_page(browser, tmp_path):
         log_in(browser, user, password)
         WebDriverWait(browser, 15).until(lambda b: is_consent_page(b))
         words = browser.find_element(By.CSS_SELECTOR, "ul.scopes").text
-        assert "See your name and basic profile" in words and "Keep access while you are not using it" in words, words
+        assert "See your name and username" in words and "Keep access while you are not using it" in words, words
         decide(browser, "allow")
         WebDriverWait(browser, 15).until(lambda b: "/demo/callback" in b.current_url)
         assert "code" in heading(browser).lower()
@@ -489,6 +489,8 @@ def test_demo_sign_in_ends_on_warden_s_own_callback_page(browser, tmp_path):
         text = browser.find_element(By.TAG_NAME, "body").text
         assert '"token_type" : "Bearer"' in text or '"token_type": "Bearer"' in text, text
         assert '"client_id"' in text and '"scope"' in text, text
+        # The demo app signs the user in with OpenID Connect: its ID token, decoded, says who.
+        assert "The ID token's claims" in text and '"sid"' in text and '"nonce" : "demo"' in text.replace('": "', '" : "'), text
         screenshots(browser, "demo-callback-tokens")
         # Clicked twice, the code is spent: the page says so, it does not crash.
         browser.back()

@@ -1,6 +1,8 @@
 """Signing keys: rotation with a lead time, rotation --now, other algorithms,
 retirement, and encryption at rest. Every test has its own installation and
-server, since each one changes the keys."""
+server, since each one changes the keys. There is one staged-rotation ring per
+algorithm: access tokens sign with `signing_algorithm`'s (ES256 by default), ID
+tokens with RS256's unless a client registered another."""
 
 from __future__ import annotations
 
@@ -50,6 +52,11 @@ def wait_for_signer(server, client, kid: str, timeout: float = PROPAGATION_SECON
     return wait_until(signed_by_kid, timeout=timeout, message=f"tokens are not signed with {kid} within {timeout}s")
 
 
+def states(warden, algorithm: str = "ES256") -> dict[str, str]:
+    """kid -> state of one algorithm's ring."""
+    return {key["kid"]: key["state"] for key in warden.keys() if key["algorithm"] == algorithm}
+
+
 def b64url_decode(text: str) -> bytes:
     import base64
 
@@ -59,24 +66,25 @@ def b64url_decode(text: str) -> bytes:
 # -- the first key --------------------------------------------------------------
 
 
-def test_serve_creates_an_es256_signing_key(warden, server, client):
+def test_serve_creates_an_es256_access_token_key_and_an_rs256_id_token_key(warden, server, client):
     keys = warden.keys()
-    assert len(keys) == 1
-    key = keys[0]
-    assert set(key) >= {"kid", "algorithm", "state", "created_at", "activates_at"}
-    # retired_at is null, or left out, for a key that is not retired.
-    assert key["algorithm"] == "ES256" and key["state"] == "signing" and key.get("retired_at") is None
-    assert isinstance(key["created_at"], int) and key["activates_at"] == key["created_at"]
-    assert server.jwks_kids() == {key["kid"]}
-    assert token_kid(server, client) == key["kid"]
+    assert [key["algorithm"] for key in keys] == ["ES256", "RS256"]
+    for key in keys:
+        assert set(key) >= {"kid", "algorithm", "state", "created_at", "activates_at"}
+        # retired_at is null, or left out, for a key that is not retired.
+        assert key["state"] == "signing" and key.get("retired_at") is None
+        assert isinstance(key["created_at"], int) and key["activates_at"] == key["created_at"]
+    assert server.jwks_kids() == {key["kid"] for key in keys}
+    assert token_kid(server, client) == keys[0]["kid"]
 
 
 def test_keys_survive_a_restart(warden, server, client, introspector):
     token = server.access_token(client)
     kid = jwt_header(token)["kid"]
+    published = server.jwks_kids()
     assert server.stop() == 0
     again = warden.start_server(issuer=server.issuer)
-    assert again.jwks_kids() == {kid}
+    assert again.jwks_kids() == published and kid in published
     assert token_kid(again, client) == kid
     assert again.is_active(introspector, token)
 
@@ -113,8 +121,7 @@ def test_rotated_key_signs_once_the_lead_time_has_passed(warden, client):
     if time.time() < activates_at - 0.5:
         assert token_kid(server, client) == old, "the new key signs before its lead time"
     wait_for_signer(server, client, new, timeout=max(0.0, activates_at - time.time()) + PROPAGATION_SECONDS)
-    states = {key["kid"]: key["state"] for key in warden.keys()}
-    assert states == {old: "verifying", new: "signing"}
+    assert states(warden) == {old: "verifying", new: "signing"}
 
 
 @pytest.mark.parametrize("lead_time, max_age", [(0, 0), (601, 300), (100_000, 3600)])
@@ -132,8 +139,7 @@ def test_rotate_now_signs_within_seconds_and_old_tokens_stay_good(warden, server
     assert new != old
     new_token = wait_for_signer(server, client, new)
     assert old in server.jwks_kids() and new in server.jwks_kids()
-    states = {key["kid"]: key["state"] for key in warden.keys()}
-    assert states == {old: "verifying", new: "signing"}
+    assert states(warden) == {old: "verifying", new: "signing"}
     # The old token still verifies for a resource server and introspects active.
     jwks_uri = server.metadata()["jwks_uri"]
     verify_with_pyjwt(old_token, jwks_uri, issuer=server.issuer, audience=API)
@@ -147,7 +153,12 @@ def test_rotate_now_signs_within_seconds_and_old_tokens_stay_good(warden, server
     "algorithm, kty",
     [("EdDSA", "OKP"), ("RS256", "RSA"), ("ES256", "EC")],
 )
-def test_rotation_to_another_algorithm(warden, server, client, introspector, algorithm, kty):
+def test_rotation_of_each_algorithm_s_ring(warden, client, introspector, algorithm, kty):
+    """With `signing_algorithm` A, `keys rotate --algorithm A --now` moves access tokens to
+    the new key of A's ring; the other rings' keys stay as they are."""
+    warden.write_config({"signing_algorithm": algorithm})
+    server = warden.start_server()
+    others = {kid: state for kid, state in ((key["kid"], key["state"]) for key in warden.keys() if key["algorithm"] != algorithm)}
     new = warden.rotate(algorithm=algorithm, now=True)
     assert next(key for key in warden.keys() if key["kid"] == new)["algorithm"] == algorithm
     token = wait_for_signer(server, client, new)
@@ -163,6 +174,16 @@ def test_rotation_to_another_algorithm(warden, server, client, introspector, alg
     # joserfc and PyJWT, metadata -> jwks_uri -> key by kid:
     assert_rfc9068_token(token, server, client, audience=API, scope=SCOPE, algorithm=algorithm)
     assert server.is_active(introspector, token)
+    assert {key["kid"]: key["state"] for key in warden.keys() if key["algorithm"] != algorithm} == others
+
+
+def test_rotating_another_algorithm_leaves_access_tokens_alone(warden, server, client):
+    signing = warden.signing_kid("ES256")
+    new = warden.rotate(algorithm="EdDSA", now=True)
+    wait_until(lambda: new in server.jwks_kids(), message="the EdDSA key is not in the JWKS within 5 s")
+    time.sleep(0.5)  # more than a key reload
+    assert token_kid(server, client) == signing
+    assert states(warden, "EdDSA") == {new: "signing"} and states(warden)[signing] == "signing"
 
 
 def test_signing_algorithm_from_config(warden, client):
@@ -177,7 +198,7 @@ def test_rotate_refuses_an_unknown_algorithm(warden, server):
     for algorithm in ("HS256", "none", "es256"):
         result = warden.run("keys", "rotate", "--algorithm", algorithm, check=False)
         assert_one_line_failure(result, algorithm)
-    assert len(warden.keys()) == 1
+    assert len(warden.keys()) == 2  # access tokens' ES256 and ID tokens' RS256
 
 
 # -- retirement -----------------------------------------------------------------
@@ -227,7 +248,7 @@ def test_retiring_a_pending_key(warden, server, client):
     wait_until(lambda: pending in server.jwks_kids())
     warden.run("keys", "retire", positional=(pending,))
     wait_until(lambda: pending not in server.jwks_kids(), message="a retired pending key is still published")
-    assert server.jwks_kids() == {old}
+    assert server.jwks_kids() == {old, warden.signing_kid("RS256")}
     assert token_kid(server, client) == old
 
 
@@ -271,7 +292,7 @@ def test_key_encryption_key_from_the_environment(warden):
     assert len(listed) == 1
     # The same key from the file opens what the environment's key encrypted.
     server = warden.start_server()
-    assert server.jwks_kids() == {listed[0]["kid"]}
+    assert listed[0]["kid"] in server.jwks_kids() and states(warden) == {listed[0]["kid"]: "signing"}
 
 
 def test_serve_with_another_key_encryption_key_fails_cleanly(warden, server):
@@ -293,14 +314,15 @@ def test_rotate_with_another_key_encryption_key_is_refused(warden, server, clien
     warden.kek_file.write_text(good_kek)
     keys = warden.keys()
     assert_one_line_failure(result)
-    assert [key["kid"] for key in keys] == [old], "a key the server cannot decrypt was stored"
+    assert [key["kid"] for key in keys if key["algorithm"] == "ES256"] == [old], "a key the server cannot decrypt was stored"
+    assert len(keys) == 2
 
 
 def test_private_keys_are_encrypted_at_rest(warden, server):
     for algorithm in ("RS256", "EdDSA", "ES256"):
         warden.rotate(algorithm=algorithm)
     rows = warden.sql("SELECT kid, algorithm, public_jwk, encrypted_private_key FROM signing_keys")
-    assert len(rows) == 4
+    assert len(rows) == 5  # with serve's ES256 and RS256
     import json
 
     database = warden.database_bytes()

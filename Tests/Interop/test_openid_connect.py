@@ -208,6 +208,23 @@ def short_sign_in(short_op):
 
 
 @pytest.fixture(scope="module")
+def twin_id_token(op) -> str:
+    """An ID token for alice from a second server of the main installation with another
+    issuer: the same keys sign it, so only `iss` tells it from one of the main server's."""
+    twin = op.warden.start_server()
+    try:
+        assert twin.issuer != op.issuer
+        twin_provider = Provider(op.warden, twin, op.clients, op.users)
+        result = sign_in(twin_provider, UserAgent(twin), op.clients["trusted"], op.users["alice"])
+        assert result.claims["iss"] == twin.issuer
+        verify_id_token(twin_provider, op.clients["trusted"], result.id_token)  # a good signature, from the same JWKS
+        assert jwt_header(result.id_token)["kid"] in op.server.jwks_kids()
+        return result.id_token
+    finally:
+        assert twin.stop() == 0
+
+
+@pytest.fixture(scope="module")
 def alice(op) -> User:
     return op.users["alice"]
 
@@ -475,7 +492,7 @@ def assert_userinfo_error(response: requests.Response, status: int, error: str) 
     return challenge
 
 
-def expected_userinfo(user: User, scope: str, profile: dict | None, updated_at: int | None = None) -> dict:
+def expected_userinfo(user: User, scope: str, profile: dict | None) -> dict:
     """What UserInfo returns for `scope` (OPENID.md "Claims by scope"), `updated_at` aside."""
     profile = profile or {}
     scopes = scope.split()
@@ -731,9 +748,10 @@ def test_id_token_header_and_claims(op, alice_agent, alice):
     assert not (set(claims) & (PROFILE_CLAIMS | EMAIL_CLAIMS)), claims
 
 
-def test_id_token_lifetime_comes_from_the_config(short_op, short_sign_in):
-    _, result = short_sign_in
-    claims = assert_sign_in_claims(short_op, short_op.clients["trusted"], short_op.users["alice"], result)
+def test_id_token_lifetime_comes_from_the_config(short_op):
+    alice, client = short_op.users["alice"], short_op.clients["trusted"]
+    result = sign_in(short_op, UserAgent(short_op.server), client, alice)
+    claims = assert_sign_in_claims(short_op, client, alice, result)
     assert claims["exp"] - claims["iat"] == SHORT_ID_TOKEN_LIFETIME, claims
 
 
@@ -830,6 +848,9 @@ def test_an_id_token_is_not_an_access_token(op, alice_agent, alice):
 def test_client_credentials_asking_for_openid_is_invalid_scope(op):
     hybrid = op.clients["hybrid"]
     assert op.server.token(hybrid, scope="api:read").status_code == 200, "control: the client may use client credentials"
+    # Without a scope parameter it gets its registered scope, less openid.
+    default = jwt_claims_unverified(op.server.access_token(hybrid))
+    assert "openid" not in default["scope"].split(), default
     for scope in ("openid", "openid api:read"):
         assert_oauth_error(op.server.token(hybrid, scope=scope), "invalid_scope")
 
@@ -923,10 +944,15 @@ def test_userinfo_refuses_an_inactive_token(op, alice_agent, alice, case):
 
 
 def test_userinfo_without_openid_is_insufficient_scope(op, alice_agent, alice):
-    plain_oauth = sign_in(op, alice_agent, op.clients["trusted"], alice, scope="profile email").access_token
-    client_credentials = op.server.access_token(op.clients["hybrid"], scope="api:read")
-    for token in (plain_oauth, client_credentials):
-        assert_userinfo_error(userinfo(op.server, token), 403, "insufficient_scope")
+    token = sign_in(op, alice_agent, op.clients["trusted"], alice, scope="profile email").access_token
+    assert_userinfo_error(userinfo(op.server, token), 403, "insufficient_scope")
+
+
+def test_userinfo_with_a_client_credentials_token_is_insufficient_scope(op):
+    """A live access token of this issuer whose scope lacks openid (it cannot have it)."""
+    token = op.server.access_token(op.clients["hybrid"], scope="api:read")
+    assert op.server.is_active(op.clients["introspector"], token) is True
+    assert_userinfo_error(userinfo(op.server, token), 403, "insufficient_scope")
 
 
 def test_userinfo_for_a_deleted_user_is_invalid_token(op):
@@ -1070,7 +1096,8 @@ def test_max_age_must_be_a_whole_number_of_seconds(op, max_age):
     assert_redirected_error(op, response, trusted, "invalid_request")
 
 
-@pytest.mark.parametrize("hint", ["alice", 'x" autofocus onfocus="alert(1)', '"><script>alert(1)</script>'])
+@pytest.mark.parametrize("hint", ["alice", 'x" autofocus onfocus="alert(1)', '"><script>alert(1)</script>'],
+                         ids=["plain", "attribute injection", "script injection"])
 def test_login_hint_fills_the_username(op, alice, hint):
     agent = UserAgent(op.server)
     response = agent.authorize(fresh_params(op, op.clients["trusted"], login_hint=hint))
@@ -1098,14 +1125,19 @@ def tampered(token: str, part: int) -> str:
     return ".".join(pieces)
 
 
-@pytest.mark.parametrize("case", ["tampered signature", "tampered payload", "another issuer", "an access token", "not a JWT"])
-def test_id_token_hint_that_is_not_an_id_token_of_this_server_is_invalid_request(op, alice_agent, alice, short_sign_in, case):
+@pytest.mark.parametrize("case", [
+    "tampered signature", "tampered payload", "another installation", "same keys, another issuer", "an access token", "not a JWT",
+])
+def test_id_token_hint_that_is_not_an_id_token_of_this_server_is_invalid_request(
+    request, op, alice_agent, alice, short_sign_in, case,
+):
     trusted = op.clients["trusted"]
     mine = sign_in(op, alice_agent, trusted, alice)
     hint = {
         "tampered signature": lambda: tampered(mine.id_token, 2),
         "tampered payload": lambda: tampered(mine.id_token, 1),
-        "another issuer": lambda: short_sign_in[1].id_token,
+        "another installation": lambda: short_sign_in[1].id_token,
+        "same keys, another issuer": lambda: request.getfixturevalue("twin_id_token"),
         "an access token": lambda: mine.access_token,
         "not a JWT": lambda: "not-a-jwt",
     }[case]()
@@ -1255,7 +1287,7 @@ def test_form_post_in_chromium(op, browser, catcher, alice):
 @pytest.mark.parametrize("name, value, error", [
     ("request", "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9.", "request_not_supported"),
     ("request_uri", "https://rp.example.com/requests/1.jwt", "request_uri_not_supported"),
-])
+], ids=["request", "request_uri"])
 def test_request_objects_are_not_supported(op, name, value, error):
     trusted = op.clients["trusted"]
     response = UserAgent(op.server).authorize(fresh_params(op, trusted, **{name: value}))

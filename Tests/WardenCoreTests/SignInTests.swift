@@ -13,29 +13,6 @@ final class CountingHasher: PasswordHasher {
     }
 }
 
-final class InMemoryUsers: UserRepository {
-    let users = Mutex<[String: User]>([:])
-    func user(username: String) async throws -> User? { users.withLock { $0[username] } }
-    func user(id: String) async throws -> User? { users.withLock { $0.values.first { $0.id == id } } }
-    func allUsers() async throws -> [User] { users.withLock { Array($0.values) } }
-    func insert(_ user: User) async throws { users.withLock { $0[user.username] = user } }
-    func updatePasswordHash(username: String, hash: String, at now: Date) async throws -> Bool {
-        users.withLock { users in
-            guard users[username] != nil else { return false }
-            users[username]?.passwordHash = hash
-            return true
-        }
-    }
-    func updateProfile(username: String, _ profile: UserProfile) async throws -> Bool {
-        users.withLock { users in
-            guard users[username] != nil else { return false }
-            users[username]?.profile = profile
-            return true
-        }
-    }
-    func delete(username: String) async throws -> Bool { users.withLock { $0.removeValue(forKey: username) != nil } }
-}
-
 final class InMemorySessions: SessionRepository {
     let sessions = Mutex<[[UInt8]: BrowserSession]>([:])
     func session(digest: [UInt8], at now: Date) async throws -> BrowserSession? {

@@ -92,9 +92,9 @@ enum PageTemplates {
     static let logout = """
         {{> header}}
         <h1>Sign out of {{brand_name}}?</h1>
-        <p>You are signed in as <strong>{{username}}</strong>.{{#client_name}} <strong>{{client_name}}</strong> asks to sign you out.{{/client_name}}</p>
+        <p>{{#username}}You are signed in as <strong>{{username}}</strong>. {{/username}}{{#client_name}}<strong>{{client_name}}</strong> asks to sign you out.{{/client_name}}</p>
         <form method="post" action="/logout">
-        <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+        {{#csrf_token}}<input type="hidden" name="csrf_token" value="{{csrf_token}}">{{/csrf_token}}
         {{#parameters}}<input type="hidden" name="{{name}}" value="{{value}}">
         {{/parameters}}<div class="actions">
         <button type="submit" name="decision" value="logout">Sign out</button>
@@ -127,7 +127,9 @@ enum PageTemplates {
         {{#tokens}}<p>The token response:</p>
         <pre class="wrap">{{response}}</pre>
         <p>The access token's claims (RFC 9068), decoded:</p>
-        <pre class="wrap">{{claims}}</pre>{{/tokens}}
+        <pre class="wrap">{{claims}}</pre>
+        {{#id_token_claims}}<p>The ID token's claims (OpenID Connect: who signed in, for the application only), decoded:</p>
+        <pre class="wrap">{{id_token_claims}}</pre>{{/id_token_claims}}{{/tokens}}
         <p class="code">Only in demo mode (<code>warden serve --demo</code>).</p>
         {{> footer}}
         """

@@ -16,6 +16,7 @@ struct BrowserController: Sendable {
 
     func addRoutes(to router: Router<WardenRequestContext>) {
         router.get("/authorize", use: authorize)
+        router.post("/authorize", use: authorize)
         router.post("/login", use: login)
         router.post("/consent", use: consent)
         router.get("/authorize/cancel", use: cancel)
@@ -23,10 +24,18 @@ struct BrowserController: Sendable {
         router.get("/static/logo", use: logo)
     }
 
+    /// OpenID Connect Core §3.1.2.1: the parameters in the query (GET) or a form body (POST).
     @Sendable func authorize(_ request: Request, context: WardenRequestContext) async throws -> Response {
-        let query = request.uri.query ?? ""
+        var request = request
+        let afterPost = request.method == .post
+        let query: String
+        if afterPost {
+            do { query = try await request.formText() } catch let error as OAuthError { return errorPage(flow, error) }
+        } else {
+            query = request.uri.query ?? ""
+        }
         let authorizationRequest: AuthorizationRequest
-        switch await validate(query, flow: flow) {
+        switch await validate(query, flow: flow, after: request.method) {
         case .success(let valid): authorizationRequest = valid
         case .failure(let failure): return failure.response
         }
@@ -38,7 +47,7 @@ struct BrowserController: Sendable {
         let justSignedIn = current.map { flow.receipts.accepts(receipt, sid: $0.sid, query: query) } ?? false
         var response = try await proceed(
             authorizationRequest, query: query, session: user == nil ? nil : current, user: user, justSignedIn: justSignedIn,
-            preLoginCookie: request.cookies[Self.preLoginCookie]?.value, afterPost: false)
+            preLoginCookie: request.cookies[Self.preLoginCookie]?.value, afterPost: afterPost)
         if receipt != nil { response.setCookie(cookie(Self.signInReceiptCookie, "", maxAge: 0, path: "/authorize")) }
         return response
     }

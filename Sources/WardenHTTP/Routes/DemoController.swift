@@ -62,10 +62,11 @@ struct DemoController: Sendable {
         do {
             let (_, response) = try await tokenEndpoint.respond(to: tokenRequest, authorization: nil, address: context.remoteAddress)
             let json = try JSONSerialization.jsonObject(with: Data(response.json))
-            let claims = (json as? [String: Any])?["access_token"].flatMap { $0 as? String }.flatMap(Self.claims(ofJWT:)) ?? "?"
-            return pages.page(
-                "demo_callback",
-                ["title": "Tokens", "heading": "Tokens issued", "tokens": ["response": Self.pretty(json), "claims": claims]])
+            let object = json as? [String: Any]
+            let claims = object?["access_token"].flatMap { $0 as? String }.flatMap(Self.claims(ofJWT:)) ?? "?"
+            var tokens = ["response": Self.pretty(json), "claims": claims]
+            tokens["id_token_claims"] = object?["id_token"].flatMap { $0 as? String }.flatMap(Self.claims(ofJWT:))
+            return pages.page("demo_callback", ["title": "Tokens", "heading": "Tokens issued", "tokens": tokens])
         } catch let error as OAuthError {
             return pages.page(
                 "demo_callback",

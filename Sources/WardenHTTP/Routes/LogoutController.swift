@@ -37,21 +37,34 @@ struct LogoutController: Sendable {
             return try await end(session, then: logoutRequest, afterPost: afterPost)
         }
         guard let session, let userID = session.userID, let user = try await flow.users.user(id: userID) else {
+            // A browser sends no SameSite=Lax cookie with another site's POST: the session
+            // may exist unseen. Posted again from this origin's own page, it is seen.
+            if afterPost, form["same_origin"] == nil, request.cookies[BrowserController.sessionCookie] == nil {
+                return confirmationPage(form, logoutRequest, session: nil, username: nil)
+            }
             return finish(logoutRequest, afterPost: afterPost)  // nobody is signed in: nothing to end
         }
         // §2: a hint naming this very session proves the request comes from one of its applications.
         if logoutRequest.isFrom(session) { return try await end(session, then: logoutRequest, afterPost: afterPost) }
+        return confirmationPage(form, logoutRequest, session: session, username: user.username)
+    }
+
+    /// "Sign out?": with a session, its CSRF token ends it when posted back; without one
+    /// (a cross-site POST carried no cookie), the request is posted again from here, hint
+    /// included, so that the session, if any, is seen.
+    func confirmationPage(_ form: FormBody, _ logoutRequest: LogoutEndpoint.Request, session: BrowserSession?, username: String?) -> Response {
         var parameters: [[String: String]] = []
         if let clientID = logoutRequest.client?.id { parameters.append(["name": "client_id", "value": clientID]) }
-        for name in ["post_logout_redirect_uri", "state"] {
+        for name in ["post_logout_redirect_uri", "state"] + (session == nil ? ["id_token_hint"] : []) {
             if let value = form[name] { parameters.append(["name": name, "value": value]) }
         }
-        return flow.pages.page(
-            "logout",
-            [
-                "title": "Sign out?", "username": user.username, "client_name": logoutRequest.client?.name ?? "",
-                "csrf_token": session.csrfToken, "parameters": parameters,
-            ])
+        if session == nil { parameters.append(["name": "same_origin", "value": "1"]) }
+        var values: [String: Any] = [
+            "title": "Sign out?", "client_name": logoutRequest.client?.name ?? "", "parameters": parameters,
+        ]
+        if let username { values["username"] = username }
+        if let session { values["csrf_token"] = session.csrfToken }
+        return flow.pages.page("logout", values)
     }
 
     func end(_ session: BrowserSession, then logoutRequest: LogoutEndpoint.Request, afterPost: Bool) async throws -> Response {

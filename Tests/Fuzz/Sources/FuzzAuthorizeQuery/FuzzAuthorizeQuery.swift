@@ -31,7 +31,8 @@ func fuzzAuthorizeQuery(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         invariant(request.state == query["state"], "state is not echoed exactly")
     case .failure(let error):
         invariant(error is AuthorizationFailure, "an unexpected error type: \(error)")
-        if case .redirect(let location) = error as? AuthorizationFailure {
+        if case .redirect(let response) = error as? AuthorizationFailure {
+            let location = response.location
             invariant(Setup.registered.contains { location.hasPrefix($0) } || location.hasPrefix("http://127.0.0.1:"),
                 "an error redirect to an unregistered place: \(location)")
         }
