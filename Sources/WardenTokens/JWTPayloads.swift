@@ -32,13 +32,7 @@ enum JWTPayloads {
         if let hash = claims.accessTokenHash { writer.add("at_hash", hash) }
         if let sid = claims.sessionID { writer.add("sid", sid) }
         writer.add("amr", claims.authenticationMethods)
-        for (name, value) in claims.userClaims {
-            switch value {
-            case .string(let text): writer.add(name: name, text)
-            case .bool(let flag): writer.add(name: name, flag)
-            case .int(let number): writer.add(name: name, number)
-            }
-        }
+        for (name, value) in claims.userClaims { writer.add(claim: name, value) }
         return writer.finish()
     }
 

@@ -766,6 +766,39 @@ def test_default_id_token_algorithm_is_rs256(op, alice_agent, alice):
     assert jwt_header(result.access_token)["alg"] == "ES256"
 
 
+def test_confidential_client_with_client_secret_post_signs_in_with_openid(op, alice):
+    """The conformance suite's `oidcc-server-client-secret-post`: the code flow with openid,
+    the client authenticating with client_secret and client_id in the token request's body.
+    The suite sends no PKCE, so its client is registered with --pkce-optional; with PKCE
+    the same client signs in too."""
+    redirect_uri = redirect_uri_of(op.clients["trusted"])
+    client = op.warden.create_code_client("Secret Post App", (redirect_uri,), OIDC_SCOPE, public=False,
+                                          auth_method="client_secret_post", extra=("--pkce-optional",))
+    assert client.auth_method == "client_secret_post" and client.client_secret, client.raw
+    assert client.raw.get("pkce_optional") is True, client.raw
+    wait_until(lambda: op.server.code_token(client, "x").status_code != 401,
+               message="the client created with the CLI did not reach the server")
+    assert "auth" not in client.credentials(), "the secret must travel in the body, not in a Basic header"
+    agent = UserAgent(op.server)
+
+    # As the suite does: no PKCE, a nonce, the consent page.
+    nonce, state = secrets.token_urlsafe(16), secrets.token_urlsafe(12)
+    params = authorization_params(client, redirect_uri, scope="openid", state=state, nonce=nonce)
+    result = walk(agent, params, alice)
+    assert result.pages == ["login", "consent"], result.pages
+    query = assert_redirect_to(result.response, redirect_uri)
+    assert "code" in query and query.get("state") == state and query.get("iss") == op.issuer, query
+    response = op.server.code_token(client, query["code"], redirect_uri=redirect_uri)
+    assert response.status_code == 200, response.text
+    without_pkce = SignIn(response.json(), nonce, result)
+    assert_sign_in_claims(op, client, alice, without_pkce)
+
+    # With PKCE (what Warden's own clients do), through the same session.
+    with_pkce = sign_in(op, agent, client, alice, pages=[])
+    claims = assert_sign_in_claims(op, client, alice, with_pkce)
+    assert claims["sid"] == without_pkce.claims["sid"], (claims, without_pkce.claims)
+
+
 @pytest.mark.parametrize("algorithm, kty", [("ES256", "EC"), ("EdDSA", "OKP")])
 def test_id_token_algorithm_follows_the_client_registration(op, alice_agent, alice, algorithm, kty):
     client = op.clients[algorithm.lower()]
@@ -859,6 +892,18 @@ def test_openid_not_in_the_client_s_scope_is_invalid_scope(op):
     plain = op.clients["plain"]
     response = UserAgent(op.server).authorize(fresh_params(op, plain, scope="openid profile"))
     assert_redirected_error(op, response, plain, "invalid_scope")
+
+
+def test_openid_after_another_scope_signs_in_all_the_same(op, alice_agent, alice):
+    """Scope is a set (RFC 6749 §3.3): `email openid` is an OpenID request like `openid email`."""
+    client = op.clients["trusted"]
+    result = sign_in(op, alice_agent, client, alice, scope="email openid")
+    assert_sign_in_claims(op, client, alice, result)
+    assert set(result.tokens["scope"].split()) == {"openid", "email"}, result.tokens
+    body = userinfo_claims(userinfo(op.server, result.access_token))
+    assert without_updated_at(body) == expected_userinfo(alice, "openid email", ALICE_PROFILE), body
+    renewed = refresh(op, client, result.refresh_token)
+    assert renewed.get("id_token"), f"a refresh of the grant gives an ID token too: {sorted(renewed)}"
 
 
 # == 5. UserInfo =========================================================================================
@@ -1158,6 +1203,16 @@ def test_nonce_of_255_printable_characters_comes_back_exactly(op, alice_agent, a
     assert result.claims["nonce"] == nonce
 
 
+def test_code_flow_without_nonce_gives_an_id_token_without_nonce(op, alice_agent, alice):
+    """OIDC Core §3.1.2.1: nonce is OPTIONAL in the code flow."""
+    client = op.clients["trusted"]
+    result = sign_in(op, alice_agent, client, alice, pages=[], nonce=None)
+    sent = result.walk.response.request.url  # the only request: the session is live, no consent
+    assert "/authorize?" in sent and "nonce" not in query_params(sent), sent
+    claims = assert_sign_in_claims(op, client, alice, result)
+    assert "nonce" not in claims, f"no nonce was sent, so the ID token has none: {claims}"
+
+
 def test_nonce_longer_than_255_characters_is_invalid_request(op):
     trusted = op.clients["trusted"]
     response = UserAgent(op.server).authorize(fresh_params(op, trusted, nonce="n" * 256))
@@ -1168,6 +1223,15 @@ def test_display_locales_and_acr_values_are_accepted(op, alice_agent, alice):
     result = sign_in(op, alice_agent, op.clients["trusted"], alice, pages=[], display="popup", ui_locales="fr-CA en",
                      claims_locales="de", acr_values="urn:mace:incommon:iap:silver")
     assert result.claims["sub"] == alice.id
+
+
+@pytest.mark.parametrize("display", ["page", "popup", "touch", "wap"])
+def test_display_values_of_core_show_the_usual_pages(op, alice, display):
+    """OIDC Core §3.1.2.1's display values are accepted and change nothing: without a session
+    the login page, then the consent page, then the code (`oidcc-display-page`, `-popup`)."""
+    result = sign_in(op, UserAgent(op.server), op.clients["rp"], alice, scope="openid profile",
+                     pages=["login", "consent"], display=display, prompt="consent")
+    assert_sign_in_claims(op, op.clients["rp"], alice, result)
 
 
 # == 8. response_mode=form_post =============================================================================

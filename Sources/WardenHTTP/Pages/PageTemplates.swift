@@ -79,6 +79,7 @@ enum PageTemplates {
     static let formPost = """
         {{> header}}
         <h1>Continue to {{client_name}}</h1>
+        <p>You are being sent back to {{client_name}}. If this page stays, press Continue.</p>
         <form method="post" action="{{redirect_uri}}" id="response">
         {{#parameters}}<input type="hidden" name="{{name}}" value="{{value}}">
         {{/parameters}}<button type="submit">Continue</button>

@@ -11,13 +11,7 @@ extension WardenRoutes {
             do {
                 let token = try await Self.bearerToken(request)
                 var writer = JSONObjectWriter()
-                for (name, value) in try await userInfo.claims(accessToken: token) {
-                    switch value {
-                    case .string(let text): writer.add(name: name, text)
-                    case .bool(let flag): writer.add(name: name, flag)
-                    case .int(let number): writer.add(name: name, number)
-                    }
-                }
+                for (name, value) in try await userInfo.claims(accessToken: token) { writer.add(claim: name, value) }
                 var headers = HTTPFields.noStore
                 headers[.accessControlAllowOrigin] = "*"
                 return JSONBody.response(bytes: writer.finish(), headers: headers)

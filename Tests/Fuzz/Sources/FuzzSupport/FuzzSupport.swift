@@ -73,6 +73,7 @@ public final class FuzzRepositories: ClientRepository, SigningKeyRepository, Gra
     public func revokeGrant(id: String, at now: Date) async throws { unexpected() }
     public func activeGrantEnd(id: String, at now: Date) async throws -> Date? { unexpected() }
     public func purgeExpired(before now: Date, limit: Int) async throws -> Int { unexpected() }
+    public func userAndClaimsRequest(grantID: String) async throws -> (User, String?)? { unexpected() }
     public func consentedScope(userID: String, clientID: String) async throws -> Scope? { unexpected() }
     public func rememberConsent(userID: String, clientID: String, scope: Scope, at now: Date) async throws { unexpected() }
 
