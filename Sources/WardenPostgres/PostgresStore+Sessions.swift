@@ -60,7 +60,8 @@ extension PostgresStore: SessionRepository {
         return summaries
     }
 
-    /// Queues the back-channel logouts of the selected sessions, then deletes them.
+    /// Queues the back-channel logouts of the selected sessions, revokes their grants that
+    /// need the user present, then deletes them.
     func endSessions(_ selector: SessionSelector, at now: Date, on connection: PostgresConnection) async throws -> Int {
         switch selector {
         case .digest(let digest): try await endSessions(where: "digest", is: ByteBuffer(bytes: digest), at: now, on: connection)
@@ -79,6 +80,12 @@ extension PostgresStore: SessionRepository {
             WHERE c.backchannel_logout_uri IS NOT NULL
                 AND g.session_id IN (SELECT sid FROM sessions WHERE \(unescaped: column) = \(value))
             ON CONFLICT DO NOTHING
+            """, logger: logger)
+        try await connection.query(
+            """
+            UPDATE grants SET revoked_at = \(now.unixSeconds)
+            WHERE revoked_at IS NULL AND (' ' || scope || ' ') NOT LIKE '% offline_access %'
+                AND session_id IN (SELECT sid FROM sessions WHERE \(unescaped: column) = \(value))
             """, logger: logger)
         return try await connection.query(
             "DELETE FROM sessions WHERE \(unescaped: column) = \(value) RETURNING 1", logger: logger

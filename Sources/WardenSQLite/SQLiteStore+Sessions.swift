@@ -58,7 +58,8 @@ extension SQLiteStore: SessionRepository {
         }
     }
 
-    /// Queues the back-channel logouts of the selected sessions, then deletes them.
+    /// Queues the back-channel logouts of the selected sessions, revokes their grants that
+    /// need the user present, then deletes them.
     static func endSessions(_ selector: SessionSelector, at now: Date, in db: Database) throws -> Int {
         let (condition, argument): (String, any DatabaseValueConvertible) =
             switch selector {
@@ -71,6 +72,12 @@ extension SQLiteStore: SessionRepository {
                 INSERT OR IGNORE INTO backchannel_logouts (client_id, sid, subject, attempts, due_at)
                 SELECT DISTINCT g.client_id, g.session_id, g.user_id, 0, ? FROM grants g JOIN clients c ON c.id = g.client_id
                 WHERE c.backchannel_logout_uri IS NOT NULL AND g.session_id IN (SELECT sid FROM sessions WHERE \(condition))
+                """,
+            arguments: [now.unixSeconds, argument])
+        try db.execute(
+            sql: """
+                UPDATE grants SET revoked_at = ? WHERE revoked_at IS NULL AND (' ' || scope || ' ') NOT LIKE '% offline_access %'
+                    AND session_id IN (SELECT sid FROM sessions WHERE \(condition))
                 """,
             arguments: [now.unixSeconds, argument])
         try db.execute(sql: "DELETE FROM sessions WHERE \(condition)", arguments: [argument])

@@ -362,6 +362,27 @@ def fresh_params(provider: Provider, client: Client, *, scope: str = "openid", s
     return authorization_params(client, redirect_uri_of(client), scope=scope, state=state, challenge=pkce_pair()[1], **extra)
 
 
+def long_state() -> str:
+    """A fresh state of 128 characters (the conformance suite's length), with characters that
+    need encoding in a query or a form body and escaping in HTML."""
+    suffix = ' "<&>+/?#%=é'
+    state = secrets.token_urlsafe(96)[: 128 - len(suffix)] + suffix
+    assert len(state) == 128
+    return state
+
+
+def post_authorize(agent: UserAgent, params: dict | str, *, content_type: str | None = "application/x-www-form-urlencoded",
+                   **kwargs) -> requests.Response:
+    """POST /authorize with the request in the body and nothing in the query (OIDC Core
+    §3.1.2.1): `params` form-encoded, or a string or bytes sent as they are, as `content_type`
+    (None: no Content-Type header)."""
+    body = urlencode(params) if isinstance(params, dict) else params
+    headers = {"Content-Type": content_type} if content_type is not None else {}
+    response = agent.post("/authorize", body, headers=headers, **kwargs)
+    assert response.request.method == "POST" and response.request.url == agent.server.url("/authorize"), response.request.url
+    return response
+
+
 def assert_redirected_error(provider: Provider, response: requests.Response, client: Client, error: str, state: str = STATE) -> dict:
     return assert_authorization_error(response, redirect_uri_of(client), error, issuer=provider.issuer, state=state)
 
@@ -1070,10 +1091,13 @@ def test_claims_request_is_kept_across_refresh(op, alice_agent, alice):
 
 
 def test_prompt_none_without_a_session_is_login_required(op):
+    """`oidcc-prompt-none-not-logged-in`: login_required back to the client, with the request's
+    state of 128 characters, some of which need encoding, exactly as sent."""
     trusted = op.clients["trusted"]
     agent = UserAgent(op.server)
-    response = agent.authorize(fresh_params(op, trusted, prompt="none"))
-    assert_redirected_error(op, response, trusted, "login_required")
+    state = long_state()
+    response = agent.authorize(fresh_params(op, trusted, prompt="none", state=state))
+    assert_redirected_error(op, response, trusted, "login_required", state=state)
 
 
 def test_prompt_none_with_a_session_and_consent_gives_a_code(op, alice_agent, alice):
@@ -1343,6 +1367,131 @@ def test_form_post_in_chromium(op, browser, catcher, alice):
     finally:
         browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
     assert arrived["method"] == "POST" and arrived["form"].get("state") == "second" and arrived["form"].get("code"), arrived
+
+
+# == 8b. the authorization request by POST (OpenID Connect Core §3.1.2.1) ==================================
+
+
+def redeem(provider: Provider, client: Client, code: str, verifier: str, nonce: str, response: requests.Response,
+           pages: list[str]) -> SignIn:
+    """The token response for `code` (the client's first redirect URI, the PKCE verifier)."""
+    answer = provider.server.code_token(client, code, redirect_uri=redirect_uri_of(client), code_verifier=verifier)
+    assert answer.status_code == 200, answer.text
+    return SignIn(answer.json(), nonce, Walk(response, pages))
+
+
+def test_authorization_request_by_post_redirects_with_a_code_by_303(op, alice_agent, alice):
+    """The conformance suite's `oidcc-ensure-post-request-succeeds`: the authorization request as
+    a form POST. A signed-in user who allowed the client before goes straight back to it, by a 303
+    (RFC 9700 §4.12: after a POST) with code, state and iss; the code redeems to an ID token
+    with the request's nonce."""
+    client = op.clients["rp"]
+    sign_in(op, alice_agent, client, alice, scope="openid")  # consent given (now, if it was not yet)
+    verifier, challenge = pkce_pair()
+    nonce, state = secrets.token_urlsafe(16), long_state()
+    params = authorization_params(client, redirect_uri_of(client), scope="openid", state=state, challenge=challenge,
+                                  nonce=nonce)
+    response = post_authorize(alice_agent, params)
+    query = assert_redirect_to(response, redirect_uri_of(client), status=303)
+    assert set(query) == {"code", "state", "iss"}, query
+    assert query["state"] == state and query["iss"] == op.issuer, query
+    result = redeem(op, client, query["code"], verifier, nonce, response, [])
+    claims = assert_sign_in_claims(op, client, alice, result)
+    assert claims["nonce"] == nonce, claims
+    assert set(result.tokens["scope"].split()) == {"openid"}, result.tokens
+
+
+def test_authorization_request_by_post_without_a_session_signs_in_then_continues(op, alice):
+    """POST /authorize without a session shows the login page, whose form carries the request on
+    (`authorization_request`); signing in leads back to /authorize (303), then to the consent
+    page, then to the client with the code."""
+    redirect_uri = redirect_uri_of(op.clients["rp"])
+    client = op.warden.create_code_client("Posted Request App", (redirect_uri,), OIDC_SCOPE)
+    wait_until(lambda: op.server.code_token(client, "x").status_code != 401,
+               message="the client created with the CLI did not reach the server")
+    agent = UserAgent(op.server)
+    verifier, challenge = pkce_pair()
+    nonce, state = secrets.token_urlsafe(16), long_state()
+    params = authorization_params(client, redirect_uri, scope="openid profile", state=state, challenge=challenge, nonce=nonce)
+
+    response = post_authorize(agent, params)
+    page = assert_html_page(response, 200)
+    assert page.is_login, f"expected the login page: {page.title!r} {page.alerts}"
+    carried = page.form("/login").hidden().get("authorization_request", "")
+    assert query_params("?" + carried) == params, f"the login form does not carry the request: {carried!r}"
+
+    response = agent.login(page, alice.username, alice.password)
+    assert response.status_code == 303, (response.status_code, response.text[:300])
+    back = redirect_target(response)
+    assert back.startswith(op.server.url("/authorize?")) and query_params(back) == params, back
+    response = agent.follow(response)
+    page = assert_html_page(response, 200)
+    assert page.is_consent, f"expected the consent page: {page.title!r} {page.alerts}"
+    response = agent.consent(page, "allow")
+
+    query = assert_redirect_to(response, redirect_uri, status=303)
+    assert set(query) == {"code", "state", "iss"}, query
+    assert query["state"] == state and query["iss"] == op.issuer, query
+    result = redeem(op, client, query["code"], verifier, nonce, response, ["login", "consent"])
+    assert_sign_in_claims(op, client, alice, result)
+    assert set(result.tokens["scope"].split()) == {"openid", "profile"}, result.tokens
+
+
+def test_authorization_request_by_post_with_form_post_gives_the_form_post_page(op, alice_agent, alice):
+    """response_mode=form_post in a POSTed request: the 200 page that POSTs the response, no redirect."""
+    client = op.clients["trusted"]
+    verifier, challenge = pkce_pair()
+    nonce, state = secrets.token_urlsafe(16), long_state()
+    params = authorization_params(client, redirect_uri_of(client), scope="openid", state=state, challenge=challenge,
+                                  nonce=nonce, response_mode="form_post")
+    response = post_authorize(alice_agent, params)
+    fields = assert_form_post(op, response, client)
+    assert set(fields) == {"code", "state", "iss"}, fields
+    assert fields["state"] == state and fields["iss"] == op.issuer, fields
+    result = redeem(op, client, fields["code"], verifier, nonce, response, [])
+    assert_sign_in_claims(op, client, alice, result)
+
+
+def multipart(params: dict, boundary: str = "warden-test-boundary") -> bytes:
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n' for name, value in params.items()]
+    return ("".join(parts) + f"--{boundary}--\r\n").encode()
+
+
+#: Bodies that are not a proper application/x-www-form-urlencoded form, though they carry a
+#: request that, well formed, gives a code: (body from the parameters, Content-Type).
+MALFORMED_AUTHORIZATION_POSTS = {
+    "no Content-Type": (lambda params: urlencode(params), None),
+    "text/plain": (lambda params: urlencode(params), "text/plain"),
+    "JSON": (lambda params: json.dumps(params), "application/json"),
+    "multipart": (multipart, "multipart/form-data; boundary=warden-test-boundary"),
+    "charset=iso-8859-1": (lambda params: urlencode(params), "application/x-www-form-urlencoded; charset=iso-8859-1"),
+    "repeated state": (lambda params: urlencode(params) + "&state=another", "application/x-www-form-urlencoded"),
+    "repeated client_id": (lambda params: urlencode(params) + "&" + urlencode({"client_id": params["client_id"]}),
+                           "application/x-www-form-urlencoded"),
+    "repeated redirect_uri": (lambda params: urlencode(params) + "&" + urlencode({"redirect_uri": params["redirect_uri"]}),
+                              "application/x-www-form-urlencoded"),
+    "bad percent-escape": (lambda params: urlencode(params) + "&ui_locales=en%zz", "application/x-www-form-urlencoded"),
+    "truncated percent-escape": (lambda params: urlencode(params) + "&ui_locales=en%4", "application/x-www-form-urlencoded"),
+    "invalid UTF-8": (lambda params: urlencode(params) + "&ui_locales=en%FF%FE", "application/x-www-form-urlencoded"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_AUTHORIZATION_POSTS))
+def test_authorization_request_by_post_in_a_malformed_body_gets_an_error_page(op, alice_agent, case):
+    """A body that is not a proper form (wrong Content-Type, a repeated parameter, bad
+    encoding) is not an authorization request: a 4xx error page, no redirect, no code."""
+    client = op.clients["trusted"]
+    params = fresh_params(op, client, state=secrets.token_urlsafe(12), nonce=secrets.token_urlsafe(12))
+    control = post_authorize(alice_agent, params)
+    assert "code" in assert_redirect_to(control, redirect_uri_of(client), status=303), "control: well formed, a code"
+
+    make_body, content_type = MALFORMED_AUTHORIZATION_POSTS[case]
+    response = post_authorize(alice_agent, make_body(params), content_type=content_type)
+    assert 400 <= response.status_code < 500, f"expected a 4xx error page, got {response.status_code}: {response.text[:300]!r}"
+    page = assert_html_page(response, response.status_code)  # no Location either
+    assert not page.forms, f"an error page has no form (login, consent, form_post): {page.forms}"
+    assert page.alerts, "the error page says what went wrong"
+    assert "code=" not in response.text, response.text[:500]
 
 
 # == 9. request objects ========================================================================================

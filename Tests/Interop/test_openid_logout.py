@@ -49,6 +49,7 @@ from interop import (
     Warden,
     assert_authorization_error,
     assert_html_page,
+    assert_oauth_error,
     assert_one_line_failure,
     assert_redirect_to,
     authorization_params,
@@ -598,6 +599,23 @@ def test_logout_with_the_current_session_s_id_token_hint_ends_it_at_once_and_red
     assert_authorization_error(silent, REDIRECT, "login_required", issuer=server.issuer, state=params["state"])
     # Only that browser's session.
     assert_session_alive(module_warden, server, elsewhere)
+
+
+def test_logout_revokes_the_session_s_grants_but_offline_access_outlives_it(module_warden, server, rp, introspector, new_user):
+    """OpenID Connect Core §11: only `offline_access` asks for access while the user is not
+    there; the session's other grants end with it (as node-oidc-provider does)."""
+    user = new_user()
+    signed = sign_in(server, rp, user)
+    offline = code_flow(signed.agent, rp, user, scope="openid offline_access", expect_login=False, nonce="n")
+    present = signed.tokens
+    assert present.get("refresh_token") and offline.get("refresh_token")
+    response = logout(signed.agent, "GET", id_token_hint=signed.id_token, post_logout_redirect_uri=SIGNED_OUT)
+    assert_post_logout_redirect(response, SIGNED_OUT, None, 302)
+    assert_oauth_error(server.refresh(rp, present["refresh_token"]), "invalid_grant")
+    assert server.is_active(introspector, present["access_token"]) is False
+    refreshed = server.refresh(rp, offline["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    assert "id_token" in refreshed.json() and server.is_active(introspector, offline["access_token"])
 
 
 def test_logout_without_state_redirects_to_exactly_the_registered_uri(module_warden, server, rp, new_user):

@@ -47,9 +47,11 @@ struct OpenIDStoreTests {
 
     /// A grant given in session `sid` (an OpenID grant), with a nonce on its code.
     @discardableResult
-    func grant(_ store: any WardenStorage, client: Client, user: User, sid: String?) async throws -> GrantRecord {
+    func grant(_ store: any WardenStorage, client: Client, user: User, sid: String?, scope: [String] = ["openid"]) async throws
+        -> GrantRecord
+    {
         let grant = GrantRecord(
-            id: RandomToken.timeOrderedIdentifier(at: now), clientID: client.id, userID: user.id, scope: Scope(tokens: ["openid"]),
+            id: RandomToken.timeOrderedIdentifier(at: now), clientID: client.id, userID: user.id, scope: Scope(tokens: scope),
             audience: ["https://api"], createdAt: now, expiresAt: now.addingTimeInterval(60), sessionID: sid, authTime: now,
             claimsRequest: #"{"userinfo":{"email":null}}"#)
         try await store.insert(
@@ -118,11 +120,15 @@ struct OpenIDStoreTests {
             let world = try await seed(store)
             let session = try await session(store, user: world.user, sid: "sid-a")
             _ = try await self.session(store, user: world.user, sid: "sid-b")
-            try await grant(store, client: world.client, user: world.user, sid: "sid-a")
-            try await grant(store, client: world.client, user: world.user, sid: "sid-a")  // one logout per client and session
+            let present = try await grant(store, client: world.client, user: world.user, sid: "sid-a")
+            // One logout per client and session; offline_access outlives the session (OpenID Connect Core §11).
+            let offline = try await grant(store, client: world.client, user: world.user, sid: "sid-a", scope: ["openid", "offline_access"])
             try await grant(store, client: world.quiet, user: world.user, sid: "sid-a")  // registered no URI
-            try await grant(store, client: world.client, user: world.user, sid: nil)  // not an OpenID grant
+            let other = try await grant(store, client: world.client, user: world.user, sid: nil)  // not an OpenID grant
+            let elsewhere = try await grant(store, client: world.client, user: world.user, sid: "sid-b")
             #expect(try await store.endSessions(.digest(session.digest), at: now) == 1)
+            #expect(try await store.activeGrantEnd(id: present.id, at: now) == nil)
+            for survivor in [offline, other, elsewhere] { #expect(try await store.activeGrantEnd(id: survivor.id, at: now) != nil) }
             let claimed = try await store.claimBackchannelLogouts(at: now, limit: 10, lease: 6)
             #expect(claimed == [PendingBackchannelLogout(clientID: world.client.id, subject: world.user.id, sid: "sid-a", attempt: 1)])
             // Leased: not due again until the lease and the backoff have passed.

@@ -65,9 +65,11 @@ public protocol SessionRepository: Sendable {
     /// Stores `session`, first deleting the one with digest `replacing` (if any) without
     /// ending it: the same user signed in again, and the session lives on under a new cookie.
     func insert(_ session: BrowserSession, replacing: [UInt8]?) async throws
-    /// Ends the selected sessions and, in the same transaction, queues a back-channel
-    /// logout for every client that got an ID token in one of them and registered a
-    /// `backchannel_logout_uri`. Returns how many sessions ended.
+    /// Ends the selected sessions and, in the same transaction, revokes the OpenID grants
+    /// given in them without `offline_access` (OpenID Connect Core §11: only that scope's
+    /// tokens outlive the user's presence), and queues a back-channel logout for every
+    /// client that got an ID token in one of them and registered a `backchannel_logout_uri`.
+    /// Returns how many sessions ended.
     @discardableResult
     func endSessions(_ selector: SessionSelector, at now: Date) async throws -> Int
     /// Live sessions of signed-in users, of one user when `userID` is given, oldest first.
