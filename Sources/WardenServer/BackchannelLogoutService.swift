@@ -17,7 +17,7 @@ struct BackchannelLogoutService: Service {
     let tokens: any OpenIDTokenSigner
     let issuer: String
     let logger: Logger
-    let wakeUps: AsyncStream<Void>
+    private let wakeUps: AsyncStream<Void>
     private let wakeUp: AsyncStream<Void>.Continuation
 
     static let attemptTimeout: Int64 = 5

@@ -46,7 +46,9 @@ public enum DemoSetup {
         let user = User(
             id: RandomToken.identifier(byteCount: 16), username: username,
             passwordHash: try await BcryptPasswordHasher().hash(password), createdAt: now,
-            profile: UserProfile(name: "Demo User", givenName: "Demo", familyName: "User", email: "\(username)@example.com", emailVerified: true, updatedAt: now))
+            profile: UserProfile(
+                name: "Demo User", givenName: "Demo", familyName: "User", email: "\(username)@example.com", emailVerified: true,
+                updatedAt: now))
         try await store.insert(backend)
         try await store.insert(spa)
         try await store.insert(user)

@@ -48,7 +48,7 @@ public func buildApplication(
         tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers),
         introspectionEndpoint: introspection,
         revocationEndpoint: RevocationEndpoint(authenticator: authenticator, verifier: keys, revocations: store, grants: store, clock: clock),
-        userInfo: UserInfoEndpoint(introspection: introspection, grants: store),
+        userInfo: UserInfoEndpoint(introspection: introspection, grants: store, clock: clock),
         keyRing: keyRing,
         metadata: AuthorizationServerMetadata(
             issuer: issuer, grantTypes: handlers.keys.map(\.rawValue).sorted(), scopes: configuration.scopes,

@@ -66,7 +66,7 @@ struct OpenIDFlowTests {
                 authenticator: ClientAuthenticator(clients: clients), verifier: signer, revocations: revocations,
                 clients: clients, grants: grants, changes: InMemoryChanges(clients: clients, revocations: revocations, grants: grants),
                 clock: clock)
-            userInfo = UserInfoEndpoint(introspection: introspection, grants: grants)
+            userInfo = UserInfoEndpoint(introspection: introspection, grants: grants, clock: clock)
         }
 
         var session: BrowserSession {
@@ -243,6 +243,22 @@ struct OpenIDFlowTests {
         try await world.grants.revokeGrant(id: try #require(await world.signer.verify(response.accessToken)?.grantID), at: world.clock.now())
         let revoked = await #expect(throws: OAuthError.self) { try await world.userInfo.claims(accessToken: response.accessToken) }
         #expect(revoked?.code == .invalidToken)
+    }
+
+    @Test("UserInfo remembers a grant's user briefly: a changed profile shows within two seconds, a revoked grant at once")
+    func userInfoCache() async throws {
+        let world = World()
+        let response = try await world.tokens(for: try await world.request(["scope": "openid profile"]))
+        let name = { try await world.userInfo.claims(accessToken: response.accessToken).first { $0.name == "name" }?.value }
+        #expect(try await name() == .string("Alice Liddell"))
+        var renamed = world.user
+        renamed.profile.name = "Alice Pleasance Liddell"
+        world.grants.add(renamed)
+        #expect(try await name() == .string("Alice Liddell"))
+        world.clock.advance(2)
+        #expect(try await name() == .string("Alice Pleasance Liddell"))
+        try await world.grants.revokeGrant(id: try #require(await world.signer.verify(response.accessToken)?.grantID), at: world.clock.now())
+        await #expect(throws: OAuthError.self) { try await name() }
     }
 
     @Test("standard claims: an unset attribute is absent, and email_verified says nothing without an email")

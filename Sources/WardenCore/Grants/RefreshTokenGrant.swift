@@ -34,7 +34,8 @@ public struct RefreshTokenGrant: GrantHandler {
         case .reused(let record):
             throw OAuthError(.invalidGrant, "The refresh token was already used", cause: "refresh token reuse; grant \(record.grant.id) revoked")
         case .accepted(let record):
-            return try await tokens.response(grant: record.grant, scope: scope ?? record.scope, refreshToken: successorToken, now: now, client: client)
+            return try await tokens.response(
+                grant: record.grant, scope: scope ?? record.scope, refreshToken: successorToken, now: now, client: client)
         }
     }
 }

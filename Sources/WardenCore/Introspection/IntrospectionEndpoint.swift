@@ -3,7 +3,7 @@ import Foundation
 /// Token introspection (RFC 7662), authoritative: a revoked token, a token of a
 /// revoked grant, or one of a deleted client is inactive at once even though its
 /// JWT is still good. A refresh token is active only to the client it was issued to.
-/// Live access tokens are remembered (see `IntrospectionCache`) while nothing that
+/// Live access tokens are remembered (see `GenerationCache`) while nothing that
 /// could change the answer has changed in the store.
 public struct IntrospectionEndpoint: Sendable {
     let authenticator: ClientAuthenticator
@@ -13,7 +13,7 @@ public struct IntrospectionEndpoint: Sendable {
     let grants: any GrantRepository
     let changes: any ChangeTracking
     let clock: any WardenClock
-    let cache: IntrospectionCache
+    let cache: GenerationCache<[UInt8], AccessTokenClaims>
 
     public init(
         authenticator: ClientAuthenticator, verifier: any AccessTokenVerifier, revocations: any RevocationRepository,
@@ -21,7 +21,7 @@ public struct IntrospectionEndpoint: Sendable {
         cacheCapacity: Int = 10_000
     ) {
         self.changes = changes
-        self.cache = IntrospectionCache(capacity: cacheCapacity)
+        self.cache = GenerationCache(capacity: cacheCapacity)
         self.authenticator = authenticator
         self.verifier = verifier
         self.revocations = revocations
@@ -51,13 +51,14 @@ public struct IntrospectionEndpoint: Sendable {
     }
 
     /// The claims of `token` when it is a live access token of this server: the liveness
-    /// rule of introspection, which UserInfo shares (OpenID Connect Core §5.3).
-    public func activeAccessToken(_ token: String) async throws -> AccessTokenClaims? {
+    /// rule of introspection, which UserInfo shares (OpenID Connect Core §5.3); with the
+    /// generations it was judged under.
+    public func activeAccessToken(_ token: String) async throws -> (claims: AccessTokenClaims, generations: ChangeGenerations)? {
         let generations = try await changes.currentGenerations()
         return try await ChangeGenerations.$current.withValue(generations) {
             guard case .active(let claims) = try await accessToken(token, digest: OpaqueToken(token).digest, generations: generations)
             else { return nil }
-            return claims
+            return (claims, generations)
         }
     }
 
@@ -69,10 +70,10 @@ public struct IntrospectionEndpoint: Sendable {
 
     private func accessToken(_ token: String, digest: [UInt8], generations: ChangeGenerations) async throws -> AccessTokenState {
         let now = clock.now()
-        if let claims = cache.claims(ofTokenWithDigest: digest, generations: generations, now: now) { return .active(claims) }
+        if let claims = cache.value(for: digest, generations: generations, now: now) { return .active(claims) }
         guard let claims = await verifier.verify(token) else { return .notAnAccessToken }
         guard let liveUntil = try await liveUntil(claims, now: now) else { return .inactive }
-        cache.remember(tokenWithDigest: digest, .init(claims: claims, liveUntil: liveUntil, generations: generations))
+        cache.remember(claims, for: digest, until: liveUntil, generations: generations)
         return .active(claims)
     }
 

@@ -34,7 +34,9 @@ public struct SigningKeySchedule: Sendable {
     public var published: [SigningKeyRecord] { keys.filter { !isRetired($0) } }
 
     /// The algorithms that have a published key.
-    public var algorithms: [SigningAlgorithm] { SigningAlgorithm.allCases.filter { algorithm in published.contains { $0.algorithm == algorithm } } }
+    public var algorithms: [SigningAlgorithm] {
+        SigningAlgorithm.allCases.filter { algorithm in published.contains { $0.algorithm == algorithm } }
+    }
 
     /// The published key of `algorithm` with the latest activation time that has come;
     /// on a tie (times are whole seconds) the one stored last, as `keys` is oldest first.

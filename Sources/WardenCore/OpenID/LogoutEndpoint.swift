@@ -38,11 +38,10 @@ public struct LogoutEndpoint: Sendable {
             }
             request.hint = hint
         }
-        let hintClientID = request.hint?.audience.first
-        if let clientID = form["client_id"], let hintClientID, request.hint?.audience.contains(clientID) != true || hintClientID != clientID {
+        if let clientID = form["client_id"], let hint = request.hint, !hint.audience.contains(clientID) {
             throw OAuthError.invalidRequest("client_id is not the audience of id_token_hint")
         }
-        if let clientID = form["client_id"] ?? hintClientID {
+        if let clientID = form["client_id"] ?? request.hint?.audience.first {
             guard let client = try await clients.client(id: clientID) else { throw OAuthError.invalidRequest("Unknown client") }
             request.client = client
         }

@@ -11,7 +11,7 @@ public enum StandardClaims {
 
     /// Every claim this server can return, for discovery's `claims_supported`.
     public static let supported = [
-        "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "acr", "amr", "azp", "sid",
+        "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "azp", "sid",
     ] + byScope.flatMap(\.claims)
 
     /// The user claims of `scope`'s scopes and of `requested` (a `claims` request's member):

@@ -6,26 +6,48 @@ import Foundation
 public struct UserInfoEndpoint: Sendable {
     let introspection: IntrospectionEndpoint
     let grants: any GrantRepository
+    let clock: any WardenClock
+    /// A grant's user and `claims` request, as read: deleting the user or revoking the
+    /// grant changes the generations at once; a profile changed with the CLI shows within
+    /// `profileLifetime` (INTERFACE.md: CLI changes reach every server within 5 seconds).
+    let holders: GenerationCache<String, GrantHolder>
+    static let profileLifetime: TimeInterval = 2
 
-    public init(introspection: IntrospectionEndpoint, grants: any GrantRepository) {
+    struct GrantHolder: Sendable {
+        let user: User
+        let claimsRequest: String?
+    }
+
+    public init(introspection: IntrospectionEndpoint, grants: any GrantRepository, clock: any WardenClock, cacheCapacity: Int = 10_000) {
         self.introspection = introspection
         self.grants = grants
+        self.clock = clock
+        self.holders = GenerationCache(capacity: cacheCapacity)
     }
 
     /// `sub` and the claims; an `OAuthError` with an RFC 6750 §3.1 code otherwise
     /// (`invalid_token`, `insufficient_scope`).
     public func claims(accessToken: String) async throws -> [(name: String, value: ClaimValue)] {
-        guard let claims = try await introspection.activeAccessToken(accessToken) else {
+        guard let (claims, generations) = try await introspection.activeAccessToken(accessToken) else {
             throw OAuthError(.invalidToken, "The access token is invalid")
         }
         // A live token without openid (a client's own, say) is not invalid, only not enough.
         guard claims.scope.tokens.contains("openid") else {
             throw OAuthError(.insufficientScope, "The access token's scope lacks openid")
         }
-        guard let grantID = claims.grantID, let (user, claimsRequest) = try await grants.userAndClaimsRequest(grantID: grantID) else {
+        guard let grantID = claims.grantID, let holder = try await holder(of: grantID, generations: generations) else {
             throw OAuthError(.invalidToken, "The access token is invalid")
         }
-        let requested = claimsRequest.flatMap { try? ClaimsRequest(json: $0) }?.userinfo ?? []
-        return [("sub", .string(user.id))] + StandardClaims.claims(of: user, scope: claims.scope, requested: requested)
+        let requested = holder.claimsRequest.flatMap { try? ClaimsRequest(json: $0) }?.userinfo ?? []
+        return [("sub", .string(holder.user.id))] + StandardClaims.claims(of: holder.user, scope: claims.scope, requested: requested)
+    }
+
+    private func holder(of grantID: String, generations: ChangeGenerations) async throws -> GrantHolder? {
+        let now = clock.now()
+        if let holder = holders.value(for: grantID, generations: generations, now: now) { return holder }
+        guard let (user, claimsRequest) = try await grants.userAndClaimsRequest(grantID: grantID) else { return nil }
+        let holder = GrantHolder(user: user, claimsRequest: claimsRequest)
+        holders.remember(holder, for: grantID, until: now.addingTimeInterval(Self.profileLifetime), generations: generations)
+        return holder
     }
 }
