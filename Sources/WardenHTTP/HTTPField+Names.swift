@@ -7,6 +7,8 @@ extension HTTPField.Name {
     static let xFrameOptions = known("X-Frame-Options")
     /// `Referrer-Policy`: pages leak no URL to the next site.
     static let referrerPolicy = known("Referrer-Policy")
+    /// `X-Request-Id`: the id the request log line carries, taken from the request or made.
+    static let xRequestID = known("X-Request-Id")
 
     /// A header name HTTPTypes has no constant for. The argument is a literal token,
     /// so the check can only fail through a typo here.

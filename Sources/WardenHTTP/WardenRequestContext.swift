@@ -20,7 +20,20 @@ public struct WardenRequestContext: RequestContext {
 
 /// What the request log reports beyond method, path and status.
 public final class RequestOutcome: Sendable {
-    private let state = Mutex<(clientID: String?, errorCause: String?, failure: OAuthError?)>((nil, nil, nil))
+    private let state = Mutex<(clientID: String?, errorCause: String?, failure: OAuthError?, event: SecurityEvent?)>((nil, nil, nil, nil))
+
+    /// A security event the request was (OPERATIONS.md): logged on a line of its own.
+    public struct SecurityEvent: Sendable {
+        public var name: String
+        /// `username` or `sub`, and their values; never a secret.
+        public var fields: [String: String]
+    }
+
+    /// The security event the request was, if any.
+    public var event: SecurityEvent? {
+        get { state.withLock { $0.event } }
+        set { state.withLock { $0.event = newValue } }
+    }
 
     /// The authenticated client, if any.
     public var clientID: String? {

@@ -23,6 +23,7 @@ extension WardenConfiguration {
         var key_rotation_interval_days: Int?
         var key_encryption_key_file: String?
         var log_level: String?
+        var log_format: String?
         var refresh_token_idle_lifetime: Int?
         var refresh_token_absolute_lifetime: Int?
         var refresh_token_grace_period: Int?
@@ -134,6 +135,12 @@ extension WardenConfiguration {
             }
             logLevel = level
         }
+        if let value = file.log_format {
+            guard let format = LogFormat(rawValue: value) else {
+                throw ConfigurationError("\(path): log_format '\(value)' is not one of text, json")
+            }
+            logFormat = format
+        }
         try validate(source: path)
     }
 
@@ -142,6 +149,10 @@ extension WardenConfiguration {
         if let database = value("WARDEN_DATABASE") { self.database = database }
         if let issuer = value("WARDEN_ISSUER") { self.issuer = issuer }
         if let host = value("WARDEN_HOST") { self.host = host }
+        if let text = value("WARDEN_LOG_FORMAT") {
+            guard let format = LogFormat(rawValue: text) else { throw ConfigurationError("WARDEN_LOG_FORMAT '\(text)' is not one of text, json") }
+            logFormat = format
+        }
         if let text = value("WARDEN_PORT") {
             guard let port = Int(text) else { throw ConfigurationError("WARDEN_PORT '\(text)' is not a port number") }
             self.port = port

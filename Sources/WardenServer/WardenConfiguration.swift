@@ -40,6 +40,8 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var keyEncryptionKeyFile: String?
     /// Log level of the server's log.
     public var logLevel: Logger.Level = .info
+    /// How log lines are written: `text` (swift-log's) or `json` (one object per line).
+    public var logFormat: LogFormat = .text
     /// Seconds a refresh token may go unused before it dies.
     public var refreshTokenIdleLifetime = 14 * 86_400
     /// Seconds a refresh chain may live at most, from the code's redemption.
@@ -94,6 +96,12 @@ public struct WardenConfiguration: Sendable, Equatable {
     /// How long resource servers may cache the JWKS: half the lead time, so a
     /// rotated key is in every cache before it signs; at most an hour.
     public var jwksMaxAge: Int { max(0, min(3600, keyRotationLeadTime / 2)) }
+}
+
+/// `log_format` values.
+public enum LogFormat: String, Sendable {
+    case text
+    case json
 }
 
 /// A configuration value that cannot be used; the message names the value.

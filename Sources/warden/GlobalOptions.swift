@@ -83,12 +83,16 @@ struct GlobalOptions: ParsableArguments {
         try KeyEncryptionKeySource.resolve(flagFile: keyEncryptionKeyFile, environment: environment, configuration: configuration)
     }
 
-    /// Structured log lines on standard output, from `level` up.
-    static func bootstrapLogging(level: Logger.Level) {
+    /// Structured log lines on standard output, from `level` up: swift-log's text, or JSON lines.
+    static func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) {
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardOutput(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .json: return JSONLogHandler(level: level)
+            case .text:
+                var handler = StreamLogHandler.standardOutput(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
     }
 

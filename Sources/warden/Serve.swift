@@ -31,7 +31,7 @@ struct Serve: AsyncParsableCommand {
         if let port { configuration.port = port }
         if let issuer { configuration.issuer = issuer }
         try configuration.validate(source: "command line")
-        GlobalOptions.bootstrapLogging(level: configuration.logLevel)
+        GlobalOptions.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat)
         let logger = Logger(label: "warden")
 
         try await global.withOpenStore(configuration) { store in
@@ -67,9 +67,16 @@ struct Serve: AsyncParsableCommand {
         }
         let app = try await buildApplication(
             configuration: configuration, store: store, keyEncryptionKey: keyEncryptionKey, logger: logger, demo: demoCallback,
-            onServerRunning: { [banner] address in
+            onServerRunning: { [banner, format = configuration.logFormat] address in
+                let line = "Warden listening on \(address) (issuer \(issuer))"
+                guard format == .text else {
+                    // JSON lines only: a log pipeline reads every line as one object.
+                    logger.info("\(line)", metadata: ["address": "\(address)", "issuer": "\(issuer)"])
+                    if !banner.isEmpty { logger.notice("\(banner)") }
+                    return
+                }
                 // Unbuffered, so that a process reading our output sees it at once.
-                FileHandle.standardOutput.write(Data("Warden listening on \(address) (issuer \(issuer))\n\(banner)".utf8))
+                FileHandle.standardOutput.write(Data("\(line)\n\(banner)".utf8))
             })
         do {
             try await app.runService()

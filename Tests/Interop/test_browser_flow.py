@@ -20,7 +20,7 @@ from authlib.integrations.base_client.errors import OAuthError as AuthlibOAuthEr
 from authlib.integrations.requests_client import OAuth2Session
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 
 from interop import (
     headless_chromium,
@@ -118,7 +118,11 @@ def on_server(browser, server) -> bool:
 
 
 def heading(browser) -> str:
-    return browser.find_element(By.TAG_NAME, "h1").text
+    """The page's h1, or "" while the browser is replacing the page (a wait polls again)."""
+    try:
+        return browser.find_element(By.TAG_NAME, "h1").text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
 
 
 def log_in(browser, username, password):

@@ -36,6 +36,8 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public let internalCause: String?
     /// Seconds after which a rate-limited client may try again (HTTP 429, `Retry-After`).
     public var retryAfter: Int?
+    /// The security event this failure is (OPERATIONS.md), logged apart: `code_reuse_detected`...
+    public var securityEvent: String?
 
     /// Makes an error; `description` is filtered to the characters RFC 6749 allows.
     public init(_ code: Code, _ description: String? = nil, cause: String? = nil) {

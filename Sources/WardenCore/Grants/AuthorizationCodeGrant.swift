@@ -28,7 +28,9 @@ public struct AuthorizationCodeGrant: GrantHandler {
         case .unknown:
             throw OAuthError(.invalidGrant, "The code is invalid")
         case .reused(let record):
-            throw OAuthError(.invalidGrant, "The code was already used", cause: "code reuse; grant \(record.grant.id) revoked")
+            var error = OAuthError(.invalidGrant, "The code was already used", cause: "code reuse; grant \(record.grant.id) revoked")
+            error.securityEvent = "code_reuse_detected"
+            throw error
         case .accepted(let record):
             return try await tokens.response(
                 grant: record.grant, scope: record.grant.scope, refreshToken: refresh, now: now, client: client, nonce: record.nonce)

@@ -32,7 +32,10 @@ public struct RefreshTokenGrant: GrantHandler {
         case .unknown:
             throw OAuthError(.invalidGrant, "The refresh token is invalid or expired")
         case .reused(let record):
-            throw OAuthError(.invalidGrant, "The refresh token was already used", cause: "refresh token reuse; grant \(record.grant.id) revoked")
+            var error = OAuthError(
+                .invalidGrant, "The refresh token was already used", cause: "refresh token reuse; grant \(record.grant.id) revoked")
+            error.securityEvent = "refresh_token_reuse_detected"
+            throw error
         case .accepted(let record):
             return try await tokens.response(
                 grant: record.grant, scope: scope ?? record.scope, refreshToken: successorToken, now: now, client: client)

@@ -112,13 +112,16 @@ struct BrowserController: Sendable {
             username: username, password: form["password"] ?? "", address: context.remoteAddress ?? "unknown", replacing: session)
         switch outcome {
         case .rateLimited(let wait):
+            context.outcome.event = .init(name: "login_rate_limited", fields: ["username": String(username.prefix(SignIn.maximumUsernameLength))])
             var headers = HTTPFields()
             headers[.retryAfter] = "\(wait)"
             return flow.pages.page("error", ErrorPageText.tooManyAttempts(retryAfter: wait), status: .tooManyRequests, headers: headers)
         case .failed:
             context.outcome.errorCause = "failed login"
+            context.outcome.event = .init(name: "login_failed", fields: ["username": String(username.prefix(SignIn.maximumUsernameLength))])
             return loginPage(flow, authorizationRequest, query: query, csrf: csrf, username: username, error: "Incorrect username or password.")
         case .signedIn(let cookie, let newSession):
+            context.outcome.event = .init(name: "login_succeeded", fields: ["username": username, "sub": newSession.userID ?? ""])
             // The query was validated, not re-encoded: encode anything a Location must not carry raw
             // (its percent-escapes are already known to be well formed).
             var response = redirect(

@@ -15,17 +15,17 @@ struct LogoutController: Sendable {
             do { form = try FormBody(parsing: Array((request.uri.query ?? "").utf8)) } catch let error as OAuthError {
                 return browser.errorPage(flow, error)
             }
-            return try await logout(request, form: form, afterPost: false)
+            return try await logout(request, context: context, form: form, afterPost: false)
         }
         router.post("/logout") { request, context in
             var request = request
             let form: FormBody
             do { form = try await request.oauthForm() } catch let error as OAuthError { return browser.errorPage(flow, error) }
-            return try await logout(request, form: form, afterPost: true)
+            return try await logout(request, context: context, form: form, afterPost: true)
         }
     }
 
-    func logout(_ request: Request, form: FormBody, afterPost: Bool) async throws -> Response {
+    func logout(_ request: Request, context: WardenRequestContext, form: FormBody, afterPost: Bool) async throws -> Response {
         let logoutRequest: LogoutEndpoint.Request
         do { logoutRequest = try await flow.logout.validate(form) } catch let error as OAuthError {
             return browser.errorPage(flow, error)
@@ -34,7 +34,7 @@ struct LogoutController: Sendable {
         // The confirmation page's form, posted back.
         if let csrf = form["csrf_token"] {
             guard let session, session.acceptsCSRF(csrf) else { return browser.expiredFormPage(flow) }
-            return try await end(session, then: logoutRequest, afterPost: afterPost)
+            return try await end(session, then: logoutRequest, afterPost: afterPost, context: context)
         }
         guard let session, let userID = session.userID, let user = try await flow.users.user(id: userID) else {
             // A browser sends no SameSite=Lax cookie with another site's POST: the session
@@ -45,7 +45,7 @@ struct LogoutController: Sendable {
             return finish(logoutRequest, afterPost: afterPost)  // nobody is signed in: nothing to end
         }
         // §2: a hint naming this very session proves the request comes from one of its applications.
-        if logoutRequest.isFrom(session) { return try await end(session, then: logoutRequest, afterPost: afterPost) }
+        if logoutRequest.isFrom(session) { return try await end(session, then: logoutRequest, afterPost: afterPost, context: context) }
         return confirmationPage(form, logoutRequest, session: session, username: user.username)
     }
 
@@ -67,8 +67,11 @@ struct LogoutController: Sendable {
         return flow.pages.page("logout", values)
     }
 
-    func end(_ session: BrowserSession, then logoutRequest: LogoutEndpoint.Request, afterPost: Bool) async throws -> Response {
+    func end(
+        _ session: BrowserSession, then logoutRequest: LogoutEndpoint.Request, afterPost: Bool, context: WardenRequestContext
+    ) async throws -> Response {
         try await flow.sessions.logOut(session)
+        context.outcome.event = .init(name: "session_ended", fields: ["sub": session.userID ?? "", "sid": session.sid])
         flow.sessionEnded()
         var response = finish(logoutRequest, afterPost: afterPost)
         response.setCookie(browser.cookie(BrowserController.sessionCookie, "", maxAge: 0))

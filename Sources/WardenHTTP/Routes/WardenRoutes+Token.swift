@@ -24,6 +24,7 @@ extension WardenRoutes {
             let form = try await request.oauthForm()
             let client = try await revocationEndpoint.revoke(form: form, authorization: request.authorization, address: context.remoteAddress)
             context.outcome.clientID = client.id
+            context.outcome.event = .init(name: "token_revoked", fields: [:])
             return Response(status: .ok, headers: .noStore)
         }
         for path in ["/token", "/introspect", "/revoke"] {
