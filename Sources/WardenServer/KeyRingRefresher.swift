@@ -51,9 +51,15 @@ final class KeyRingRefresher: AccessTokenVerifier, OpenIDTokenSigner {
         if let generation = ChangeGenerations.current?.signingKeys, loadedGeneration.withLock({ $0 }) != generation {
             guard (try? await load(generation: generation)) != nil else { return nil }
         }
-        if let claims = await keyRing.verify(token) { return claims }
+        return await reloadingForAnUnknownKey(token) { await $0.verify(token) }
+    }
+
+    /// `read` of `token`; if that fails because the token's key is not loaded, again after
+    /// loading the stored keys, should they have changed.
+    private func reloadingForAnUnknownKey<T>(_ token: String, _ read: (KeyRing) async -> T?) async -> T? {
+        if let value = await read(keyRing) { return value }
         guard !keyRing.hasKey(for: token), (try? await reloadIfChanged()) == true else { return nil }
-        return await keyRing.verify(token)
+        return await read(keyRing)
     }
 
     func signIDToken(_ claims: IDTokenClaims, algorithm: SigningAlgorithm) async throws -> String {
@@ -67,9 +73,7 @@ final class KeyRingRefresher: AccessTokenVerifier, OpenIDTokenSigner {
     }
 
     func verifyIDTokenHint(_ token: String) async -> IDTokenHint? {
-        if let hint = await keyRing.verifyIDTokenHint(token) { return hint }
-        guard !keyRing.hasKey(for: token), (try? await reloadIfChanged()) == true else { return nil }
-        return await keyRing.verifyIDTokenHint(token)
+        await reloadingForAnUnknownKey(token) { await $0.verifyIDTokenHint(token) }
     }
 
     /// Loads a key of `algorithm` that can sign, making one if none exists (another

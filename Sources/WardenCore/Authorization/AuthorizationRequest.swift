@@ -90,8 +90,10 @@ public struct AuthorizationResponse: Sendable, Equatable {
     /// The value of parameter `name`.
     public subscript(name: String) -> String? { parameters.first { $0.name == name }?.value }
 
-    /// The redirect URI with the parameters added to its query (RFC 6749 §4.1.2: keeping any query it has).
+    /// The redirect URI with the parameters added to its query (RFC 6749 §4.1.2: keeping any
+    /// query it has); the URI as it is when there are none.
     public var location: String {
+        guard !parameters.isEmpty else { return redirectURI }
         let encoded = parameters.map { "\(Self.formEncode($0.name))=\(Self.formEncode($0.value))" }.joined(separator: "&")
         return redirectURI + (redirectURI.contains("?") ? "&" : "?") + encoded
     }

@@ -28,13 +28,11 @@ public enum RedirectURIPolicy {
         }
     }
 
-    /// Nil when `uri` may receive back-channel logout tokens (Back-Channel Logout 1.0 §2.2:
-    /// an absolute URI without a fragment; here https, or http on a loopback address);
-    /// else why not.
+    /// Nil when `uri` may receive back-channel logout tokens (Back-Channel Logout 1.0 §2.2):
+    /// what a redirect URI may be, less the private-use schemes (a server cannot post to
+    /// an app); else why not.
     public static func backchannelProblem(with uri: String) -> String? {
-        guard AudienceSelection.isAbsoluteURIWithoutFragment(uri), let components = URLComponents(string: uri),
-            let scheme = components.scheme?.lowercased(), let host = components.host?.lowercased(), !host.isEmpty,
-            scheme == "https" || (scheme == "http" && loopbackHosts.contains(host))
+        guard problem(with: uri) == nil, let scheme = URLComponents(string: uri)?.scheme?.lowercased(), scheme == "https" || scheme == "http"
         else { return "back-channel logout URI '\(uri)' must be https, or http on a loopback address, without a fragment" }
         return nil
     }

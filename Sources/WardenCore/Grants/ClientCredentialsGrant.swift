@@ -31,8 +31,8 @@ public struct ClientCredentialsGrant: GrantHandler {
             throw OAuthError(.unauthorizedClient, "Public clients cannot use client_credentials")
         }
         // `openid` signs a person in; here there is none (OpenID Connect Core §3).
-        let scope = try Scope.granted(
-            requested: form["scope"], registered: Scope(tokens: client.scope.tokens.filter { $0 != "openid" }))
+        let registered = client.scope.tokens.contains("openid") ? Scope(tokens: client.scope.tokens.filter { $0 != "openid" }) : client.scope
+        let scope = try Scope.granted(requested: form["scope"], registered: registered)
         let audience = try AudienceSelection.select(
             requested: form.values(of: "resource"), registered: client.audiences,
             defaultAudience: configuration.defaultAudience

@@ -9,7 +9,7 @@ public enum ClaimValue: Sendable, Equatable {
 }
 
 /// The claims of an OpenID Connect ID token (Core §2, §3.1.3.6).
-public struct IDTokenClaims: Sendable, Equatable {
+public struct IDTokenClaims: Sendable {
     public var issuer: String
     public var subject: String
     /// `aud` and `azp`: the client the token is for.
@@ -45,14 +45,6 @@ public struct IDTokenClaims: Sendable, Equatable {
         self.sessionID = sessionID
         self.authenticationMethods = authenticationMethods
         self.userClaims = userClaims
-    }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.issuer == rhs.issuer && lhs.subject == rhs.subject && lhs.clientID == rhs.clientID && lhs.issuedAt == rhs.issuedAt
-            && lhs.expiresAt == rhs.expiresAt && lhs.authTime == rhs.authTime && lhs.nonce == rhs.nonce
-            && lhs.accessTokenHash == rhs.accessTokenHash && lhs.sessionID == rhs.sessionID
-            && lhs.authenticationMethods == rhs.authenticationMethods
-            && lhs.userClaims.map(\.name) == rhs.userClaims.map(\.name) && lhs.userClaims.map(\.value) == rhs.userClaims.map(\.value)
     }
 
     /// Core §3.1.3.6 `at_hash`: the left half of the hash of the access token's ASCII,

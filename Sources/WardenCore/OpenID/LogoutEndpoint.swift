@@ -54,7 +54,6 @@ public struct LogoutEndpoint: Sendable {
             }
             let state = form["state"].map { [("state", $0)] } ?? []
             request.redirect = AuthorizationResponse(redirectURI: uri, parameters: state, mode: .query).location
-            if state.isEmpty { request.redirect = uri }
         }
         return request
     }

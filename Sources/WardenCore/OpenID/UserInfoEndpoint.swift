@@ -15,7 +15,8 @@ public struct UserInfoEndpoint: Sendable {
 
     struct GrantHolder: Sendable {
         let user: User
-        let claimsRequest: String?
+        /// The `claims` request's `userinfo` names.
+        let requested: [String]
     }
 
     public init(introspection: IntrospectionEndpoint, grants: any GrantRepository, clock: any WardenClock, cacheCapacity: Int = 10_000) {
@@ -38,15 +39,14 @@ public struct UserInfoEndpoint: Sendable {
         guard let grantID = claims.grantID, let holder = try await holder(of: grantID, generations: generations) else {
             throw OAuthError(.invalidToken, "The access token is invalid")
         }
-        let requested = holder.claimsRequest.flatMap { try? ClaimsRequest(json: $0) }?.userinfo ?? []
-        return [("sub", .string(holder.user.id))] + StandardClaims.claims(of: holder.user, scope: claims.scope, requested: requested)
+        return [("sub", .string(holder.user.id))] + StandardClaims.claims(of: holder.user, scope: claims.scope, requested: holder.requested)
     }
 
     private func holder(of grantID: String, generations: ChangeGenerations) async throws -> GrantHolder? {
         let now = clock.now()
         if let holder = holders.value(for: grantID, generations: generations, now: now) { return holder }
         guard let (user, claimsRequest) = try await grants.userAndClaimsRequest(grantID: grantID) else { return nil }
-        let holder = GrantHolder(user: user, claimsRequest: claimsRequest)
+        let holder = GrantHolder(user: user, requested: claimsRequest.flatMap { try? ClaimsRequest(json: $0) }?.userinfo ?? [])
         holders.remember(holder, for: grantID, until: now.addingTimeInterval(Self.profileLifetime), generations: generations)
         return holder
     }
