@@ -18,15 +18,36 @@ public struct WardenRequestContext: RequestContext {
     }
 }
 
-/// What the request log reports beyond method, path and status.
+/// What the request log and the metrics report beyond method, path and status.
 public final class RequestOutcome: Sendable {
-    private let state = Mutex<(clientID: String?, errorCause: String?, failure: OAuthError?, event: SecurityEvent?)>((nil, nil, nil, nil))
+    private struct State {
+        var clientID: String?
+        var errorCause: String?
+        var failure: OAuthError?
+        var event: SecurityEvent?
+        var issued: IssuedTokens?
+        var introspection: Introspection?
+    }
+
+    private let state = Mutex(State())
 
     /// A security event the request was (OPERATIONS.md): logged on a line of its own.
     public struct SecurityEvent: Sendable {
         public var name: String
         /// `username` or `sub`, and their values; never a secret.
         public var fields: [String: String]
+    }
+
+    /// The tokens a token request issued, by kind (`access_token`, `refresh_token`, `id_token`).
+    public struct IssuedTokens: Sendable {
+        public var grantType: String
+        public var tokenTypes: [String]
+    }
+
+    /// What an introspection found, and whether it was answered from the cache.
+    public struct Introspection: Sendable {
+        public var active: Bool
+        public var cached: Bool
     }
 
     /// The security event the request was, if any.
@@ -52,5 +73,17 @@ public final class RequestOutcome: Sendable {
     public var failure: OAuthError? {
         get { state.withLock { $0.failure } }
         set { state.withLock { $0.failure = newValue } }
+    }
+
+    /// The tokens issued, for `warden_tokens_issued_total`.
+    public var issued: IssuedTokens? {
+        get { state.withLock { $0.issued } }
+        set { state.withLock { $0.issued = newValue } }
+    }
+
+    /// The introspection's answer, for `warden_introspections_total`.
+    public var introspection: Introspection? {
+        get { state.withLock { $0.introspection } }
+        set { state.withLock { $0.introspection = newValue } }
     }
 }

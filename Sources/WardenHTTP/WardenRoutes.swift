@@ -43,14 +43,20 @@ public struct WardenRoutes: Sendable {
         self.jwksMaxAge = jwksMaxAge
     }
 
-    /// The router with every route and middleware.
-    public func router(logger: Logger) -> Router<WardenRequestContext> {
+    /// The router with every route and middleware; `recordingMetrics` adds Hummingbird's
+    /// HTTP metrics and Warden's protocol metrics (swift-metrics, bootstrapped by the caller).
+    public func router(logger: Logger, recordingMetrics: Bool = false) -> Router<WardenRequestContext> {
         let router = Router(context: WardenRequestContext.self)
         router.add(middleware: RequestLogMiddleware(logger: logger))
+        if recordingMetrics {
+            router.add(middleware: MetricsMiddleware())
+            router.add(middleware: ProtocolMetricsMiddleware())
+        }
         router.add(middleware: OAuthErrorMiddleware())
         addTokenRoutes(to: router)
         addDiscoveryRoutes(to: router)
         addUserInfoRoutes(to: router)
+        addOpenAPIRoute(to: router)
         let browserController = BrowserController(flow: browser)
         browserController.addRoutes(to: router)
         LogoutController(browser: browserController).addRoutes(to: router)

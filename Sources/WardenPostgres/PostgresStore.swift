@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import WardenCore
 import WardenMigrations
@@ -26,6 +27,7 @@ public final class PostgresStore: Storage, Sendable {
 
     let client: PostgresClient
     let logger: Logger
+    private let commitDuration = Metrics.Timer(label: "warden_database_commit_duration_seconds")
 
     private init(client: PostgresClient, logger: Logger) {
         self.client = client
@@ -65,6 +67,8 @@ public final class PostgresStore: Storage, Sendable {
     /// Runs `body` in one transaction on one pooled connection; an error thrown by `body`
     /// rolls it back and comes back as it was thrown.
     func transaction<T: Sendable>(_ body: nonisolated(nonsending) (PostgresConnection) async throws -> sending T) async throws -> T {
+        let start = ContinuousClock.now
+        defer { commitDuration.record(duration: ContinuousClock.now - start) }
         do {
             return try await client.withTransaction(logger: logger, body)
         } catch let error as PostgresTransactionError {

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GRDB
+import Metrics
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -45,6 +46,8 @@ final class GroupCommitWriter: Sendable {
     }
 
     private let pool: DatabasePool
+    private let commitDuration = Metrics.Timer(label: "warden_database_commit_duration_seconds")
+    private let batchSize = Recorder(label: "warden_database_commit_batch_size", aggregate: true)
     private let state = Mutex(State())
     private let wakeUp = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
@@ -119,7 +122,11 @@ final class GroupCommitWriter: Sendable {
                 wakeUp.wait()
                 continue
             }
-            Self.finish(jobs, commit(jobs))
+            let start = DispatchTime.now().uptimeNanoseconds
+            let outcomes = commit(jobs)
+            commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
+            batchSize.record(jobs.count)
+            Self.finish(jobs, outcomes)
         }
     }
 

@@ -40,8 +40,11 @@ final class KeyRingRefresher: AccessTokenVerifier, OpenIDTokenSigner {
     /// Loads the stored keys, read after `generation` was: a change in between leaves the
     /// ring newer than the generation it records, so the next check loads again, never less.
     private func load(generation: Int64) async throws {
-        try await keyRing.load(try await store.allSigningKeys(), now: Date())
+        let keys = try await store.allSigningKeys()
+        let now = Date()
+        try await keyRing.load(keys, now: now)
         loadedGeneration.withLock { $0 = generation }
+        SigningKeyMetrics.record(keys, now: now)
     }
 
     func verify(_ token: String) async -> AccessTokenClaims? {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import WardenCore
 import WardenHTTP
 import WardenTokens
@@ -9,7 +10,7 @@ import WardenTokens
 /// Makes sure a signing key can sign, loads the key ring, and wires the endpoints.
 public func buildApplication(
     configuration: WardenConfiguration, store: any Storage, keyEncryptionKey: KeyEncryptionKey, logger: Logger,
-    demo: DemoCallback? = nil, onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
+    metrics: WardenMetrics? = nil, demo: DemoCallback? = nil, onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let issuer = configuration.effectiveIssuer
     let clock = SystemClock()
@@ -63,8 +64,10 @@ public func buildApplication(
         store: store, keys: keys, manager: manager,
         limiters: [clientLimits.perClientFromAddress, clientLimits.perAddress] + signInLimits.compactMap { $0 as? FailureRateLimiter },
         configuration: configuration, interval: .seconds(2), logger: logger)
+    var services: [any Service] = [maintenance, backchannelLogouts]
+    if let metrics, let address = configuration.metricsAddress { services.append(metrics.listener(address: address, logger: logger)) }
     return Application(
-        router: routes.router(logger: logger),
+        router: routes.router(logger: logger, recordingMetrics: metrics != nil),
         // A connection that sends nothing for this long is closed (idle keep-alive, stalled clients);
         // one whose request does not arrive whole in time too; and past the cap, new ones at once.
         server: .http1(
@@ -74,7 +77,7 @@ public func buildApplication(
                 ],
                 idleTimeout: .seconds(Int64(configuration.connectionIdleTimeout)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [maintenance, backchannelLogouts],
+        services: services,
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             await onServerRunning("http://\(configuration.host):\(port)")

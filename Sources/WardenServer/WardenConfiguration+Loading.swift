@@ -41,6 +41,7 @@ extension WardenConfiguration {
         var connection_idle_timeout: Int?
         var request_timeout: Int?
         var max_connections: Int?
+        var metrics_address: String?
 
         /// Every key the file may hold: the names of the properties above, spelled once.
         static let keys = Set(Mirror(reflecting: File()).children.compactMap(\.label))
@@ -117,6 +118,7 @@ extension WardenConfiguration {
         connectionIdleTimeout = file.connection_idle_timeout ?? connectionIdleTimeout
         requestTimeout = file.request_timeout ?? requestTimeout
         maxConnections = file.max_connections ?? maxConnections
+        if let text = file.metrics_address { metricsAddress = try Self.listenAddress(text, source: "\(path): metrics_address") }
         if let value = file.signing_algorithm {
             guard let algorithm = SigningAlgorithm(rawValue: value) else {
                 throw ConfigurationError("\(path): signing_algorithm '\(value)' is not one of ES256, RS256, EdDSA")
@@ -153,11 +155,18 @@ extension WardenConfiguration {
             guard let format = LogFormat(rawValue: text) else { throw ConfigurationError("WARDEN_LOG_FORMAT '\(text)' is not one of text, json") }
             logFormat = format
         }
+        if let text = value("WARDEN_METRICS_ADDRESS") { metricsAddress = try Self.listenAddress(text, source: "WARDEN_METRICS_ADDRESS") }
         if let text = value("WARDEN_PORT") {
             guard let port = Int(text) else { throw ConfigurationError("WARDEN_PORT '\(text)' is not a port number") }
             self.port = port
         }
         try validate(source: "environment")
+    }
+
+    /// `text` as a `host:port`, or an error naming `source`.
+    public static func listenAddress(_ text: String, source: String) throws -> ListenAddress {
+        guard let address = ListenAddress(text) else { throw ConfigurationError("\(source) '\(text)' is not a host:port") }
+        return address
     }
 
     /// Checks every value; `source` says where a bad one came from.
@@ -230,6 +239,9 @@ extension WardenConfiguration {
         }
         guard (0...3600).contains(databaseStatementTimeout) else {
             throw ConfigurationError("\(source): database_statement_timeout must be between 0 and 3600 seconds")
+        }
+        if let metricsAddress, metricsAddress.port == port, metricsAddress.port != 0, metricsAddress.host == host {
+            throw ConfigurationError("\(source): metrics_address must not be the public address \(metricsAddress)")
         }
     }
 }

@@ -78,6 +78,8 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var requestTimeout = 30
     /// Open connections at most; past it a new connection is closed at once.
     public var maxConnections = 4096
+    /// Where `GET /metrics` (Prometheus) listens, apart from the public port; nil: off.
+    public var metricsAddress: ListenAddress?
 
     public init() {}
 
@@ -96,6 +98,30 @@ public struct WardenConfiguration: Sendable, Equatable {
     /// How long resource servers may cache the JWKS: half the lead time, so a
     /// rotated key is in every cache before it signs; at most an hour.
     public var jwksMaxAge: Int { max(0, min(3600, keyRotationLeadTime / 2)) }
+}
+
+/// A `host:port` to listen on (`[::1]:9464` for an IPv6 address).
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Reads `host:port`; nil if it is not one.
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(where: { $0 == "[" || $0 == "]" || $0 == "/" || $0.isWhitespace }) else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// `log_format` values.

@@ -22,6 +22,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The exact issuer URL (env WARDEN_ISSUER; default http://localhost:<port>).")
     var issuer: String?
 
+    @Option(help: "Serve Prometheus metrics at GET /metrics on this host:port (env WARDEN_METRICS_ADDRESS; default off).")
+    var metricsAddress: String?
+
     @Flag(help: "Create demo clients and, if none is given, a key-encryption key beside the database. Never in production.")
     var demo = false
 
@@ -30,16 +33,19 @@ struct Serve: AsyncParsableCommand {
         if let host { configuration.host = host }
         if let port { configuration.port = port }
         if let issuer { configuration.issuer = issuer }
+        if let metricsAddress { configuration.metricsAddress = try WardenConfiguration.listenAddress(metricsAddress, source: "--metrics-address") }
         try configuration.validate(source: "command line")
         GlobalOptions.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat)
+        // Before the store opens: metrics made before the bootstrap would record nothing.
+        let metrics = configuration.metricsAddress.map { _ in WardenMetrics.bootstrap() }
         let logger = Logger(label: "warden")
 
         try await global.withOpenStore(configuration) { store in
-            try await serve(store: store, configuration: configuration, logger: logger)
+            try await serve(store: store, configuration: configuration, metrics: metrics, logger: logger)
         }
     }
 
-    func serve(store: any WardenStorage, configuration: WardenConfiguration, logger: Logger) async throws {
+    func serve(store: any WardenStorage, configuration: WardenConfiguration, metrics: WardenMetrics?, logger: Logger) async throws {
         let keyEncryptionKey: KeyEncryptionKey
         if let key = try global.optionalKeyEncryptionKey(configuration) {
             keyEncryptionKey = key
@@ -66,7 +72,7 @@ struct Serve: AsyncParsableCommand {
             logger.warning("DEMO MODE: demo clients and a demo user exist in this database. Never use --demo in production.")
         }
         let app = try await buildApplication(
-            configuration: configuration, store: store, keyEncryptionKey: keyEncryptionKey, logger: logger, demo: demoCallback,
+            configuration: configuration, store: store, keyEncryptionKey: keyEncryptionKey, logger: logger, metrics: metrics, demo: demoCallback,
             onServerRunning: { [banner, format = configuration.logFormat] address in
                 let line = "Warden listening on \(address) (issuer \(issuer))"
                 guard format == .text else {

@@ -5,6 +5,7 @@
     python3 Tests/Benchmarks/bench.py --smoke     # a few seconds against the debug build: checks it still works
     python3 Tests/Benchmarks/bench.py --scale-out # one, then two instances on a throwaway PostgreSQL: results/scale-out.md
     python3 Tests/Benchmarks/bench.py --compare OLD_BINARY  # the durable-write hot paths, OLD vs this, interleaved: results/compare.md
+    python3 Tests/Benchmarks/bench.py --observability # token issuance, metrics/tracing off vs on, interleaved: results/observability.md
 
 For each scenario and concurrency it records requests/s, latency p50/p99/p99.9,
 non-2xx answers and the server's CPU time per request (from /proc/PID/stat before
@@ -115,8 +116,9 @@ def build_release() -> Path:
 
 
 def start_server(binary: Path, root: Path, durability: str = "full", database: str | None = None,
-                 kek: Path | None = None, issuer: str | None = None, config: tuple[str, ...] = ()) -> Server:
-    """`config`: more warden.yaml lines, such as "signing_algorithm: EdDSA"."""
+                 kek: Path | None = None, issuer: str | None = None, config: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> Server:
+    """`config`: more warden.yaml lines, such as "signing_algorithm: EdDSA"; `env`: more environment."""
     root.mkdir(parents=True, exist_ok=True)
     if kek is None:
         kek = root / "kek"
@@ -131,7 +133,7 @@ def start_server(binary: Path, root: Path, durability: str = "full", database: s
     process = subprocess.Popen(
         [str(binary), "serve", "--config", str(root / "warden.yaml"), "--database", str(database),
          "--key-encryption-key-file", str(kek), "--port", str(port), "--issuer", issuer or base],
-        cwd=root, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        cwd=root, stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     deadline = started + 60
     while time.monotonic() < deadline:
         try:
@@ -397,6 +399,7 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
                                        "/authorize", concurrency, seconds, flow.code_flow_env()))
         finally:
             server.stop()
+        facts["observability"] = run_observability(binary, concurrencies, seconds, rounds=1)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return results, facts
@@ -586,14 +589,58 @@ def run_compare(binaries: dict[str, Path], concurrencies: list[int], seconds: fl
     return results
 
 
-def compare_report(results: list[tuple[str, Result]], labels: list[str], rounds: int, seconds: float) -> str:
+def observability_variants() -> dict[str, dict]:
+    """The server's settings for each observability variant: what start_server gets."""
+    return {
+        "off": {},
+        "metrics on": {"config": (f"metrics_address: 127.0.0.1:{free_port()}",)},
+    }
+
+
+def run_observability(binary: Path, concurrencies: list[int], seconds: float, rounds: int) -> list[tuple[str, Result]]:
+    """Token issuance (client credentials) and /healthz with metrics and tracing off, metrics
+    on, and tracing on; a fresh server per variant and round, interleaved like --compare. A
+    variant whose server did not record what it served fails the run: it measured nothing."""
+    root = Path(tempfile.mkdtemp(prefix="warden-bench-observability-"))
+    results: list[tuple[str, Result]] = []
+    try:
+        for round_index in range(rounds):
+            order = list(observability_variants().items())
+            for label, settings in order if round_index % 2 == 0 else reversed(order):
+                server = start_server(binary, root / f"{label}-{round_index}".replace(" ", "-"), **settings)
+                try:
+                    token_env, _ = backend_envs(server)
+                    for concurrency in concurrencies:
+                        results.append((label, measure(server, "GET /healthz", "scenario_get.lua", "/healthz", concurrency, seconds)))
+                        results.append((label, measure(server, "POST /token (client credentials, ES256)", "scenario_post.lua",
+                                                       "/token", concurrency, seconds, token_env)))
+                    check_observed(server, label, settings)
+                finally:
+                    server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return results
+
+
+def check_observed(server: Server, label: str, settings: dict) -> None:
+    for line in settings.get("config", ()):
+        if line.startswith("metrics_address:"):
+            scrape = requests.get(f"http://{line.split(': ', 1)[1]}/metrics", timeout=5).text
+            issued = re.search(r'^warden_tokens_issued_total\{grant_type="client_credentials",token_type="access_token"\} (\d+)', scrape, re.M)
+            if not issued or int(issued.group(1)) == 0:
+                raise SystemExit(f"{label}: the metrics listener counted no issued token")
+
+
+def compare_report(results: list[tuple[str, Result]], labels: list[str], rounds: int, seconds: float,
+                   title: str | None = None, ratio_note: str | None = None) -> str:
     lines = [
-        f"# Warden benchmark: {' vs '.join(labels)}", "",
-        f"{rounds} interleaved rounds, a fresh server per binary and round, {seconds:g} s per cell; means of the rounds.",
+        f"# Warden benchmark: {title or ' vs '.join(labels)}", "",
+        f"{rounds} interleaved rounds, a fresh server per variant and round, {seconds:g} s per cell; means of the rounds"
+        + (f"; ratios are {ratio_note}." if ratio_note else "."),
         f"Machine: {machine()}. Command: `{' '.join(['python3', *sys.argv])}`", "",
         "| scenario | conc. | " + " | ".join(f"{label} req/s | {label} vs /healthz | {label} CPU µs/req" for label in labels)
-        + f" | {labels[-1]} / {labels[0]} | non-2xx ({' / '.join(labels)}) |",
-        "| --- | ---: | " + " | ".join("---: | ---: | ---:" for _ in labels) + " | ---: | ---: |",
+        + " | " + " | ".join(f"{label} / {labels[0]}" for label in labels[1:]) + f" | non-2xx ({' / '.join(labels)}) |",
+        "| --- | ---: | " + " | ".join("---: | ---: | ---:" for _ in labels) + " | ---:" * (len(labels) - 1) + " | ---: |",
     ]
     keys = list(dict.fromkeys((r.scenario, r.concurrency) for _, r in results))
 
@@ -610,8 +657,8 @@ def compare_report(results: list[tuple[str, Result]], labels: list[str], rounds:
             rates.append(rate)
         bad = [sum(r.non2xx + r.socket_errors for l, r in results if l == label and r.scenario == scenario and r.concurrency == concurrency)
                for label in labels]
-        lines.append(f"| {scenario} | {concurrency} | " + " | ".join(cells) + f" | {rates[-1] / rates[0] if rates[0] else 0:.3f} | "
-                     + " / ".join(map(str, bad)) + " |")
+        ratios = " | ".join(f"{rate / rates[0] if rates[0] else 0:.3f}" for rate in rates[1:])
+        lines.append(f"| {scenario} | {concurrency} | " + " | ".join(cells) + f" | {ratios} | " + " / ".join(map(str, bad)) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -628,6 +675,12 @@ def commit() -> str:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     except OSError:
         return "unknown"
+
+
+def observability_report(results: list[tuple[str, Result]], rounds: int, seconds: float) -> str:
+    labels = list(dict.fromkeys(label for label, _ in results))
+    return compare_report(results, labels, rounds, seconds, title="observability off vs on",
+                          ratio_note="each variant against `off`")
 
 
 def report(results: list[Result], facts: dict, seconds: float, binary: Path) -> str:
@@ -653,6 +706,8 @@ def report(results: list[Result], facts: dict, seconds: float, binary: Path) -> 
                      f"{r.p99_us / 1000:.2f} | {r.p999_us / 1000:.2f} | {r.cpu_us_per_request:.0f} | {cpu_ratio} | "
                      f"{r.non2xx + r.socket_errors} |")
     lines += ["", "![throughput vs concurrency](throughput.svg)", ""]
+    if facts.get("observability"):
+        lines += ["#" + observability_report(facts["observability"], 1, seconds)]
     return "\n".join(lines)
 
 
@@ -749,7 +804,9 @@ def main() -> int:
     parser.add_argument("--scale-out", action="store_true", help="one, then two instances on a throwaway PostgreSQL: scale-out.md")
     parser.add_argument("--compare", type=Path, metavar="BASELINE",
                         help="interleave the durable-write hot paths of BASELINE (a warden binary) and --binary: compare.md")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds with --compare")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds with --compare and --observability")
+    parser.add_argument("--observability", action="store_true",
+                        help="token issuance with metrics and tracing off, metrics on, tracing on: observability.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -768,6 +825,13 @@ def main() -> int:
         (args.out / "compare.md").write_text(text)
         print(text)
         return 1 if any(r.requests == 0 or r.non2xx or r.socket_errors for _, r in results) else 0
+    if args.observability:
+        results = run_observability(binary, [int(c) for c in (args.concurrency or "16,64").split(",")], args.seconds, args.rounds)
+        args.out.mkdir(parents=True, exist_ok=True)
+        text = observability_report(results, args.rounds, args.seconds)
+        (args.out / "observability.md").write_text(text)
+        print(text)
+        return 1 if any(r.requests == 0 or r.non2xx or r.socket_errors for _, r in results) else 0
     if args.scale_out:
         rows, facts = run_scale_out(binary, [int(c) for c in (args.concurrency or "16,64").split(",")], args.seconds)
         facts["command"] = " ".join(["python3", *sys.argv])
@@ -781,7 +845,7 @@ def main() -> int:
     (args.out / "report.md").write_text(report(results, facts, args.seconds, binary))
     (args.out / "throughput.svg").write_text(plot(results))
     print(report(results, facts, args.seconds, binary))
-    failures = [r for r in results if r.requests == 0 or r.non2xx or r.socket_errors]
+    failures = [r for r in results + [r for _, r in facts.get("observability", [])] if r.requests == 0 or r.non2xx or r.socket_errors]
     for failure in failures:
         print(f"FAILED: {failure.scenario} at {failure.concurrency}: {failure.requests} requests, "
               f"{failure.non2xx} non-2xx, {failure.socket_errors} socket errors", file=sys.stderr)

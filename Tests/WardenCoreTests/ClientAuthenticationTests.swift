@@ -79,6 +79,9 @@ struct ClientAuthenticationTests {
             let error = await #expect(throws: OAuthError.self) { try await authenticator.authenticate(attempt) }
             #expect(error?.code == .invalidClient)
             #expect(error?.publicDescription == "Client authentication failed")
+            // The method tried, for the failure metric's label; never sent to the client.
+            #expect(error?.clientAuthenticationMethod == attempt.method)
+            #expect(error?.responseFields == ["error": "invalid_client", "error_description": "Client authentication failed"])
         }
     }
 

@@ -36,7 +36,7 @@ struct IntrospectionRevocationTests {
         let (client, secret) = Client.confidential()
         let world = World([client])
         let token = try await world.token(for: client)
-        let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        let (_, response, _) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
         #expect(response.active)
         #expect(response.clientID == client.id)
         #expect(response.scope == client.scope.description)
@@ -57,7 +57,7 @@ struct IntrospectionRevocationTests {
             issuedAt: Date(), expiresAt: Date().addingTimeInterval(60), jwtID: "j"))
         for _ in 0..<2 {
             let before = changes.reads.withLock { $0 }
-            let (_, response) = try await introspection.introspect(form: FormBody(["token": own]), authorization: basic(client.id, secret.value))
+            let (_, response, _) = try await introspection.introspect(form: FormBody(["token": own]), authorization: basic(client.id, secret.value))
             #expect(response.active)
             #expect(changes.reads.withLock { $0 } - before == 1)
         }
@@ -66,7 +66,7 @@ struct IntrospectionRevocationTests {
     @Test("unknown tokens are inactive")
     func unknown() async throws {
         let (client, secret) = Client.confidential()
-        let (_, response) = try await World([client]).introspection.introspect(
+        let (_, response, _) = try await World([client]).introspection.introspect(
             form: FormBody(["token": "garbage"]), authorization: basic(client.id, secret.value))
         #expect(response == .inactive)
     }
@@ -76,15 +76,17 @@ struct IntrospectionRevocationTests {
         let (client, secret) = Client.confidential()
         let world = World([client])
         let token = try await world.token(for: client)
-        for _ in 0..<3 {
-            let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        for round in 0..<3 {
+            let (_, response, cached) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
             #expect(response.active)
+            #expect(cached == (round > 0))
         }
         #expect(world.signer.verifications.withLock { $0 } == 1)
         // Any revocation (even of another token) empties what the cache may answer.
         try await world.revocations.revoke(jwtID: "other", clientID: client.id, expiresAt: Date().addingTimeInterval(60))
-        let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        let (_, response, cached) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
         #expect(response.active)
+        #expect(!cached)
         #expect(world.signer.verifications.withLock { $0 } == 2)
     }
 
@@ -93,10 +95,10 @@ struct IntrospectionRevocationTests {
         let (client, secret) = Client.confidential()
         let world = World([client])
         let token = try await world.token(for: client)
-        let (_, before) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        let (_, before, _) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
         #expect(before.active)
         _ = try await world.revocation.revoke(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
-        let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        let (_, response, _) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
         #expect(!response.active)
     }
 
@@ -110,7 +112,7 @@ struct IntrospectionRevocationTests {
             try await world.revocation.revoke(form: FormBody(["token": token]), authorization: basic(other.id, otherSecret.value))
         }
         #expect(error?.code == .unauthorizedClient)
-        let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(owner.id, ownerSecret.value))
+        let (_, response, _) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(owner.id, ownerSecret.value))
         #expect(response.active)
     }
 
@@ -120,10 +122,10 @@ struct IntrospectionRevocationTests {
         let (rs, rsSecret) = Client.confidential(id: "resource-server")
         let world = World([owner, rs])
         let token = try await world.token(for: owner)
-        let (_, before) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(rs.id, rsSecret.value))
+        let (_, before, _) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(rs.id, rsSecret.value))
         #expect(before.active)
         _ = try await world.clients.delete(clientID: owner.id)
-        let (_, response) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(rs.id, rsSecret.value))
+        let (_, response, _) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(rs.id, rsSecret.value))
         #expect(!response.active)
     }
 

@@ -29,7 +29,8 @@ public struct ClientAuthenticator: Sendable {
     public func authenticate(_ presented: PresentedClientCredentials, address: String? = nil) async throws -> Client {
         do {
             return try await check(presented)
-        } catch let error as OAuthError where error.code == .invalidClient {
+        } catch var error as OAuthError where error.code == .invalidClient {
+            error.clientAuthenticationMethod = presented.method
             let addressKey = address ?? "unknown"
             let limits = FailureLimits([(failuresPerClient, "\(presented.clientID) \(addressKey)"), (failuresPerAddress, addressKey)])
             if let wait = try await limits.admit(now: clock.now()) { throw OAuthError.rateLimited(retryAfter: wait) }

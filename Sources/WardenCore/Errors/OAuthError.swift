@@ -38,6 +38,8 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public var retryAfter: Int?
     /// The security event this failure is (OPERATIONS.md), logged apart: `code_reuse_detected`...
     public var securityEvent: String?
+    /// For `invalid_client`: the authentication method the client tried, when it was readable.
+    public var clientAuthenticationMethod: ClientAuthMethod?
 
     /// Makes an error; `description` is filtered to the characters RFC 6749 allows.
     public init(_ code: Code, _ description: String? = nil, cause: String? = nil) {

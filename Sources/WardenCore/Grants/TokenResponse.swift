@@ -16,6 +16,11 @@ public struct TokenResponse: Sendable, Equatable {
         self.refreshToken = refreshToken
     }
 
+    /// The kinds of token in the response: `access_token`, then `refresh_token` and `id_token` when present.
+    public var issuedTokenTypes: [String] {
+        ["access_token"] + (refreshToken == nil ? [] : ["refresh_token"]) + (idToken == nil ? [] : ["id_token"])
+    }
+
     /// The JSON body (RFC 6749 §5.1).
     public var json: [UInt8] {
         var writer = JSONObjectWriter()

@@ -30,8 +30,11 @@ public struct IntrospectionEndpoint: Sendable {
         self.clock = clock
     }
 
-    /// Introspects `token` for an authenticated confidential client (RFC 7662 §2.1).
-    public func introspect(form: FormBody, authorization: String?, address: String? = nil) async throws -> (client: Client, response: IntrospectionResponse) {
+    /// Introspects `token` for an authenticated confidential client (RFC 7662 §2.1);
+    /// `cached`: the answer came from the cache of live access tokens.
+    public func introspect(
+        form: FormBody, authorization: String?, address: String? = nil
+    ) async throws -> (client: Client, response: IntrospectionResponse, cached: Bool) {
         // Read once, before any check, so that a change during the checks leaves a cache
         // entry stale, never wrong; the client lookups below use the same reading.
         let generations = try await changes.currentGenerations()
@@ -43,9 +46,9 @@ public struct IntrospectionEndpoint: Sendable {
             guard let token = form["token"] else { throw OAuthError.invalidRequest("token is required") }
             let digest = OpaqueToken(token).digest
             switch try await accessToken(token, digest: digest, generations: generations) {
-            case .active(let claims): return (client, IntrospectionResponse(claims: claims))
-            case .inactive: return (client, .inactive)
-            case .notAnAccessToken: return (client, try await refreshTokenResponse(digest: digest, caller: client))
+            case .active(let claims, let cached): return (client, IntrospectionResponse(claims: claims), cached)
+            case .inactive: return (client, .inactive, false)
+            case .notAnAccessToken: return (client, try await refreshTokenResponse(digest: digest, caller: client), false)
             }
         }
     }
@@ -56,25 +59,25 @@ public struct IntrospectionEndpoint: Sendable {
     public func activeAccessToken(_ token: String) async throws -> (claims: AccessTokenClaims, generations: ChangeGenerations)? {
         let generations = try await changes.currentGenerations()
         return try await ChangeGenerations.$current.withValue(generations) {
-            guard case .active(let claims) = try await accessToken(token, digest: OpaqueToken(token).digest, generations: generations)
+            guard case .active(let claims, _) = try await accessToken(token, digest: OpaqueToken(token).digest, generations: generations)
             else { return nil }
             return (claims, generations)
         }
     }
 
     enum AccessTokenState {
-        case active(AccessTokenClaims)
+        case active(AccessTokenClaims, cached: Bool)
         case inactive
         case notAnAccessToken
     }
 
     private func accessToken(_ token: String, digest: [UInt8], generations: ChangeGenerations) async throws -> AccessTokenState {
         let now = clock.now()
-        if let claims = cache.value(for: digest, generations: generations, now: now) { return .active(claims) }
+        if let claims = cache.value(for: digest, generations: generations, now: now) { return .active(claims, cached: true) }
         guard let claims = await verifier.verify(token) else { return .notAnAccessToken }
         guard let liveUntil = try await liveUntil(claims, now: now) else { return .inactive }
         cache.remember(claims, for: digest, until: liveUntil, generations: generations)
-        return .active(claims)
+        return .active(claims, cached: false)
     }
 
     /// Until when a verified access token stays live, or nil when it is dead now:

@@ -9,7 +9,7 @@ import Foundation
 /// has expired.
 public struct SigningKeySchedule: Sendable {
     /// The life cycle of one key.
-    public enum State: String, Sendable, Codable {
+    public enum State: String, Sendable, Codable, CaseIterable {
         /// Published, not yet signing.
         case pending
         /// The key new tokens of its algorithm are signed with.

@@ -10,13 +10,16 @@ extension WardenRoutes {
             let form = try await request.oauthForm()
             let (client, response) = try await tokenEndpoint.respond(to: form, authorization: request.authorization, address: context.remoteAddress)
             context.outcome.clientID = client.id
+            context.outcome.issued = .init(grantType: form["grant_type"] ?? "", tokenTypes: response.issuedTokenTypes)
             return JSONBody.response(bytes: response.json, headers: .noStore)
         }
         router.post("/introspect") { request, context in
             var request = request
             let form = try await request.oauthForm()
-            let (client, response) = try await introspectionEndpoint.introspect(form: form, authorization: request.authorization, address: context.remoteAddress)
+            let (client, response, cached) = try await introspectionEndpoint.introspect(
+                form: form, authorization: request.authorization, address: context.remoteAddress)
             context.outcome.clientID = client.id
+            context.outcome.introspection = .init(active: response.active, cached: cached)
             return JSONBody.response(bytes: response.json, headers: .noStore)
         }
         router.post("/revoke") { request, context in

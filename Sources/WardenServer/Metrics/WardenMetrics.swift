@@ -1,0 +1,75 @@
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// Prometheus metrics (OPERATIONS.md): swift-metrics' process-wide backend, a
+/// swift-prometheus registry, and the separate listener that serves it.
+///
+/// Hummingbird's `MetricsMiddleware` names its series after OpenTelemetry's
+/// conventions; they are renamed here to the documented `warden_http_*` names and
+/// labels. Warden's own series are made under their final names where they are counted.
+public struct WardenMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    /// Makes the registry the backend of swift-metrics; once per process, before any
+    /// metric is made (one made earlier records nothing).
+    public static func bootstrap() -> WardenMetrics {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.nameAndLabelSanitizer = renamed
+        // Warden answers in well under the defaults' first bucket (5 ms).
+        let fast: [Duration] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map { .seconds($0) }
+        factory.durationHistogramBuckets = [
+            "warden_http_request_duration_seconds": fast, "warden_database_commit_duration_seconds": fast,
+        ]
+        factory.valueHistogramBuckets = ["warden_database_commit_batch_size": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]]
+        MetricsSystem.bootstrap(factory)
+        Gauge(label: "warden_build_info", dimensions: [("version", WardenVersion.current)]).record(1)
+        // Present at zero from the start, so that an alert on their increase sees the first one.
+        for label in ["warden_refresh_token_reuse_detected_total", "warden_code_reuse_detected_total"] { _ = Counter(label: label) }
+        return WardenMetrics(registry: registry)
+    }
+
+    /// Hummingbird's series under Warden's names: `route`, `method`, `status` labels, and
+    /// the duration histogram by route and method only.
+    static func renamed(_ name: String, _ labels: [(String, String)]) -> (String, [(String, String)]) {
+        func relabeled(dropping dropped: Set<String> = []) -> [(String, String)] {
+            labels.compactMap { key, value in
+                guard !dropped.contains(key) else { return nil }
+                switch key {
+                case "http.route": return ("route", value)
+                case "http.request.method": return ("method", value)
+                case "http.response.status_code", "error.type": return ("status", value)
+                default: return (key, value)
+                }
+            }
+        }
+        switch name {
+        case "hb.requests": return ("warden_http_requests_total", relabeled())
+        case "hb.request.errors": return ("warden_http_request_errors_total", relabeled())
+        case "http.server.request.duration":
+            return ("warden_http_request_duration_seconds", relabeled(dropping: ["http.response.status_code"]))
+        case "http.server.active_requests": return ("warden_http_active_requests", relabeled())
+        default: return (name, labels)
+        }
+    }
+
+    /// The listener of `GET /metrics` (Prometheus text format 0.0.4) on `address`.
+    func listener(address: ListenAddress, logger: Logger) -> some Service {
+        let router = Router()
+        router.get("/metrics") { [registry] _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        return Application(
+            router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? address.port
+                logger.info("Metrics listening on http://\(ListenAddress(host: address.host, port: port))/metrics")
+            },
+            logger: logger)
+    }
+}
