@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import WardenCore
@@ -44,9 +45,15 @@ public struct WardenRoutes: Sendable {
     }
 
     /// The router with every route and middleware; `recordingMetrics` adds Hummingbird's
-    /// HTTP metrics and Warden's protocol metrics (swift-metrics, bootstrapped by the caller).
-    public func router(logger: Logger, recordingMetrics: Bool = false) -> Router<WardenRequestContext> {
+    /// HTTP metrics and Warden's protocol metrics (swift-metrics), `tracing` a server span
+    /// per request (swift-distributed-tracing); the caller bootstraps both backends.
+    public func router(logger: Logger, recordingMetrics: Bool = false, tracing: Bool = false) -> Router<WardenRequestContext> {
         let router = Router(context: WardenRequestContext.self)
+        if tracing {
+            // Outermost, so that the request's log line is written inside its span (trace_id, span_id).
+            let issuer = URLComponents(string: metadata.issuer)
+            router.add(middleware: RequestTracingMiddleware(scheme: issuer?.scheme ?? "http", serverAddress: issuer?.host ?? "localhost"))
+        }
         router.add(middleware: RequestLogMiddleware(logger: logger))
         if recordingMetrics {
             router.add(middleware: MetricsMiddleware())

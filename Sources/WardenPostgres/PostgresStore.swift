@@ -67,19 +67,23 @@ public final class PostgresStore: Storage, Sendable {
     /// Runs `body` in one transaction on one pooled connection; an error thrown by `body`
     /// rolls it back and comes back as it was thrown.
     func transaction<T: Sendable>(_ body: nonisolated(nonsending) (PostgresConnection) async throws -> sending T) async throws -> T {
-        let start = ContinuousClock.now
-        defer { commitDuration.record(duration: ContinuousClock.now - start) }
-        do {
-            return try await client.withTransaction(logger: logger, body)
-        } catch let error as PostgresTransactionError {
-            throw error.closureError ?? error
+        try await withChildSpan("postgresql transaction", ofKind: .client, attribute: ("db.system", "postgresql")) {
+            let start = ContinuousClock.now
+            defer { commitDuration.record(duration: ContinuousClock.now - start) }
+            do {
+                return try await client.withTransaction(logger: logger, body)
+            } catch let error as PostgresTransactionError {
+                throw error.closureError ?? error
+            }
         }
     }
 
     /// Runs one statement and returns its rows.
     @discardableResult
     func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
-        try await client.query(query, logger: logger)
+        try await withChildSpan("postgresql query", ofKind: .client, attribute: ("db.system", "postgresql")) {
+            try await client.query(query, logger: logger)
+        }
     }
 
     public func isHealthy() async -> Bool {

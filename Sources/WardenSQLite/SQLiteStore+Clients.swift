@@ -5,13 +5,13 @@ import WardenMigrations
 
 extension SQLiteStore: ClientRepository {
     public func client(id: String) async throws -> Client? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM clients WHERE id = ?"), arguments: [id]).map(Self.client(from:))
         }
     }
 
     public func allClients() async throws -> [Client] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM clients ORDER BY created_at, id")).map(Self.client(from:))
         }
     }

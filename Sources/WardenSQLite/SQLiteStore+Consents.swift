@@ -5,7 +5,7 @@ import WardenMigrations
 
 extension SQLiteStore: ConsentRepository {
     public func consentedScope(userID: String, clientID: String) async throws -> Scope? {
-        try await pool.read { db in
+        try await read { db in
             try String.fetchOne(
                 db.cachedStatement(sql: "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?"), arguments: [userID, clientID]
             ).map(StoredForm.scope)

@@ -41,7 +41,7 @@ extension SQLiteStore: GrantRepository {
     }
 
     public func refreshToken(digest: [UInt8]) async throws -> RefreshTokenRecord? {
-        try await pool.read { db in try Self.refreshToken(digest: digest, in: db) }
+        try await read { db in try Self.refreshToken(digest: digest, in: db) }
     }
 
     public func withLockedRefreshToken<T: Sendable>(
@@ -152,7 +152,7 @@ extension SQLiteStore: GrantRepository {
     }
 
     public func activeGrantEnd(id: String, at now: Date) async throws -> Date? {
-        try await pool.read { db in
+        try await read { db in
             try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT expires_at FROM grants WHERE id = ? AND revoked_at IS NULL AND expires_at > ?"),
                 arguments: [id, now.unixSeconds]

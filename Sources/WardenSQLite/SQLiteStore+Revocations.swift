@@ -14,7 +14,7 @@ extension SQLiteStore: RevocationRepository {
     }
 
     public func isRevoked(jwtID: String) async throws -> Bool {
-        try await pool.read { db in
+        try await read { db in
             try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = ?)"), arguments: [jwtID]) ?? false
         }
     }

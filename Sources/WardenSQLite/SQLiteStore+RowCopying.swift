@@ -5,7 +5,7 @@ import WardenMigrations
 extension SQLiteStore: RowCopying {
     public func exportRows(of table: ExportTable, into body: @escaping @Sendable ([ExportValue]) throws -> Void) async throws {
         let order = table.key.isEmpty ? "rowid" : table.key.joined(separator: ", ")
-        try await pool.read { db in
+        try await read { db in
             let rows = try Row.fetchCursor(db, sql: "SELECT \(table.columnList) FROM \(table.name) ORDER BY \(order)")
             while let row = try rows.next() {
                 try body(table.columns.indices.map { index in Self.exportValue(row[index], kind: table.columns[index].kind) })
@@ -14,7 +14,7 @@ extension SQLiteStore: RowCopying {
     }
 
     public func exportedRowCount() async throws -> Int {
-        try await pool.read { db in
+        try await read { db in
             try ExportSchema.tables.reduce(0) { count, table in
                 count + (try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table.name)") ?? 0)
             }

@@ -5,7 +5,7 @@ import WardenMigrations
 
 extension SQLiteStore: SessionRepository {
     public func session(digest: [UInt8], at now: Date) async throws -> BrowserSession? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM sessions WHERE digest = ? AND expires_at > ?"), arguments: [Data(digest), now.unixSeconds]
             ).map { row in
@@ -42,7 +42,7 @@ extension SQLiteStore: SessionRepository {
     }
 
     public func sessionSummaries(userID: String?, at now: Date) async throws -> [SessionSummary] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(
                 db,
                 sql: """

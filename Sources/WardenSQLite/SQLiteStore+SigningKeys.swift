@@ -5,7 +5,7 @@ import WardenMigrations
 
 extension SQLiteStore: SigningKeyRepository {
     public func allSigningKeys() async throws -> [SigningKeyRecord] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM signing_keys ORDER BY rowid")).map { row in
                 let algorithm: String = row["algorithm"]
                 let retiredAt: Int64? = row["retired_at"]

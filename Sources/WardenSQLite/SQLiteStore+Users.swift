@@ -5,19 +5,19 @@ import WardenMigrations
 
 extension SQLiteStore: UserRepository {
     public func user(username: String) async throws -> User? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE username = ?"), arguments: [username]).map(Self.user(from:))
         }
     }
 
     public func user(id: String) async throws -> User? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE id = ?"), arguments: [id]).map(Self.user(from:))
         }
     }
 
     public func allUsers() async throws -> [User] {
-        try await pool.read { db in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM users ORDER BY username")).map(Self.user(from:)) }
+        try await read { db in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM users ORDER BY username")).map(Self.user(from:)) }
     }
 
     public func insert(_ user: User) async throws {
@@ -65,7 +65,7 @@ extension SQLiteStore: UserRepository {
     }
 
     public func userAndClaimsRequest(grantID: String) async throws -> (User, String?)? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT u.*, g.claims AS grant_claims FROM grants g JOIN users u ON u.id = g.user_id WHERE g.id = ?"),
                 arguments: [grantID]

@@ -43,9 +43,15 @@ public final class SQLiteStore: Storage, Sendable {
         writer.stop(waiting: false)
     }
 
-    /// Runs `body` as one all-or-nothing write, committed together with concurrent writes.
+    /// Runs `body` as one all-or-nothing write, committed together with concurrent writes;
+    /// traced as one span from the request's side (waiting for its batch included).
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.write(body)
+        try await withChildSpan("sqlite write", ofKind: .client, attribute: ("db.system", "sqlite")) { try await writer.write(body) }
+    }
+
+    /// Runs `body` on a reader connection, in one read transaction (one span).
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await withChildSpan("sqlite read", ofKind: .client, attribute: ("db.system", "sqlite")) { try await pool.read(body) }
     }
 
     /// Applies pending migrations. Several processes may start on a new file at once

@@ -10,10 +10,14 @@ public struct BcryptPasswordHasher: PasswordHasher {
     public init() {}
 
     public func hash(_ password: String) async throws -> String {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: Self.cost) }
+        try await withChildSpan("password hashing") {
+            try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: Self.cost) }
+        }
     }
 
     public func verify(_ password: String, hash: String) async -> Bool {
-        (try? await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }) ?? false
+        await withChildSpan("password hashing") {
+            (try? await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }) ?? false
+        }
     }
 }

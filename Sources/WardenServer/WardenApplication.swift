@@ -8,9 +8,10 @@ import WardenTokens
 
 /// Builds the real application: used by `warden serve` and, in-process, by the tests.
 /// Makes sure a signing key can sign, loads the key ring, and wires the endpoints.
+/// `metrics` and `tracing` (the span exporter's service) come bootstrapped, or nil: off.
 public func buildApplication(
     configuration: WardenConfiguration, store: any Storage, keyEncryptionKey: KeyEncryptionKey, logger: Logger,
-    metrics: WardenMetrics? = nil, demo: DemoCallback? = nil, onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
+    metrics: WardenMetrics? = nil, tracing: (any Service)? = nil, demo: DemoCallback? = nil, onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let issuer = configuration.effectiveIssuer
     let clock = SystemClock()
@@ -66,8 +67,9 @@ public func buildApplication(
         configuration: configuration, interval: .seconds(2), logger: logger)
     var services: [any Service] = [maintenance, backchannelLogouts]
     if let metrics, let address = configuration.metricsAddress { services.append(metrics.listener(address: address, logger: logger)) }
+    if let tracing { services.append(tracing) }
     return Application(
-        router: routes.router(logger: logger, recordingMetrics: metrics != nil),
+        router: routes.router(logger: logger, recordingMetrics: metrics != nil, tracing: tracing != nil),
         // A connection that sends nothing for this long is closed (idle keep-alive, stalled clients);
         // one whose request does not arrive whole in time too; and past the cap, new ones at once.
         server: .http1(

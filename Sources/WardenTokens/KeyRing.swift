@@ -87,15 +87,20 @@ public final class KeyRing: AccessTokenSigner, AccessTokenVerifier, OpenIDTokenS
     }
 
     public func sign(_ claims: AccessTokenClaims) async throws -> String {
-        try signer(accessTokenAlgorithm).encode(JWTPayloads.accessToken(claims), as: .accessToken)
+        try signing("sign access token", algorithm: accessTokenAlgorithm) { try $0.encode(JWTPayloads.accessToken(claims), as: .accessToken) }
     }
 
     public func signIDToken(_ claims: IDTokenClaims, algorithm: SigningAlgorithm) async throws -> String {
-        try signer(algorithm).encode(JWTPayloads.idToken(claims), as: .idToken)
+        try signing("sign ID token", algorithm: algorithm) { try $0.encode(JWTPayloads.idToken(claims), as: .idToken) }
     }
 
     public func signLogoutToken(_ claims: LogoutTokenClaims, algorithm: SigningAlgorithm) async throws -> String {
-        try signer(algorithm).encode(JWTPayloads.logoutToken(claims), as: .logoutToken)
+        try signing("sign logout token", algorithm: algorithm) { try $0.encode(JWTPayloads.logoutToken(claims), as: .logoutToken) }
+    }
+
+    /// One span per signature: its kind and algorithm, never the claims.
+    private func signing(_ name: String, algorithm: SigningAlgorithm, _ encode: (CompactJWSEncoder) throws -> String) throws -> String {
+        try withChildSpan(name, attribute: ("warden.signing.algorithm", algorithm.rawValue)) { try encode(try signer(algorithm)) }
     }
 
     public func verify(_ token: String) async -> AccessTokenClaims? {

@@ -84,16 +84,19 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Structured log lines on standard output, from `level` up: swift-log's text, or JSON lines.
-    static func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) {
-        LoggingSystem.bootstrap { label in
+    static func bootstrapLogging(level: Logger.Level, format: LogFormat = .text, metadataProvider: Logger.MetadataProvider? = nil) {
+        LoggingSystem.bootstrap({ label, provider in
             switch format {
-            case .json: return JSONLogHandler(level: level)
+            case .json:
+                var handler = JSONLogHandler(level: level)
+                handler.metadataProvider = provider
+                return handler
             case .text:
-                var handler = StreamLogHandler.standardOutput(label: label)
+                var handler = StreamLogHandler.standardOutput(label: label, metadataProvider: provider)
                 handler.logLevel = level
                 return handler
             }
-        }
+        }, metadataProvider: metadataProvider)
     }
 
     static func oneLine(_ error: any Error) -> String {

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import WardenHTTP
 import WardenServer
 import WardenTokens
@@ -35,17 +36,23 @@ struct Serve: AsyncParsableCommand {
         if let issuer { configuration.issuer = issuer }
         if let metricsAddress { configuration.metricsAddress = try WardenConfiguration.listenAddress(metricsAddress, source: "--metrics-address") }
         try configuration.validate(source: "command line")
-        GlobalOptions.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat)
+        let tracingRequested = WardenTracing.isRequested(by: ProcessInfo.processInfo.environment)
+        GlobalOptions.bootstrapLogging(
+            level: configuration.logLevel, format: configuration.logFormat,
+            metadataProvider: tracingRequested ? WardenTracing.logMetadataProvider : nil)
+        let logger = Logger(label: "warden")
         // Before the store opens: metrics made before the bootstrap would record nothing.
         let metrics = configuration.metricsAddress.map { _ in WardenMetrics.bootstrap() }
-        let logger = Logger(label: "warden")
+        let tracing = try tracingRequested ? WardenTracing.bootstrap(logger: logger) : nil
 
         try await global.withOpenStore(configuration) { store in
-            try await serve(store: store, configuration: configuration, metrics: metrics, logger: logger)
+            try await serve(store: store, configuration: configuration, metrics: metrics, tracing: tracing, logger: logger)
         }
     }
 
-    func serve(store: any WardenStorage, configuration: WardenConfiguration, metrics: WardenMetrics?, logger: Logger) async throws {
+    func serve(
+        store: any WardenStorage, configuration: WardenConfiguration, metrics: WardenMetrics?, tracing: (any Service)?, logger: Logger
+    ) async throws {
         let keyEncryptionKey: KeyEncryptionKey
         if let key = try global.optionalKeyEncryptionKey(configuration) {
             keyEncryptionKey = key
@@ -72,7 +79,8 @@ struct Serve: AsyncParsableCommand {
             logger.warning("DEMO MODE: demo clients and a demo user exist in this database. Never use --demo in production.")
         }
         let app = try await buildApplication(
-            configuration: configuration, store: store, keyEncryptionKey: keyEncryptionKey, logger: logger, metrics: metrics, demo: demoCallback,
+            configuration: configuration, store: store, keyEncryptionKey: keyEncryptionKey, logger: logger, metrics: metrics, tracing: tracing,
+            demo: demoCallback,
             onServerRunning: { [banner, format = configuration.logFormat] address in
                 let line = "Warden listening on \(address) (issuer \(issuer))"
                 guard format == .text else {

@@ -28,7 +28,9 @@ public struct ClientAuthenticator: Sendable {
     /// `slow_down` until they age out.
     public func authenticate(_ presented: PresentedClientCredentials, address: String? = nil) async throws -> Client {
         do {
-            return try await check(presented)
+            return try await withChildSpan("client authentication", attribute: ("warden.client_authentication.method", presented.method.rawValue)) {
+                try await check(presented)
+            }
         } catch var error as OAuthError where error.code == .invalidClient {
             error.clientAuthenticationMethod = presented.method
             let addressKey = address ?? "unknown"
