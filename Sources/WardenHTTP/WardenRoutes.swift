@@ -59,7 +59,8 @@ public struct WardenRoutes: Sendable {
             router.add(middleware: MetricsMiddleware())
             router.add(middleware: ProtocolMetricsMiddleware())
         }
-        router.add(middleware: OAuthErrorMiddleware())
+        let pages = browser.pages
+        router.add(middleware: OAuthErrorMiddleware(failures: StorageFailureLog(logger: logger), unavailablePage: { pages.unavailablePage() }))
         addTokenRoutes(to: router)
         addDiscoveryRoutes(to: router)
         addUserInfoRoutes(to: router)

@@ -43,6 +43,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "warden")
         // Before the store opens: metrics made before the bootstrap would record nothing.
         let metrics = configuration.metricsAddress.map { _ in WardenMetrics.bootstrap() }
+        if let address = configuration.metricsAddress { try await WardenMetrics.checkListenable(address) }
         let tracing = try tracingRequested ? WardenTracing.bootstrap(logger: logger) : nil
 
         try await global.withOpenStore(configuration) { store in

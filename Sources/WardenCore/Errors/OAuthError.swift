@@ -26,6 +26,8 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let unsupportedResponseType = Code(rawValue: "unsupported_response_type")
         /// RFC 8628 §3.5 (registered for the token endpoint): too many failed attempts, retry later.
         public static let slowDown = Code(rawValue: "slow_down")
+        /// RFC 6749 §4.1.2.1: the server cannot answer now (its database is unreachable or full).
+        public static let temporarilyUnavailable = Code(rawValue: "temporarily_unavailable")
     }
 
     /// The RFC error code.
@@ -77,6 +79,11 @@ extension OAuthError {
         var error = OAuthError(.slowDown, "Too many failed attempts; retry later")
         error.retryAfter = retryAfter
         return error
+    }
+
+    /// `temporarily_unavailable` when something below the protocol failed: `cause` is logged, never sent.
+    public static func temporarilyUnavailable(cause: String) -> OAuthError {
+        OAuthError(.temporarilyUnavailable, "The service is temporarily unavailable; retry later", cause: cause)
     }
 
     /// `invalid_client`; the description never tells an unknown client from a wrong secret.

@@ -29,6 +29,15 @@ enum ErrorPageText {
         ]
     }
 
+    /// The server cannot answer now: its database is unreachable or full.
+    static var unavailable: [String: Any] {
+        [
+            "title": "Try again in a moment", "heading": "Try again in a moment", "error": "temporarily_unavailable",
+            "description": "The sign-in service is temporarily unavailable.",
+            "advice": "Wait a moment, then reload this page.",
+        ]
+    }
+
     /// Too many failed sign-ins.
     static func tooManyAttempts(retryAfter seconds: Int) -> [String: Any] {
         [

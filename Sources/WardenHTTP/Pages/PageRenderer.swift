@@ -70,6 +70,13 @@ public struct PageRenderer: Sendable {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
     }
 
+    /// 503 with `Retry-After`: the server cannot answer now (its database is down or full).
+    func unavailablePage() -> Response {
+        var headers = HTTPFields()
+        headers[.retryAfter] = "1"
+        return page("error", ErrorPageText.unavailable, status: .serviceUnavailable, headers: headers)
+    }
+
     static let contentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 
     static var securityHeaders: HTTPFields {

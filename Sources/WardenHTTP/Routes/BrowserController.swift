@@ -35,7 +35,7 @@ struct BrowserController: Sendable {
             query = request.uri.query ?? ""
         }
         let authorizationRequest: AuthorizationRequest
-        switch await validate(query, flow: flow, after: request.method) {
+        switch try await validate(query, flow: flow, after: request.method) {
         case .success(let valid): authorizationRequest = valid
         case .failure(let failure): return failure.response
         }
@@ -103,7 +103,7 @@ struct BrowserController: Sendable {
         else { return expiredFormPage(flow) }
         let query = form["authorization_request"] ?? ""
         let authorizationRequest: AuthorizationRequest
-        switch await validate(query, flow: flow, after: .post) {
+        switch try await validate(query, flow: flow, after: .post) {
         case .success(let valid): authorizationRequest = valid
         case .failure(let failure): return failure.response
         }
@@ -144,7 +144,7 @@ struct BrowserController: Sendable {
             return expiredFormPage(flow)
         }
         let authorizationRequest: AuthorizationRequest
-        switch await validate(form["authorization_request"] ?? "", flow: flow, after: .post) {
+        switch try await validate(form["authorization_request"] ?? "", flow: flow, after: .post) {
         case .success(let valid): authorizationRequest = valid
         case .failure(let failure): return failure.response
         }
@@ -181,7 +181,7 @@ struct BrowserController: Sendable {
     /// The login page's cancel link: back to the client with `access_denied` (RFC 6749
     /// §4.1.2.1), as a denied consent would; the request is validated like any other.
     @Sendable func cancel(_ request: Request, context: WardenRequestContext) async throws -> Response {
-        switch await validate(request.uri.query ?? "", flow: flow) {
+        switch try await validate(request.uri.query ?? "", flow: flow) {
         case .success(let valid): respond(flow.authorization.deny(valid), client: valid.client, afterPost: false)
         case .failure(let failure): failure.response
         }
@@ -204,8 +204,8 @@ struct BrowserController: Sendable {
 
     /// The validated request, or the response its failure calls for: an error page
     /// when the client or redirect URI cannot be trusted, else a redirect (303 after a
-    /// POST, RFC 9700 §4.12).
-    func validate(_ query: String, flow: BrowserFlow, after method: HTTPRequest.Method = .get) async -> Result<AuthorizationRequest, ResponseFailure> {
+    /// POST, RFC 9700 §4.12). A failure of the database below is thrown, for the error middleware.
+    func validate(_ query: String, flow: BrowserFlow, after method: HTTPRequest.Method = .get) async throws -> Result<AuthorizationRequest, ResponseFailure> {
         do {
             return .success(try await flow.authorization.validate(try FormBody(parsing: Array(query.utf8))))
         } catch let failure as AuthorizationFailure {
@@ -215,8 +215,6 @@ struct BrowserController: Sendable {
             }
         } catch let error as OAuthError {
             return .failure(ResponseFailure(errorPage(flow, error)))
-        } catch {
-            return .failure(ResponseFailure(errorPage(flow, OAuthError(.invalidRequest, "The request could not be processed", cause: "\(error)"), status: .internalServerError)))
         }
     }
 

@@ -1,6 +1,9 @@
+import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
@@ -39,7 +42,8 @@ public struct WardenMetrics: Sendable {
             labels.compactMap { key, value in
                 guard !dropped.contains(key) else { return nil }
                 switch key {
-                case "http.route": return ("route", value)
+                // Hummingbird says "Unknown" for an unmatched path it answered, "NotFound" for one it threw.
+                case "http.route": return ("route", value == "Unknown" ? "NotFound" : value)
                 case "http.request.method": return ("method", value)
                 case "http.response.status_code", "error.type": return ("status", value)
                 default: return (key, value)
@@ -53,6 +57,21 @@ public struct WardenMetrics: Sendable {
             return ("warden_http_request_duration_seconds", relabeled(dropping: ["http.response.status_code"]))
         case "http.server.active_requests": return ("warden_http_active_requests", relabeled())
         default: return (name, labels)
+        }
+    }
+
+    /// Fails, naming `address`, when it cannot be listened on (in use, not this machine's,
+    /// no such host): checked before the public port opens, so that a bad address ends
+    /// startup instead of leaving a server half started.
+    public static func checkListenable(_ address: ListenAddress) async throws {
+        do {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: address.host, port: address.port).get()
+            try await channel.close()
+        } catch {
+            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+            throw ConfigurationError("cannot serve metrics on \(address): \(reason)")
         }
     }
 
