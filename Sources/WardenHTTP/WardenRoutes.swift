@@ -48,7 +48,8 @@ public struct WardenRoutes: Sendable {
     /// HTTP metrics and Warden's protocol metrics (swift-metrics), `tracing` a server span
     /// per request (swift-distributed-tracing); the caller bootstraps both backends.
     public func router(logger: Logger, recordingMetrics: Bool = false, tracing: Bool = false) -> Router<WardenRequestContext> {
-        let router = Router(context: WardenRequestContext.self)
+        // RFC 9110 §9.1: every GET route answers HEAD too.
+        let router = Router(context: WardenRequestContext.self, options: .autoGenerateHeadEndpoints)
         if tracing {
             // Outermost, so that the request's log line is written inside its span (trace_id, span_id).
             let issuer = URLComponents(string: metadata.issuer)
@@ -74,6 +75,7 @@ public struct WardenRoutes: Sendable {
                 ? JSONBody.response(["status": "ok"], headers: .noStore)
                 : JSONBody.response(["status": "unavailable"], status: .serviceUnavailable, headers: .noStore)
         }
+        addMethodNotAllowedRoutes(to: router)
         return router
     }
 }

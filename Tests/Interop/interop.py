@@ -449,9 +449,11 @@ class Warden:
         issuer: str | None = None,
         extra: tuple[str, ...] = (),
         attempts: int = 3,
+        env: dict[str, str] | None = None,
     ) -> Server:
         """Starts `warden serve` on a free port with `--issuer http://127.0.0.1:PORT`
-        (or `issuer`) and waits until /healthz answers."""
+        (or `issuer`) and waits until /healthz answers. `env`: more environment variables for
+        the server process (e.g. LD_PRELOAD), on top of the clean environment."""
         last_error = ""
         for attempt in range(attempts):
             port = free_port()
@@ -464,7 +466,7 @@ class Warden:
             ]
             with open(out, "wb") as stdout, open(err, "wb") as stderr:
                 process = subprocess.Popen(
-                    command, cwd=self.cwd, env=clean_environment(), stdout=stdout, stderr=stderr,
+                    command, cwd=self.cwd, env=clean_environment(env), stdout=stdout, stderr=stderr,
                     stdin=subprocess.DEVNULL,
                 )
             server = Server(process=process, port=port, issuer=server_issuer, stdout_path=out, stderr_path=err)

@@ -656,6 +656,18 @@ def test_logout_without_the_session_s_hint_asks_for_confirmation_then_ends_the_s
     assert_session_alive(module_warden, server, other)
 
 
+def test_the_session_s_csrf_token_in_a_logout_url_does_not_end_it(module_warden, server, rp, new_user):
+    """Only the confirmation form's POST ends a session: a CSRF token in a URL (which logs
+    and referrers keep) gets the confirmation page again."""
+    signed = sign_in(server, rp, new_user())
+    form = confirmation_form(logout(signed.agent, "GET", client_id=rp.client_id, post_logout_redirect_uri=SIGNED_OUT, state="s"))
+    again = logout(signed.agent, "GET", **form.hidden())
+    confirmation_form(again, client_id=rp.client_id, uri=SIGNED_OUT, state="s")
+    assert_session_alive(module_warden, server, signed)
+    assert_post_logout_redirect(confirm(signed.agent, form), SIGNED_OUT, "s", 303)
+    assert_session_ended(module_warden, server, signed)
+
+
 @pytest.mark.parametrize("variant", ["missing", "empty", "wrong", "another-session"])
 def test_logout_confirmation_with_a_bad_csrf_token_does_not_end_the_session(
         module_warden, server, rp, new_user, variant):

@@ -58,6 +58,13 @@ struct OpenIDRouteTests {
             let invalid = try await client.execute(uri: "/userinfo", method: .get, headers: unknown)
             #expect(invalid.status == .unauthorized && invalid.oauthError == "invalid_token")
             #expect(invalid.headers[.wwwAuthenticate]?.contains(#"error="invalid_token""#) == true)
+            // RFC 6750 §2.1: one or more spaces after the scheme; a second token is not one token.
+            var spaced = HTTPFields()
+            spaced[.authorization] = "Bearer   not-a-token"
+            #expect(try await client.execute(uri: "/userinfo", method: .get, headers: spaced).oauthError == "invalid_token")
+            var two = HTTPFields()
+            two[.authorization] = "Bearer a b"
+            #expect(try await client.execute(uri: "/userinfo", method: .get, headers: two).oauthError == "invalid_request")
         }
     }
 

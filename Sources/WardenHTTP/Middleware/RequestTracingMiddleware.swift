@@ -38,8 +38,8 @@ struct RequestTracingMiddleware: RouterMiddleware {
     }
 
     private func end(_ span: any Span, method: String, route: String?, status: Int) {
-        // Only a matched route names the span: an unmatched path is attacker-chosen.
-        if let route {
+        // Only a matched route names the span (Hummingbird marks an unmatched path "NotFound").
+        if let route, route != "NotFound" {
             span.operationName = "\(method) \(route)"
             span.attributes["http.route"] = route
         }

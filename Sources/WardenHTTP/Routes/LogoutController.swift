@@ -31,8 +31,8 @@ struct LogoutController: Sendable {
             return browser.errorPage(flow, error)
         }
         let session = try await flow.sessions.current(cookie: request.cookies[BrowserController.sessionCookie]?.value)
-        // The confirmation page's form, posted back.
-        if let csrf = form["csrf_token"] {
+        // The confirmation page's form, posted back (never a URL's: a token in a URL leaks to logs and referrers).
+        if afterPost, let csrf = form["csrf_token"] {
             guard let session, session.acceptsCSRF(csrf) else { return browser.expiredFormPage(flow) }
             return try await end(session, then: logoutRequest, afterPost: afterPost, context: context)
         }

@@ -30,18 +30,5 @@ extension WardenRoutes {
             context.outcome.event = .init(name: "token_revoked", fields: [:])
             return Response(status: .ok, headers: .noStore)
         }
-        for path in ["/token", "/introspect", "/revoke"] {
-            for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
-                router.on(RouterPath(path), method: method) { _, _ in Self.methodNotAllowed }
-            }
-        }
-    }
-
-    /// RFC 6749 §3.2: the token endpoint takes POST only (RFC 7009 and 7662 likewise).
-    static var methodNotAllowed: Response {
-        var headers = HTTPFields.noStore
-        headers[.allow] = "POST"
-        return JSONBody.response(
-            OAuthError.invalidRequest("This endpoint accepts POST only").responseFields, status: .methodNotAllowed, headers: headers)
     }
 }

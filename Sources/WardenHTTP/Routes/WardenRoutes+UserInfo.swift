@@ -47,8 +47,9 @@ extension WardenRoutes {
         var request = request
         var fromHeader: String?
         if let authorization = request.authorization {
-            let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-            guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].contains(" ") else {
+            // RFC 6750 §2.1: the scheme, one or more spaces, the token.
+            let parts = authorization.split(separator: " ", omittingEmptySubsequences: true)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
                 throw BearerFailure(error: .invalidRequest("The Authorization header must be Bearer with one token"))
             }
             fromHeader = String(parts[1])
