@@ -11,7 +11,7 @@ extension PostgresStore: ConsentRepository {
     }
 
     public func rememberConsent(userID: String, clientID: String, scope: Scope, at now: Date) async throws {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             // Locks the row (when there is one), so that two consents at once both count.
             let rows = try await connection.query(
                 "SELECT scope FROM consents WHERE user_id = \(userID) AND client_id = \(clientID) FOR UPDATE", logger: logger)

@@ -35,7 +35,7 @@ extension PostgresStore: GrantRepository {
     }
 
     public func refreshToken(digest: [UInt8]) async throws -> RefreshTokenRecord? {
-        try await client.withConnection { try await Self.refreshToken(digest: digest, locking: false, on: $0, logger: logger) }
+        try await withConnection { [logger] in try await Self.refreshToken(digest: digest, locking: false, on: $0, logger: logger) }
     }
 
     public func withLockedRefreshToken<T: Sendable>(
@@ -47,9 +47,9 @@ extension PostgresStore: GrantRepository {
     /// One lifecycle step as one transaction: `read` (locking what it reads), decide, apply.
     private func take<Record: Sendable, T: Sendable>(
         _ step: @escaping @Sendable (Record?) throws -> GrantStep<T>, at now: Date,
-        read: (PostgresConnection, Logger) async throws -> Record?
+        read: @escaping @Sendable (PostgresConnection, Logger) async throws -> Record?
     ) async throws -> T {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             let step = try step(try await read(connection, logger))
             try await apply(step.writes, at: now, on: connection)
             return step.result
@@ -57,7 +57,7 @@ extension PostgresStore: GrantRepository {
     }
 
     public func revokeGrant(id: String, at now: Date) async throws {
-        try await client.withConnection { try await revokeGrant(id: id, at: now, on: $0) }
+        try await withConnection { [self] in try await revokeGrant(id: id, at: now, on: $0) }
     }
 
     public func activeGrantEnd(id: String, at now: Date) async throws -> Date? {

@@ -10,7 +10,7 @@ extension PostgresStore {
 
     /// Applies pending migrations, each in its own transaction, under the advisory lock.
     public func migrate() async throws {
-        try await client.withConnection { connection in
+        try await pool.client.withConnection { connection in
             try await connection.query("SELECT pg_advisory_lock(\(Self.migrationLock))", logger: logger)
             do {
                 try await connection.query(
@@ -35,7 +35,7 @@ extension PostgresStore {
     }
 
     public func migrationStatus() async throws -> [MigrationState] {
-        let applied = try await client.withConnection { try await Self.appliedMigrations($0, logger: logger) }
+        let applied = try await pool.client.withConnection { try await Self.appliedMigrations($0, logger: logger) }
         return PostgreSQLMigrations.all.map { MigrationState(id: $0.id, applied: applied.contains($0.id)) }
     }
 

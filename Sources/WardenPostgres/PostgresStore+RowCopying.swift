@@ -24,7 +24,7 @@ extension PostgresStore: RowCopying {
 
     /// Many rows per INSERT: a round trip per row would make a large import slow.
     public func importRows(_ rows: [ExportRow]) async throws {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             var start = rows.startIndex
             while start < rows.endIndex {
                 let table = rows[start].table

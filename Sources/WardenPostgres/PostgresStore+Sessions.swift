@@ -40,7 +40,7 @@ extension PostgresStore: SessionRepository {
     }
 
     public func endSessions(_ selector: SessionSelector, at now: Date) async throws -> Int {
-        try await transaction { connection in try await endSessions(selector, at: now, on: connection) }
+        try await transaction { [self] connection in try await endSessions(selector, at: now, on: connection) }
     }
 
     public func sessionSummaries(userID: String?, at now: Date) async throws -> [SessionSummary] {

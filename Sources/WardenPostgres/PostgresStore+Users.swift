@@ -40,7 +40,7 @@ extension PostgresStore: UserRepository {
     }
 
     public func updatePasswordHash(username: String, hash: String, at now: Date) async throws -> Bool {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             let rows = try await connection.query(
                 "UPDATE users SET password_hash = \(hash) WHERE username = \(username) RETURNING id", logger: logger)
             var updated: String?
@@ -54,7 +54,7 @@ extension PostgresStore: UserRepository {
     }
 
     public func delete(username: String) async throws -> Bool {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             let rows = try await connection.query("SELECT id FROM users WHERE username = \(username) FOR UPDATE", logger: logger)
             var found: String?
             for try await id in rows.decode(String.self) { found = id }

@@ -25,20 +25,20 @@ public final class PostgresStore: Storage, Sendable {
         }
     }
 
-    let client: PostgresClient
+    let pool: PostgresPool
     let logger: Logger
     private let commitDuration = Metrics.Timer(label: "warden_database_commit_duration_seconds")
 
-    private init(client: PostgresClient, logger: Logger) {
-        self.client = client
+    private init(pool: PostgresPool, logger: Logger) {
+        self.pool = pool
         self.logger = logger
     }
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`,
     /// `?sslmode=disable|prefer|require`), applies pending migrations unless told not to,
-    /// and hands the store to `body`. The connection pool runs as a child task of this
-    /// call, for exactly as long as `body` does: a failure to connect or migrate is thrown
-    /// (as a `StoreError` with the server's reason) before `body` is called.
+    /// and hands the store to `body`. The connection pool runs for as long as `body` does
+    /// (see `PostgresPool`): a failure to connect or migrate is thrown (as a `StoreError`
+    /// with the server's reason) before `body` is called.
     public static func withStore<T>(
         url: String, options: Options = Options(), migrate: Bool = true, logger: Logger = Logger(label: "warden.postgres"),
         _ body: (PostgresStore) async throws -> T
@@ -52,29 +52,41 @@ public final class PostgresStore: Storage, Sendable {
         do { try await location.probe(logger: backgroundLogger) } catch {
             throw StoreError(description: describe(error))
         }
-        let client = PostgresClient(configuration: location.clientConfiguration(options), backgroundLogger: backgroundLogger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            let store = PostgresStore(client: client, logger: logger)
+        let pool = PostgresPool(location: location, options: options, logger: backgroundLogger)
+        let store = PostgresStore(pool: pool, logger: logger)
+        do {
             if migrate {
                 do { try await store.migrate() } catch { throw StoreError(description: describe(error)) }
             }
-            return try await body(store)
+            let result = try await body(store)
+            await pool.close()
+            return result
+        } catch {
+            await pool.close()
+            throw error
         }
     }
 
     /// Runs `body` in one transaction on one pooled connection; an error thrown by `body`
     /// rolls it back and comes back as it was thrown.
-    func transaction<T: Sendable>(_ body: nonisolated(nonsending) (PostgresConnection) async throws -> sending T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await withChildSpan("postgresql transaction", ofKind: .client, attribute: ("db.system", "postgresql")) {
             let start = ContinuousClock.now
             defer { commitDuration.record(duration: ContinuousClock.now - start) }
             do {
-                return try await client.withTransaction(logger: logger, body)
+                return try await pool.run { [logger] client in
+                    try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+                }
             } catch let error as PostgresTransactionError {
                 throw error.closureError ?? error
             }
+        }
+    }
+
+    /// Runs `body` on one pooled connection, outside a transaction.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await withChildSpan("postgresql query", ofKind: .client, attribute: ("db.system", "postgresql")) {
+            try await pool.run { try await $0.withConnection(body) }
         }
     }
 
@@ -82,7 +94,7 @@ public final class PostgresStore: Storage, Sendable {
     @discardableResult
     func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
         try await withChildSpan("postgresql query", ofKind: .client, attribute: ("db.system", "postgresql")) {
-            try await client.query(query, logger: logger)
+            try await pool.run { [logger] in try await $0.query(query, logger: logger) }
         }
     }
 
