@@ -24,6 +24,7 @@ import base64
 import datetime
 import hashlib
 import html
+import http.server
 import json
 import os
 import platform
@@ -37,6 +38,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -589,11 +591,38 @@ def run_compare(binaries: dict[str, Path], concurrencies: list[int], seconds: fl
     return results
 
 
-def observability_variants() -> dict[str, dict]:
+class CollectorStub:
+    """A local OTLP/HTTP collector that accepts every export and counts the bytes: the
+    tracing variant's spans have somewhere to go, and the run can check they went."""
+
+    def __init__(self):
+        received = self.received = [0]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                received[0] += len(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def observability_variants(collector: CollectorStub) -> dict[str, dict]:
     """The server's settings for each observability variant: what start_server gets."""
     return {
         "off": {},
         "metrics on": {"config": (f"metrics_address: 127.0.0.1:{free_port()}",)},
+        "tracing on": {"env": {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_TRACES_SAMPLER": "always_on"}},
     }
 
 
@@ -603,10 +632,12 @@ def run_observability(binary: Path, concurrencies: list[int], seconds: float, ro
     variant whose server did not record what it served fails the run: it measured nothing."""
     root = Path(tempfile.mkdtemp(prefix="warden-bench-observability-"))
     results: list[tuple[str, Result]] = []
+    collector = CollectorStub()
     try:
         for round_index in range(rounds):
-            order = list(observability_variants().items())
+            order = list(observability_variants(collector).items())
             for label, settings in order if round_index % 2 == 0 else reversed(order):
+                exported = collector.received[0]
                 server = start_server(binary, root / f"{label}-{round_index}".replace(" ", "-"), **settings)
                 try:
                     token_env, _ = backend_envs(server)
@@ -614,15 +645,20 @@ def run_observability(binary: Path, concurrencies: list[int], seconds: float, ro
                         results.append((label, measure(server, "GET /healthz", "scenario_get.lua", "/healthz", concurrency, seconds)))
                         results.append((label, measure(server, "POST /token (client credentials, ES256)", "scenario_post.lua",
                                                        "/token", concurrency, seconds, token_env)))
-                    check_observed(server, label, settings)
+                    check_metrics(label, settings)
                 finally:
                     server.stop()
+                # The last spans are flushed at the stop.
+                if "env" in settings and collector.received[0] == exported:
+                    raise SystemExit(f"{label}: the collector received no span")
     finally:
+        collector.stop()
         shutil.rmtree(root, ignore_errors=True)
     return results
 
 
-def check_observed(server: Server, label: str, settings: dict) -> None:
+def check_metrics(label: str, settings: dict) -> None:
+    """A metrics variant whose listener counted nothing measured nothing."""
     for line in settings.get("config", ()):
         if line.startswith("metrics_address:"):
             scrape = requests.get(f"http://{line.split(': ', 1)[1]}/metrics", timeout=5).text
