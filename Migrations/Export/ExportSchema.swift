@@ -41,6 +41,9 @@ public enum ExportSchema {
         ExportTable("backchannel_logouts", key: ["client_id", "sid"], [
             .text("client_id"), .text("sid"), .text("subject"), .integer("attempts"), .integer("due_at"),
         ]),
+        ExportTable("audit_events", key: ["id"], [
+            .text("id"), .text("name"), .text("fields"), .integer("occurred_at"),
+        ]),
     ]
 
     /// The table called `name`, if it is exported.

@@ -9,6 +9,17 @@ public enum StoredForm {
         String(decoding: try JSONEncoder().encode(strings), as: UTF8.self)
     }
 
+    /// A map of strings as a JSON object, keys sorted (an audit event's fields).
+    public static func json(_ fields: [String: String]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(fields), as: UTF8.self)
+    }
+
+    public static func fields(_ json: String) throws -> [String: String] {
+        try JSONDecoder().decode([String: String].self, from: Data(json.utf8))
+    }
+
     public static func strings(_ json: String) throws -> [String] {
         if let strings = plainStrings(json) { return strings }
         return try JSONDecoder().decode([String].self, from: Data(json.utf8))

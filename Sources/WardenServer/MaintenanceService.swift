@@ -7,7 +7,8 @@ import WardenTokens
 /// A background task of the running server: every quarter second it loads the signing
 /// keys again if any changed; every couple of seconds it reloads them anyway (a staged
 /// key's time may have come), retires superseded keys whose tokens have expired,
-/// rotates when automatic rotation is due, and purges expired revocations, grants,
+/// rotates when automatic rotation is due, logs the CLI's security events (`AuditLog`)
+/// and its own, and purges expired revocations, grants,
 /// codes, refresh tokens and sessions in small batches, and sweeps the in-memory rate
 /// limiters of keys whose attempts have aged out.
 struct MaintenanceService: Service {
@@ -45,16 +46,26 @@ struct MaintenanceService: Service {
     func tick() async {
         for limiter in limiters { limiter.sweep(now: Date()) }
         do {
-            let retired = try await manager.maintain(
+            let (retired, rotated) = try await manager.maintain(
                 tokenLifetime: TimeInterval(max(configuration.accessTokenLifetime, configuration.idTokenLifetime)),
                 rotationInterval: configuration.keyRotationIntervalDays.map { TimeInterval($0) * 86_400 },
                 algorithms: configuration.requiredSigningAlgorithms, leadTime: TimeInterval(configuration.keyRotationLeadTime))
-            for kid in retired { logger.info("signing key retired", metadata: ["kid": "\(kid)"]) }
+            for kid in retired { logSecurityEvent("key_retired", ["kid": kid], source: "maintenance") }
+            for key in rotated { logSecurityEvent("key_rotated", ["kid": key.kid, "algorithm": key.algorithm.rawValue], source: "maintenance") }
+            for event in try await store.takeAuditEvents(limit: 100) { logSecurityEvent(event.name, event.fields, source: "cli") }
             try await keys.reload()
             try await purgeExpiredData(store, now: Date())
         } catch where !Self.isShutdown(error) {
             logger.error("maintenance failed", metadata: ["error": "\(error)"])
         } catch {}
+    }
+
+    /// A security event of no request (OPERATIONS.md), on a line like the requests' events:
+    /// `source` says whose it was, the CLI's or the server's own maintenance.
+    func logSecurityEvent(_ name: String, _ fields: [String: String], source: String) {
+        var metadata: Logger.Metadata = ["event": "\(name)", "source": "\(source)"]
+        for (key, value) in fields { metadata[key] = "\(value)" }
+        logger.notice("security event", metadata: metadata)
     }
 
     /// Work cut short because the server is stopping (or never started: a busy port) is no failure to report.

@@ -68,24 +68,25 @@ public struct SigningKeyManager: Sendable {
 
     /// Retires superseded keys whose tokens have all expired, and rotates each ring
     /// (`algorithms` and any other with a published key) when `rotationInterval` says a
-    /// rotation is due. Returns the kids retired.
+    /// rotation is due. Returns the kids retired and the keys made.
     @discardableResult
     public func maintain(
         tokenLifetime: TimeInterval, rotationInterval: TimeInterval?, algorithms: [SigningAlgorithm], leadTime: TimeInterval
-    ) async throws -> [String] {
+    ) async throws -> (retired: [String], rotated: [SigningKeyRecord]) {
         let schedule = SigningKeySchedule(keys: try await repository.allSigningKeys(), now: clock.now())
         var retired: [String] = []
         for key in schedule.keysDueForRetirement(tokenLifetime: tokenLifetime)
         where try await repository.retireSigningKey(kid: key.kid, at: schedule.now) {
             retired.append(key.kid)
         }
-        guard let rotationInterval else { return retired }
+        guard let rotationInterval else { return (retired, []) }
+        var rotated: [SigningKeyRecord] = []
         for algorithm in SigningAlgorithm.allCases
         where (algorithms.contains(algorithm) || schedule.algorithms.contains(algorithm))
             && schedule.isRotationDue(interval: rotationInterval, algorithm: algorithm)
         {
-            try await rotate(algorithm: algorithm, leadTime: leadTime)
+            rotated.append(try await rotate(algorithm: algorithm, leadTime: leadTime))
         }
-        return retired
+        return (retired, rotated)
     }
 }

@@ -52,7 +52,10 @@ struct Clients: AsyncParsableCommand {
             registration.postLogoutRedirectURIs = postLogoutRedirectURIs
             registration.backchannelLogoutURI = backchannelLogoutUri
             let (client, secret) = try registration.makeClient(now: Date())
-            try await global.withStore { store, _ in try await store.insert(client) }
+            try await global.withStore { store, _ in
+                try await store.insert(client)
+                try await store.audit("client_created", ["client_id": client.id])
+            }
             ClientOutput.print(client, secret: secret, json: json)
         }
     }
@@ -92,8 +95,9 @@ struct Clients: AsyncParsableCommand {
         @Argument(help: "The client id.") var id: String
 
         func run() async throws {
-            guard try await global.withStore({ store, _ in try await store.delete(clientID: id) }) else {
-                throw ConfigurationError("no client with id \(id)")
+            try await global.withStore { store, _ in
+                guard try await store.delete(clientID: id) else { throw ConfigurationError("no client with id \(id)") }
+                try await store.audit("client_deleted", ["client_id": id])
             }
             print("deleted client \(id)")
         }
@@ -113,6 +117,7 @@ struct Clients: AsyncParsableCommand {
                 guard try await store.updateSecret(clientID: id, digest: secret.digest) else {
                     throw ConfigurationError("no client with id \(id)")
                 }
+                try await store.audit("client_secret_rotated", ["client_id": id])
                 return client
             }
             ClientOutput.print(client, secret: secret, json: json)

@@ -68,9 +68,11 @@ struct Keys: AsyncParsableCommand {
                 return parsed
             }
             let record = try await global.withKeyStore { store, configuration, key in
-                try await SigningKeyManager(repository: store, encryptionKey: key).rotate(
+                let record = try await SigningKeyManager(repository: store, encryptionKey: key).rotate(
                     algorithm: chosen ?? configuration.signingAlgorithm,
                     leadTime: now ? 0 : TimeInterval(configuration.keyRotationLeadTime))
+                try await store.audit("key_rotated", ["kid": record.kid, "algorithm": record.algorithm.rawValue])
+                return record
             }
             print("published key \(record.kid) (\(record.algorithm.rawValue)); it signs from \(record.activatesAt)")
         }
@@ -84,6 +86,7 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             try await global.withKeyStore { store, _, key in
                 try await SigningKeyManager(repository: store, encryptionKey: key).retire(kid: kid)
+                try await store.audit("key_retired", ["kid": kid])
             }
             print("retired key \(kid)")
         }

@@ -51,10 +51,13 @@ struct Sessions: AsyncParsableCommand {
                 switch (sid, username) {
                 case (let sid?, nil):
                     guard try await store.endSessions(.sid(sid), at: Date()) == 1 else { throw ConfigurationError("no session \(sid)") }
+                    try await store.audit("session_ended", ["sid": sid])
                     return 1
                 case (nil, let username?):
                     guard let id = try await Sessions.userID(username, in: store) else { throw ConfigurationError("no user \(username)") }
-                    return try await store.endSessions(.user(id: id), at: Date())
+                    let ended = try await store.endSessions(.user(id: id), at: Date())
+                    try await store.audit("session_ended", ["username": username, "sub": id, "sessions": "\(ended)"])
+                    return ended
                 default:
                     throw ConfigurationError("give a session's sid or --username, not both")
                 }

@@ -109,6 +109,7 @@ struct Users: AsyncParsableCommand {
             try await global.withStore { store, _ in
                 guard try await store.user(username: name) == nil else { throw ConfigurationError("user \(name) exists already") }
                 try await store.insert(user)
+                try await store.audit("user_created", ["username": name, "sub": user.id])
             }
             print("created user \(name) (sub \(user.id))")
         }
@@ -172,8 +173,10 @@ struct Users: AsyncParsableCommand {
         @Argument(help: "The username.") var username: String
 
         func run() async throws {
-            guard try await global.withStore({ store, _ in try await store.delete(username: username) }) else {
-                throw ConfigurationError("no user \(username)")
+            try await global.withStore { store, _ in
+                let sub = try await store.user(username: username)?.id
+                guard try await store.delete(username: username) else { throw ConfigurationError("no user \(username)") }
+                try await store.audit("user_deleted", ["username": username, "sub": sub ?? ""])
             }
             print("deleted user \(username)")
         }
@@ -188,8 +191,11 @@ struct Users: AsyncParsableCommand {
 
         func run() async throws {
             let hash = try await BcryptPasswordHasher().hash(try password.read())
-            guard try await global.withStore({ store, _ in try await store.updatePasswordHash(username: username, hash: hash, at: Date()) }) else {
-                throw ConfigurationError("no user \(username)")
+            try await global.withStore { store, _ in
+                guard try await store.updatePasswordHash(username: username, hash: hash, at: Date()) else {
+                    throw ConfigurationError("no user \(username)")
+                }
+                try await store.audit("password_changed", ["username": username])
             }
             print("changed the password of \(username); their sessions ended and their grants were revoked")
         }

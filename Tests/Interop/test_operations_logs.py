@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 
 import pytest
 import requests
@@ -125,9 +126,19 @@ def test_code_reuse_and_revocation_are_security_events(logged):
     assert server.code_token(client, code, redirect_uri=REDIRECT, code_verifier=verifier).status_code == 400
     reuse = wait_until(lambda: events(server, "code_reuse_detected"), message="no code_reuse_detected line")[-1]
     assert reuse["level"] == "notice" and code not in server.stdout()
+    # An access token revoked is token_revoked; a refresh token revokes its grant: grant_revoked.
+    assert server.revoke(client, first.json()["access_token"]).status_code == 200
+    revoked = wait_until(lambda: [e for e in events(server, "token_revoked") if e.get("client_id") == client.client_id],
+                         message="no token_revoked line")[-1]
+    assert revoked["sub"] == user.id
     assert server.revoke(client, first.json()["refresh_token"]).status_code == 200
-    wait_until(lambda: [e for e in events(server, "token_revoked") if e.get("client_id") == client.client_id],
-               message="no token_revoked line")
+    ended = wait_until(lambda: [e for e in events(server, "grant_revoked") if e.get("client_id") == client.client_id],
+                       message="no grant_revoked line")[-1]
+    assert ended["sub"] == user.id and first.json()["refresh_token"] not in server.stdout()
+    # An unknown token is answered 200 (RFC 7009 §2.2) and revoked nothing: no event.
+    before = len(events(server, "token_revoked")) + len(events(server, "grant_revoked"))
+    assert server.revoke(client, "not-a-token").status_code == 200
+    assert len(events(server, "token_revoked")) + len(events(server, "grant_revoked")) == before
 
 
 def test_an_unknown_log_format_is_refused_with_one_line(tmp_path):
@@ -136,3 +147,72 @@ def test_an_unknown_log_format_is_refused_with_one_line(tmp_path):
     installation = Warden(tmp_path / "w", config={"log_format": "xml"})
     result = installation.run("serve", "--port", "0", check=False, timeout=30)
     assert_one_line_failure(result, "log_format")
+
+
+def cli_event(server, name: str, **fields) -> dict:
+    """The one CLI event line `name` whose fields include `fields`, once the server has logged it."""
+    def matching():
+        found = [e for e in events(server, name) if e.get("source") == "cli" and all(e.get(k) == v for k, v in fields.items())]
+        return found or None
+    found = wait_until(matching, timeout=10, message=f"no {name} line with {fields}")
+    assert len(found) == 1, found
+    assert found[0]["level"] == "notice"
+    return found[0]
+
+
+def test_the_cli_s_security_events_reach_the_server_s_log_once_and_leave_stdout_alone(logged):
+    installation, server = logged
+    created = installation.run_json("clients", "create", "--name", "audited", "--grant-type", "client_credentials", "--scope", "a")
+    client_id, first_secret = created["client_id"], created["client_secret"]
+    cli_event(server, "client_created", client_id=client_id)
+    rotated = installation.run("clients", "rotate-secret", "--json", positional=(client_id,))
+    assert rotated.returncode == 0 and not rotated.stderr.strip(), rotated.stderr
+    second_secret = json.loads(rotated.stdout)["client_secret"]  # stdout is still only the result
+    cli_event(server, "client_secret_rotated", client_id=client_id)
+    assert installation.run("clients", "delete", positional=(client_id,)).returncode == 0
+    cli_event(server, "client_deleted", client_id=client_id)
+
+    username = "audit-" + secrets.token_hex(3)
+    user = installation.create_user(username)
+    cli_event(server, "user_created", username=username, sub=user.id)
+    changed = installation.run("users", "set-password", "--password-stdin", positional=(username,), input="n3w-" + user.password + "\n")
+    assert changed.returncode == 0 and not changed.stderr.strip(), changed.stderr
+    cli_event(server, "password_changed", username=username)
+    assert installation.run("sessions", "revoke", "--username", username).returncode == 0
+    cli_event(server, "session_ended", username=username, sub=user.id)
+    assert installation.run("users", "delete", positional=(username,)).returncode == 0
+    cli_event(server, "user_deleted", username=username, sub=user.id)
+
+    kid = installation.rotate(algorithm="EdDSA")
+    cli_event(server, "key_rotated", kid=kid, algorithm="EdDSA")
+    assert installation.run("keys", "retire", positional=(kid,)).returncode == 0
+    cli_event(server, "key_retired", kid=kid)
+
+    log = server.stdout()
+    for secret in (first_secret, second_secret, user.password, "n3w-" + user.password):
+        assert secret not in log
+
+
+def test_a_failed_cli_command_records_no_event(logged):
+    installation, server = logged
+    missing = "no-such-client-" + secrets.token_hex(4)
+    assert installation.run("clients", "delete", positional=(missing,), check=False).returncode != 0
+    marker = installation.run_json("clients", "create", "--name", "marker", "--grant-type", "client_credentials", "--scope", "a")
+    cli_event(server, "client_created", client_id=marker["client_id"])  # logged after anything recorded before it
+    assert not [e for e in events(server, "client_deleted") if e.get("client_id") == missing]
+
+
+def test_cli_events_recorded_while_no_server_runs_are_logged_when_one_starts(tmp_path):
+    from interop import Warden
+
+    installation = Warden(tmp_path / "offline", config={"log_format": "json"})
+    try:
+        created = installation.run_json("clients", "create", "--name", "early", "--grant-type", "client_credentials", "--scope", "a")
+        server = installation.start_server()
+        cli_event(server, "client_created", client_id=created["client_id"])
+        # Taken once: a second server on the same database does not log it again.
+        second = installation.start_server()
+        time.sleep(3)
+        assert not [e for e in events(second, "client_created") if e.get("client_id") == created["client_id"]]
+    finally:
+        finish(installation)

@@ -97,7 +97,8 @@ struct IntrospectionRevocationTests {
         let token = try await world.token(for: client)
         let (_, before, _) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
         #expect(before.active)
-        _ = try await world.revocation.revoke(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        let (_, revoked) = try await world.revocation.revoke(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
+        #expect(revoked == .accessToken(subject: client.id))
         let (_, response, _) = try await world.introspection.introspect(form: FormBody(["token": token]), authorization: basic(client.id, secret.value))
         #expect(!response.active)
     }
@@ -133,7 +134,8 @@ struct IntrospectionRevocationTests {
     func revokeUnknown() async throws {
         let (client, secret) = Client.confidential()
         let world = World([client])
-        _ = try await world.revocation.revoke(form: FormBody(["token": "nope"]), authorization: basic(client.id, secret.value))
+        let (_, revoked) = try await world.revocation.revoke(form: FormBody(["token": "nope"]), authorization: basic(client.id, secret.value))
+        #expect(revoked == .nothing)
         #expect(world.revocations.revoked.withLock { $0.isEmpty })
     }
 

@@ -17,7 +17,7 @@ struct MigrationTests {
         #expect(
             try unmigrated.migrationStatus().map(\.id) == [
                 "0001_initial", "0002_browser_flow", "0003_change_counters", "0004_codes_in_issue_order",
-                "0005_purge_and_cascade_indexes", "0006_openid_connect",
+                "0005_purge_and_cascade_indexes", "0006_openid_connect", "0007_audit_events",
             ])
         #expect(try unmigrated.migrationStatus().allSatisfy(\.applied))
         try unmigrated.close()

@@ -78,6 +78,7 @@ enum SchemaDescription {
             .init(name: "sessions_by_sid", columns: ["sid"], partial: false),
         ],
         "backchannel_logouts": [.init(name: "backchannel_logouts_by_due", columns: ["due_at"], partial: false)],
+        "audit_events": [.init(name: "audit_events_by_time", columns: ["occurred_at"], partial: false)],
     ]
 
     /// Where the backends differ on purpose: the column that keeps each one's row order.

@@ -39,10 +39,10 @@ struct SigningKeyStoreTests {
             clock.advance(600)
             schedule = SigningKeySchedule(keys: try await store.allSigningKeys(), now: clock.now())
             #expect(schedule.signer(for: .es256)?.kid == second.kid)
-            #expect(try await manager.maintain(tokenLifetime: 3600, rotationInterval: nil, algorithms: [.es256], leadTime: 600).isEmpty)
+            #expect(try await manager.maintain(tokenLifetime: 3600, rotationInterval: nil, algorithms: [.es256], leadTime: 600).retired.isEmpty)
 
             clock.advance(3600 + 61)
-            #expect(try await manager.maintain(tokenLifetime: 3600, rotationInterval: nil, algorithms: [.es256], leadTime: 600) == [first.kid])
+            #expect(try await manager.maintain(tokenLifetime: 3600, rotationInterval: nil, algorithms: [.es256], leadTime: 600).retired == [first.kid])
             schedule = SigningKeySchedule(keys: try await store.allSigningKeys(), now: clock.now())
             #expect(schedule.published.map(\.kid) == [second.kid, other.kid])
         }
@@ -68,11 +68,12 @@ struct SigningKeyStoreTests {
             let clock = ManualClock(Date(timeIntervalSince1970: 1_800_000_000))
             let manager = SigningKeyManager(repository: store, encryptionKey: kek, clock: clock)
             try await manager.ensureSigningKey(algorithm: .es256)
-            try await manager.maintain(tokenLifetime: 60, rotationInterval: 86_400, algorithms: [.es256], leadTime: 600)
+            #expect(try await manager.maintain(tokenLifetime: 60, rotationInterval: 86_400, algorithms: [.es256], leadTime: 600).rotated.isEmpty)
             #expect(try await store.allSigningKeys().count == 1)
             clock.advance(86_400)
-            try await manager.maintain(tokenLifetime: 60, rotationInterval: 86_400, algorithms: [.es256], leadTime: 600)
+            let made = try await manager.maintain(tokenLifetime: 60, rotationInterval: 86_400, algorithms: [.es256], leadTime: 600).rotated
             #expect(try await store.allSigningKeys().count == 2)
+            #expect(made.map(\.kid) == [try await store.allSigningKeys().last?.kid])
         }
     }
 

@@ -25,9 +25,14 @@ extension WardenRoutes {
         router.post("/revoke") { request, context in
             var request = request
             let form = try await request.oauthForm()
-            let client = try await revocationEndpoint.revoke(form: form, authorization: request.authorization, address: context.remoteAddress)
+            let (client, revoked) = try await revocationEndpoint.revoke(
+                form: form, authorization: request.authorization, address: context.remoteAddress)
             context.outcome.clientID = client.id
-            context.outcome.event = .init(name: "token_revoked", fields: [:])
+            switch revoked {
+            case .accessToken(let subject): context.outcome.event = .init(name: "token_revoked", fields: ["sub": subject])
+            case .grant(let subject): context.outcome.event = .init(name: "grant_revoked", fields: subject.map { ["sub": $0] } ?? [:])
+            case .nothing: break
+            }
             return Response(status: .ok, headers: .noStore)
         }
     }
