@@ -429,6 +429,13 @@ class Warden:
         finally:
             connection.close()
 
+    def wait_for_cli_events_logged(self) -> None:
+        """Waits until a running server has taken every security event the CLI recorded
+        (it deletes them as it logs them, within a maintenance tick): only then does the
+        database stay byte for byte the same while nothing happens."""
+        wait_until(lambda: self.sql("SELECT COUNT(*) FROM audit_events")[0][0] == 0, timeout=10,
+                   message="the server did not log the CLI's security events")
+
     def database_bytes(self) -> bytes:
         """The database file with its WAL, if any (SQLite only: on PostgreSQL compare
         `postgres.database_snapshot(url)` instead)."""
@@ -504,6 +511,21 @@ def finish(warden: Warden) -> None:
         elif server.stderr().strip():
             failures.append(f"server on port {server.port} wrote to stderr: {server.stderr()!r}")
     assert not failures, "\n".join(failures)
+
+
+def read_request_body(handler) -> bytes:
+    """The body of a request an `http.server` handler is answering, chunked or not."""
+    if "chunked" in (handler.headers.get("Transfer-Encoding") or "").lower():
+        data = b""
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return data
+            data += handler.rfile.read(size)
+            handler.rfile.readline()
+    return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
 
 
 def wait_until(predicate, timeout: float = PROPAGATION_SECONDS, interval: float = 0.2, message: str = ""):

@@ -121,6 +121,7 @@ def env(tmp_path_factory):
     form = consent.form("/consent").hidden()
     logged_in = Browser(agent.session_cookie, form["csrf_token"], form["authorization_request"])
 
+    warden.wait_for_cli_events_logged()
     yield Env(warden, server, basic, post, spa, user, server.access_token(post), challenge, anonymous, logged_in)
     finish(warden)
 

@@ -39,6 +39,7 @@ import pytest
 import requests
 
 from interop import (
+    read_request_body,
     SESSION_COOKIE,
     Client,
     Page,
@@ -113,20 +114,6 @@ class Delivery:
         names = [name for name, _ in self.form]
         assert names == ["logout_token"], f"expected exactly one logout_token parameter, got {names} ({self.body[:200]!r})"
         return self.form[0][1]
-
-
-def read_request_body(handler: BaseHTTPRequestHandler) -> bytes:
-    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        data = b""
-        while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return data
-            data += handler.rfile.read(size)
-            handler.rfile.readline()
-    return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
 
 
 class BackChannelReceiver:

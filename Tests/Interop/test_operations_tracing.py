@@ -39,6 +39,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status as ProtoStatus
 
 from interop import (
     SHUTDOWN_TIMEOUT,
+    read_request_body,
     UserAgent,
     Warden,
     assert_redirect_to,
@@ -139,17 +140,7 @@ class Collector:
                 self.answer(200, ExportTraceServiceResponse().SerializeToString())
 
             def read_body(self) -> bytes:
-                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                    body = b""
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return body
-                        body += self.rfile.read(size)
-                        self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                return read_request_body(self)
 
             def answer(self, status: int, body: bytes):
                 self.send_response(status)

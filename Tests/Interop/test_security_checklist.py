@@ -256,6 +256,7 @@ def quiet(tmp_path_factory):
     introspector = registered(server, installation.create_client(
         name="api", scope="", audiences=(), auth_method="client_secret_post"))
     spa = registered(server, installation.create_code_client("spa", (REDIRECT,), SCOPE))
+    installation.wait_for_cli_events_logged()
     yield Quiet(installation, server, client, introspector, spa, server.access_token(client))
     finish(installation)
 
