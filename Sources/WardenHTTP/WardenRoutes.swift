@@ -44,8 +44,8 @@ public struct WardenRoutes: Sendable {
         self.jwksMaxAge = jwksMaxAge
     }
 
-    /// The router with every route and middleware; `recordingMetrics` adds Hummingbird's
-    /// HTTP metrics and Warden's protocol metrics (swift-metrics), `tracing` a server span
+    /// The router with every route and middleware; `recordingMetrics` adds the HTTP and
+    /// protocol metrics (swift-metrics), `tracing` a server span
     /// per request (swift-distributed-tracing); the caller bootstraps both backends.
     public func router(logger: Logger, recordingMetrics: Bool = false, tracing: Bool = false) -> Router<WardenRequestContext> {
         // RFC 9110 §9.1: every GET route answers HEAD too.
@@ -57,7 +57,7 @@ public struct WardenRoutes: Sendable {
         }
         router.add(middleware: RequestLogMiddleware(logger: logger))
         if recordingMetrics {
-            router.add(middleware: MetricsMiddleware())
+            router.add(middleware: HTTPMetricsMiddleware())
             router.add(middleware: ProtocolMetricsMiddleware())
         }
         let pages = browser.pages

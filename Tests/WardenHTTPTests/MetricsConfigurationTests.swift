@@ -26,17 +26,4 @@ struct MetricsConfigurationTests {
         configuration.metricsAddress?.port = configuration.port + 1
         try configuration.validate(source: "test")
     }
-
-    @Test("Hummingbird's series get Warden's names and labels; the duration histogram loses the status")
-    func renamed() {
-        let labels = [("http.route", "/token"), ("http.request.method", "POST"), ("http.response.status_code", "200")]
-        let requests = WardenMetrics.renamed("hb.requests", labels)
-        #expect(requests.0 == "warden_http_requests_total")
-        #expect(requests.1.map(\.0) == ["route", "method", "status"])
-        #expect(requests.1.map(\.1) == ["/token", "POST", "200"])
-        let duration = WardenMetrics.renamed("http.server.request.duration", labels)
-        #expect(duration.0 == "warden_http_request_duration_seconds")
-        #expect(duration.1.map(\.0) == ["route", "method"])
-        #expect(WardenMetrics.renamed("warden_tokens_issued_total", [("grant_type", "x")]).0 == "warden_tokens_issued_total")
-    }
 }

@@ -10,48 +10,48 @@ import WardenCore
 struct ProtocolMetricsMiddleware: RouterMiddleware {
     typealias Context = WardenRequestContext
 
+    private let tokensIssued = MetricHandles<[String], Counter> { Counter(label: "warden_tokens_issued_total", dimensions: [("grant_type", $0[0]), ("token_type", $0[1])]) }
+    private let introspections = MetricHandles<[String], Counter> { Counter(label: "warden_introspections_total", dimensions: [("active", $0[0]), ("cache", $0[1])]) }
+    private let errors = MetricHandles<[String], Counter> { Counter(label: "warden_token_errors_total", dimensions: [("endpoint", $0[0]), ("error", $0[1])]) }
+    private let authenticationFailures = MetricHandles<[String], Counter> {
+        Counter(label: "warden_client_authentication_failures_total", dimensions: [("method", $0[0])])
+    }
+    private let logins = MetricHandles<[String], Counter> { Counter(label: "warden_logins_total", dimensions: [("result", $0[0])]) }
+    private let rateLimited = MetricHandles<[String], Counter> { Counter(label: "warden_rate_limited_total", dimensions: [("limit", $0[0])]) }
+    private let refreshTokenReuse = Counter(label: "warden_refresh_token_reuse_detected_total")
+    private let codeReuse = Counter(label: "warden_code_reuse_detected_total")
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let response = try await next(request, context)
-        Self.record(context.outcome, route: context.endpointPath ?? "unknown")
+        record(context.outcome, route: context.endpointPath ?? "NotFound")
         return response
     }
 
-    static func record(_ outcome: RequestOutcome, route: String) {
+    private func record(_ outcome: RequestOutcome, route: String) {
         if let issued = outcome.issued {
-            for tokenType in issued.tokenTypes {
-                Counter(label: "warden_tokens_issued_total", dimensions: [("grant_type", issued.grantType), ("token_type", tokenType)])
-                    .increment()
-            }
+            for tokenType in issued.tokenTypes { tokensIssued(issued.grantType, tokenType).increment() }
         }
         if let introspection = outcome.introspection {
-            Counter(
-                label: "warden_introspections_total",
-                dimensions: [("active", "\(introspection.active)"), ("cache", introspection.cached ? "hit" : "miss")]
-            ).increment()
+            introspections(introspection.active ? "true" : "false", introspection.cached ? "hit" : "miss").increment()
         }
         if let failure = outcome.failure { record(failure, route: route) }
         switch outcome.event?.name {
-        case "login_succeeded": Counter(label: "warden_logins_total", dimensions: [("result", "success")]).increment()
-        case "login_failed": Counter(label: "warden_logins_total", dimensions: [("result", "failure")]).increment()
+        case "login_succeeded": logins("success").increment()
+        case "login_failed": logins("failure").increment()
         case "login_rate_limited":
-            Counter(label: "warden_logins_total", dimensions: [("result", "rate_limited")]).increment()
-            Counter(label: "warden_rate_limited_total", dimensions: [("limit", "login")]).increment()
+            logins("rate_limited").increment()
+            rateLimited("login").increment()
         default: break
         }
     }
 
-    private static func record(_ failure: OAuthError, route: String) {
-        Counter(label: "warden_token_errors_total", dimensions: [("endpoint", route), ("error", failure.code.rawValue)]).increment()
-        if failure.code == .invalidClient {
-            let method = failure.clientAuthenticationMethod?.rawValue ?? "unknown"
-            Counter(label: "warden_client_authentication_failures_total", dimensions: [("method", method)]).increment()
-        }
-        if failure.retryAfter != nil {
-            Counter(label: "warden_rate_limited_total", dimensions: [("limit", "client_authentication")]).increment()
-        }
+    private func record(_ failure: OAuthError, route: String) {
+        errors(route, failure.code.rawValue).increment()
+        if failure.code == .invalidClient { authenticationFailures(failure.clientAuthenticationMethod?.rawValue ?? "unknown").increment() }
+        if failure.retryAfter != nil { rateLimited("client_authentication").increment() }
         switch failure.securityEvent {
-        case "refresh_token_reuse_detected": Counter(label: "warden_refresh_token_reuse_detected_total").increment()
-        case "code_reuse_detected": Counter(label: "warden_code_reuse_detected_total").increment()
+        case "refresh_token_reuse_detected": refreshTokenReuse.increment()
+        case "code_reuse_detected": codeReuse.increment()
         default: break
         }
     }

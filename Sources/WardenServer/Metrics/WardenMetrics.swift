@@ -8,11 +8,8 @@ import Prometheus
 import ServiceLifecycle
 
 /// Prometheus metrics (OPERATIONS.md): swift-metrics' process-wide backend, a
-/// swift-prometheus registry, and the separate listener that serves it.
-///
-/// Hummingbird's `MetricsMiddleware` names its series after OpenTelemetry's
-/// conventions; they are renamed here to the documented `warden_http_*` names and
-/// labels. Warden's own series are made under their final names where they are counted.
+/// swift-prometheus registry, and the separate listener that serves it. The series are
+/// made under their documented names where they are counted.
 public struct WardenMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
 
@@ -21,7 +18,6 @@ public struct WardenMetrics: Sendable {
     public static func bootstrap() -> WardenMetrics {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
-        factory.nameAndLabelSanitizer = renamed
         // Warden answers in well under the defaults' first bucket (5 ms).
         let fast: [Duration] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map { .seconds($0) }
         factory.durationHistogramBuckets = [
@@ -33,31 +29,6 @@ public struct WardenMetrics: Sendable {
         // Present at zero from the start, so that an alert on their increase sees the first one.
         for label in ["warden_refresh_token_reuse_detected_total", "warden_code_reuse_detected_total"] { _ = Counter(label: label) }
         return WardenMetrics(registry: registry)
-    }
-
-    /// Hummingbird's series under Warden's names: `route`, `method`, `status` labels, and
-    /// the duration histogram by route and method only.
-    static func renamed(_ name: String, _ labels: [(String, String)]) -> (String, [(String, String)]) {
-        func relabeled(dropping dropped: Set<String> = []) -> [(String, String)] {
-            labels.compactMap { key, value in
-                guard !dropped.contains(key) else { return nil }
-                switch key {
-                // Hummingbird says "Unknown" for an unmatched path it answered, "NotFound" for one it threw.
-                case "http.route": return ("route", value == "Unknown" ? "NotFound" : value)
-                case "http.request.method": return ("method", value)
-                case "http.response.status_code", "error.type": return ("status", value)
-                default: return (key, value)
-                }
-            }
-        }
-        switch name {
-        case "hb.requests": return ("warden_http_requests_total", relabeled())
-        case "hb.request.errors": return ("warden_http_request_errors_total", relabeled())
-        case "http.server.request.duration":
-            return ("warden_http_request_duration_seconds", relabeled(dropping: ["http.response.status_code"]))
-        case "http.server.active_requests": return ("warden_http_active_requests", relabeled())
-        default: return (name, labels)
-        }
     }
 
     /// Fails, naming `address`, when it cannot be listened on (in use, not this machine's,
