@@ -45,8 +45,8 @@ public struct WardenRoutes: Sendable {
     }
 
     /// The router with every route and middleware; `recordingMetrics` adds the HTTP and
-    /// protocol metrics (swift-metrics), `tracing` a server span
-    /// per request (swift-distributed-tracing); the caller bootstraps both backends.
+    /// protocol metrics (swift-metrics), `tracing` a server span per request
+    /// (swift-distributed-tracing); the caller bootstraps both backends.
     public func router(logger: Logger, recordingMetrics: Bool = false, tracing: Bool = false) -> Router<WardenRequestContext> {
         // RFC 9110 §9.1: every GET route answers HEAD too.
         let router = Router(context: WardenRequestContext.self, options: .autoGenerateHeadEndpoints)

@@ -56,10 +56,11 @@ final class PostgresPool: Sendable {
     /// Runs `body` with the current pool, within the deadline. When the deadline passes,
     /// `body` is cancelled and left behind (a connection lease PostgresNIO cannot abandon
     /// must not hold the request), and `DeadlineExceeded` is thrown.
-    func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    /// `bounded: false` for work of many statements that may take long as a whole (an import).
+    func run<T: Sendable>(bounded: Bool = true, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
         let client = state.withLock { $0.client }
         do {
-            guard let deadline else { return try await body(client) }
+            guard let deadline, bounded else { return try await body(client) }
             return try await Self.race(deadline: deadline) { try await body(client) }
         } catch {
             if Self.isUnavailability(error) { recover(from: client) }

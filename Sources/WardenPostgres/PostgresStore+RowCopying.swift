@@ -22,9 +22,10 @@ extension PostgresStore: RowCopying {
         return count
     }
 
-    /// Many rows per INSERT: a round trip per row would make a large import slow.
+    /// Many rows per INSERT: a round trip per row would make a large import slow. One
+    /// transaction however long it takes: an import of a large installation may take minutes.
     public func importRows(_ rows: [ExportRow]) async throws {
-        try await transaction { [self] connection in
+        try await transaction(bounded: false) { [self] connection in
             var start = rows.startIndex
             while start < rows.endIndex {
                 let table = rows[start].table

@@ -68,13 +68,14 @@ public final class PostgresStore: Storage, Sendable {
     }
 
     /// Runs `body` in one transaction on one pooled connection; an error thrown by `body`
-    /// rolls it back and comes back as it was thrown.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    /// rolls it back and comes back as it was thrown. Within `PostgresPool`'s deadline unless
+    /// not `bounded` (each statement still has the statement timeout).
+    func transaction<T: Sendable>(bounded: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await withChildSpan("postgresql transaction", ofKind: .client, attribute: ("db.system", "postgresql")) {
             let start = ContinuousClock.now
             defer { commitDuration.record(duration: ContinuousClock.now - start) }
             do {
-                return try await pool.run { [logger] client in
+                return try await pool.run(bounded: bounded) { [logger] client in
                     try await client.withTransaction(logger: logger) { connection in try await body(connection) }
                 }
             } catch let error as PostgresTransactionError {
