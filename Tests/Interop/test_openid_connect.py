@@ -1068,6 +1068,22 @@ def test_claims_id_token_member_adds_claims_to_the_id_token(op, alice_agent, ali
     assert not [name for name, value in bob_claims.items() if value is None or value == ""], bob_claims
 
 
+def test_claims_beyond_the_scope_are_asked_on_the_consent_page_and_remembered(op):
+    """A claims request for the email shares it as the email scope would: the consent page
+    says so, a consent to the scope alone does not cover it, and the answer is remembered."""
+    user = op.warden.create_user("claire-" + secrets.token_hex(3), extra=("--email", "claire@example.com", "--email-verified"))
+    agent, rp = UserAgent(op.server), op.clients["rp"]
+    claims = json.dumps({"userinfo": {"email": None}})
+    sign_in(op, agent, rp, user, scope="openid", pages=["login", "consent"])
+    sign_in(op, agent, rp, user, scope="openid", pages=[])
+    page = agent.authorize(fresh_params(op, rp, scope="openid", claims=claims, nonce="n"))
+    assert Page.parse(page.text).is_consent, page.text[:300]
+    assert "See your email address" in page.text and "<code>email</code>" in page.text, page.text
+    result = sign_in(op, agent, rp, user, scope="openid", claims=claims, pages=["consent"])
+    assert userinfo_claims(userinfo(op.server, result.access_token)) == {"sub": user.id, "email": "claire@example.com"}
+    sign_in(op, agent, rp, user, scope="openid", claims=claims, pages=[])
+
+
 @pytest.mark.parametrize("claims", ["{", "not json", '{"userinfo": {"email": null}', '["email"]'])
 def test_claims_parameter_that_is_not_a_json_object_is_invalid_request(op, claims):
     trusted = op.clients["trusted"]

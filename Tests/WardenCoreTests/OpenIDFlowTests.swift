@@ -176,6 +176,27 @@ struct OpenIDFlowTests {
         #expect(try await step(["id_token_hint": "hint-bob"]) == .signIn)
     }
 
+    @Test("claims asked for through the claims parameter need consent like their scope, remembered with it")
+    func claimsNeedConsent() async throws {
+        let world = World()
+        let emailClaims = ["claims": #"{"userinfo":{"email":null},"id_token":{"email_verified":{"essential":true}}}"#]
+        let asking = try await world.request(emailClaims)
+        #expect(!asking.scope.tokens.contains("email"))
+        #expect(asking.consentScope.tokens.contains("email"))
+        #expect(try await world.request().consentScope == (try await world.request()).scope)
+        // Consent to the scope alone does not cover the email the claims parameter asks for.
+        _ = try await world.endpoint.approve(try await world.request(), userID: world.user.id, session: world.session, rememberConsent: true)
+        func step(_ extra: [String: String]) async throws -> AuthorizationStep {
+            try await world.endpoint.nextStep(try await world.request(extra), userID: world.user.id, session: world.session, justSignedIn: false)
+        }
+        #expect(try await step([:]) == .issueCode)
+        #expect(try await step(emailClaims) == .consent)
+        _ = try await world.endpoint.approve(asking, userID: world.user.id, session: world.session, rememberConsent: true)
+        #expect(try await step(emailClaims) == .issueCode)
+        // Claims Warden does not keep ask for nothing more.
+        #expect(try await world.request(["claims": #"{"userinfo":{"phone_number":null}}"#]).consentScope == (try await world.request()).scope)
+    }
+
     @Test("the code's ID token: nonce, sid, auth_time, at_hash of the access token, amr, azp, in the client's algorithm",
           arguments: [SigningAlgorithm.rs256, .es256, .edDSA])
     func idToken(_ algorithm: SigningAlgorithm) async throws {

@@ -189,11 +189,11 @@ public struct AuthorizationEndpoint: Sendable {
     }
 
     /// Whether the user must see the consent page: not for `--skip-consent` clients, nor
-    /// when the user already allowed this client at least this scope.
+    /// when the user already allowed this client at least this scope and the claims asked for.
     public func needsConsent(_ request: AuthorizationRequest, userID: String) async throws -> Bool {
         if request.client.skipConsent { return false }
         guard let remembered = try await consents.consentedScope(userID: userID, clientID: request.client.id) else { return true }
-        return !request.scope.isSubset(of: remembered)
+        return !request.consentScope.isSubset(of: remembered)
     }
 
     /// The user allowed the request: remember the consent, issue a code, and return the
@@ -203,7 +203,7 @@ public struct AuthorizationEndpoint: Sendable {
     ) async throws -> AuthorizationResponse {
         let now = clock.now()
         if rememberConsent {
-            try await consents.rememberConsent(userID: userID, clientID: request.client.id, scope: request.scope, at: now)
+            try await consents.rememberConsent(userID: userID, clientID: request.client.id, scope: request.consentScope, at: now)
         }
         let code = OpaqueToken.generate()
         let expiresAt = now.addingTimeInterval(configuration.codeLifetime)

@@ -30,6 +30,15 @@ public struct AuthorizationRequest: Sendable, Equatable {
     /// The `claims` parameter, validated, as sent.
     public var claimsRequest: String?
 
+    /// What the user is asked to allow: the scope, and the scopes whose user claims the
+    /// `claims` parameter asks for (Core §5.5): a request for `email` alone shares the
+    /// address as much as the `email` scope would.
+    public var consentScope: Scope {
+        guard let json = claimsRequest, let claims = try? ClaimsRequest(json: json) else { return scope }
+        let asked = StandardClaims.scopes(askedBy: claims.userinfo + claims.idToken).filter { !scope.tokens.contains($0) }
+        return asked.isEmpty ? scope : Scope(tokens: scope.tokens + asked)
+    }
+
     public init(
         client: Client, redirectURI: String, redirectURIExplicit: Bool, scope: Scope, state: String?, codeChallenge: String?,
         codeChallengeMethod: PKCE.Method?, audience: [String]

@@ -14,6 +14,12 @@ public enum StandardClaims {
         "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "azp", "sid",
     ] + byScope.flatMap(\.claims)
 
+    /// The scopes whose claims `requested` (a `claims` request's names) asks for: consenting
+    /// to a claim is consenting to what its scope would share.
+    public static func scopes(askedBy requested: [String]) -> [String] {
+        byScope.filter { !Set($0.claims).isDisjoint(with: requested) }.map(\.scope)
+    }
+
     /// The user claims of `scope`'s scopes and of `requested` (a `claims` request's member):
     /// those the user has, once each, in a stable order. `sub` is apart: always there.
     public static func claims(of user: User, scope: Scope, requested: [String] = []) -> [(name: String, value: ClaimValue)] {

@@ -80,7 +80,7 @@ struct BrowserController: Sendable {
                 [
                     "title": "Allow \(authorizationRequest.client.name)?", "client_name": authorizationRequest.client.name,
                     "username": user.username, "csrf_token": session.csrfToken,
-                    "scopes": authorizationRequest.scope.tokens.map { ["name": $0, "description": flow.scopeDescription($0)] },
+                    "scopes": authorizationRequest.consentScope.tokens.map { ["name": $0, "description": flow.scopeDescription($0)] },
                     "authorization_request": query,
                 ])
         case .issueCode:
