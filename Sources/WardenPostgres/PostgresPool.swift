@@ -83,7 +83,8 @@ final class PostgresPool: Sendable {
         let race = Race<T>()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                race.begin(continuation)
+                // Cancelled already (the handler below ran first): nothing is started.
+                guard race.begin(continuation) else { return continuation.resume(throwing: CancellationError()) }
                 race.add(Task { do { race.finish(.success(try await work())) } catch { race.finish(.failure(error)) } })
                 race.add(Task {
                     guard (try? await Task.sleep(for: deadline)) != nil else { return }
@@ -99,7 +100,14 @@ final class PostgresPool: Sendable {
     private final class Race<T: Sendable>: Sendable {
         private let state = Mutex<(continuation: CheckedContinuation<T, any Error>?, tasks: [Task<Void, Never>], over: Bool)>((nil, [], false))
 
-        func begin(_ continuation: CheckedContinuation<T, any Error>) { state.withLock { $0.continuation = continuation } }
+        /// Takes the caller's continuation; false if the race is over before it began.
+        func begin(_ continuation: CheckedContinuation<T, any Error>) -> Bool {
+            state.withLock { state in
+                guard !state.over else { return false }
+                state.continuation = continuation
+                return true
+            }
+        }
 
         func add(_ task: Task<Void, Never>) {
             let over = state.withLock { state in
