@@ -38,6 +38,8 @@ let package = Package(
             name: "WardenCore",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
+                // RSA public keys, for client assertions and DPoP proofs signed with RS256 or PS256.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 // The tracing API only (spans around client authentication); no backend.
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]

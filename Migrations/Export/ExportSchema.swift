@@ -1,14 +1,16 @@
 /// The tables `warden export` writes and `warden import` reads, in an order that
 /// satisfies their foreign keys. Both backends have exactly these columns, so an
 /// export of one imports into the other. The change counters are left out (the
-/// importing database's triggers keep its own) and so are sign-in failures.
+/// importing database's triggers keep its own) and so are sign-in failures and the server
+/// secrets (the DPoP nonce key: a new one only means proofs ask for a fresh nonce).
 public enum ExportSchema {
     public static let tables: [ExportTable] = [
         ExportTable("clients", key: ["id"], [
             .text("id"), .text("name"), .bytes("secret_digest"), .text("auth_method"), .text("grant_types"),
             .text("redirect_uris"), .text("scope"), .text("audiences"), .boolean("skip_consent"),
             .boolean("pkce_optional"), .integer("created_at"), .text("id_token_signed_response_alg"),
-            .text("post_logout_redirect_uris"), .text("backchannel_logout_uri"),
+            .text("post_logout_redirect_uris"), .text("backchannel_logout_uri"), .text("jwks"), .text("jwks_uri"),
+            .boolean("dpop_bound_access_tokens"), .boolean("require_pushed_authorization_requests"),
         ]),
         ExportTable("users", key: ["id"], [
             .text("id"), .text("username"), .text("password_hash"), .integer("created_at"), .text("name"), .text("given_name"),
@@ -23,6 +25,7 @@ public enum ExportSchema {
         ExportTable("grants", key: ["id"], [
             .text("id"), .text("client_id"), .text("user_id"), .text("scope"), .text("audiences"), .integer("created_at"),
             .integer("expires_at"), .integer("revoked_at"), .text("session_id"), .integer("auth_time"), .text("claims"),
+            .text("dpop_jkt"),
         ]),
         ExportTable("authorization_codes", key: ["digest"], [
             .bytes("digest"), .text("grant_id"), .text("redirect_uri"), .boolean("redirect_uri_explicit"),
@@ -43,6 +46,11 @@ public enum ExportSchema {
         ]),
         ExportTable("audit_events", key: ["id"], [
             .text("id"), .text("name"), .text("fields"), .integer("occurred_at"),
+        ]),
+        // Spent assertion and proof identifiers stay spent in the new database.
+        ExportTable("used_jtis", key: ["digest"], [.bytes("digest"), .text("kind"), .integer("expires_at")]),
+        ExportTable("pushed_authorization_requests", key: ["digest"], [
+            .bytes("digest"), .text("client_id"), .text("parameters"), .integer("expires_at"),
         ]),
     ]
 

@@ -30,7 +30,7 @@ public enum RandomToken {
 
     /// From BoringSSL's CSPRNG (seeded by the kernel), one call for all the bytes:
     /// a `getrandom` per byte showed up in the token route's profile.
-    static func bytes(_ count: Int) -> [UInt8] {
+    public static func bytes(_ count: Int) -> [UInt8] {
         SymmetricKey(size: SymmetricKeySize(bitCount: count * 8)).withUnsafeBytes { Array($0) }
     }
 }
@@ -86,5 +86,12 @@ public enum Base64URL {
         guard !base64.contains("=") else { return nil }
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         return Data(base64Encoded: base64)
+    }
+
+    /// Decodes text spelled the one way RFC 7515 §2 allows (no padding, unused bits zero),
+    /// so that one value has one spelling; nil otherwise.
+    public static func decodeCanonical(_ text: some StringProtocol) -> Data? {
+        guard let bytes = decode(text), encode(bytes) == text else { return nil }
+        return bytes
     }
 }

@@ -18,7 +18,12 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
     public var tokenEndpointAuthMethodsSupported: [String]
     public var introspectionEndpointAuthMethodsSupported: [String]
     public var revocationEndpointAuthMethodsSupported: [String]
-    public var tokenEndpointAuthSigningAlgValuesSupported: [String]?
+    public var tokenEndpointAuthSigningAlgValuesSupported: [String]
+    public var introspectionEndpointAuthSigningAlgValuesSupported: [String]
+    public var revocationEndpointAuthSigningAlgValuesSupported: [String]
+    public var dpopSigningAlgValuesSupported: [String]
+    public var pushedAuthorizationRequestEndpoint: String
+    public var requirePushedAuthorizationRequests: Bool
     public var scopesSupported: [String]
     public var authorizationResponseIssParameterSupported: Bool
     public var subjectTypesSupported: [String]
@@ -35,7 +40,9 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
     public static let openIDScopes = ["openid", "profile", "email", "offline_access"]
 
     /// The document for `issuer` with Warden's default paths.
-    public init(issuer: String, grantTypes: [String], scopes: [String], codeChallengeMethods: [String]) {
+    public init(
+        issuer: String, grantTypes: [String], scopes: [String], codeChallengeMethods: [String], requirePushedAuthorizationRequests: Bool = false
+    ) {
         let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
         self.issuer = issuer
         authorizationEndpoint = base + "/authorize"
@@ -49,9 +56,15 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         responseTypesSupported = ["code"]
         responseModesSupported = ["query", "form_post"]
         codeChallengeMethodsSupported = codeChallengeMethods
-        tokenEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "none"]
-        introspectionEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post"]
-        revocationEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "none"]
+        tokenEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+        introspectionEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+        revocationEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+        tokenEndpointAuthSigningAlgValuesSupported = JWSAlgorithm.names
+        introspectionEndpointAuthSigningAlgValuesSupported = JWSAlgorithm.names
+        revocationEndpointAuthSigningAlgValuesSupported = JWSAlgorithm.names
+        dpopSigningAlgValuesSupported = JWSAlgorithm.names
+        pushedAuthorizationRequestEndpoint = base + "/par"
+        self.requirePushedAuthorizationRequests = requirePushedAuthorizationRequests
         scopesSupported = Array(Set(scopes + Self.openIDScopes)).sorted()
         authorizationResponseIssParameterSupported = true
         subjectTypesSupported = ["public"]
@@ -82,6 +95,11 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         case introspectionEndpointAuthMethodsSupported = "introspection_endpoint_auth_methods_supported"
         case revocationEndpointAuthMethodsSupported = "revocation_endpoint_auth_methods_supported"
         case tokenEndpointAuthSigningAlgValuesSupported = "token_endpoint_auth_signing_alg_values_supported"
+        case introspectionEndpointAuthSigningAlgValuesSupported = "introspection_endpoint_auth_signing_alg_values_supported"
+        case revocationEndpointAuthSigningAlgValuesSupported = "revocation_endpoint_auth_signing_alg_values_supported"
+        case dpopSigningAlgValuesSupported = "dpop_signing_alg_values_supported"
+        case pushedAuthorizationRequestEndpoint = "pushed_authorization_request_endpoint"
+        case requirePushedAuthorizationRequests = "require_pushed_authorization_requests"
         case scopesSupported = "scopes_supported"
         case authorizationResponseIssParameterSupported = "authorization_response_iss_parameter_supported"
         case subjectTypesSupported = "subject_types_supported"

@@ -9,6 +9,10 @@ extension HTTPField.Name {
     static let referrerPolicy = known("Referrer-Policy")
     /// `X-Request-Id`: the id the request log line carries, taken from the request or made.
     static let xRequestID = known("X-Request-Id")
+    /// `DPoP` (RFC 9449 §4.1): a proof of possession of the client's key.
+    static let dpop = known("DPoP")
+    /// `DPoP-Nonce` (RFC 9449 §8): the nonce the next proof must carry.
+    static let dpopNonce = known("DPoP-Nonce")
 
     /// A header name HTTPTypes has no constant for. The argument is a literal token,
     /// so the check can only fail through a typo here.

@@ -11,6 +11,10 @@ public struct WardenRoutes: Sendable {
     public var revocationEndpoint: RevocationEndpoint
     /// OpenID Connect UserInfo.
     public var userInfo: UserInfoEndpoint
+    /// RFC 9126 `/par`.
+    public var pushedAuthorization: PushedAuthorizationEndpoint
+    /// RFC 9449 proofs presented with access tokens (UserInfo).
+    public var dpop: DPoPProofVerifier
     public var keyRing: KeyRing
     /// The metadata document; `scopes_supported` is completed per request.
     public var metadata: AuthorizationServerMetadata
@@ -27,12 +31,15 @@ public struct WardenRoutes: Sendable {
 
     public init(
         tokenEndpoint: TokenEndpoint, introspectionEndpoint: IntrospectionEndpoint,
-        revocationEndpoint: RevocationEndpoint, userInfo: UserInfoEndpoint, keyRing: KeyRing, metadata: AuthorizationServerMetadata,
+        revocationEndpoint: RevocationEndpoint, userInfo: UserInfoEndpoint, pushedAuthorization: PushedAuthorizationEndpoint,
+        dpop: DPoPProofVerifier, keyRing: KeyRing, metadata: AuthorizationServerMetadata,
         registeredScopes: @escaping @Sendable () async throws -> [String], isHealthy: @escaping @Sendable () async -> Bool,
         jwksMaxAge: Int, browser: BrowserFlow, demo: DemoCallback? = nil
     ) {
         self.browser = browser
         self.userInfo = userInfo
+        self.pushedAuthorization = pushedAuthorization
+        self.dpop = dpop
         self.demo = demo
         self.tokenEndpoint = tokenEndpoint
         self.introspectionEndpoint = introspectionEndpoint

@@ -7,9 +7,13 @@ extension PostgresStore: ClientRepository {
     static let clientColumns =
         """
         id, name, secret_digest, auth_method, grant_types, redirect_uris, scope, audiences, skip_consent, pkce_optional, created_at,
-        id_token_signed_response_alg, post_logout_redirect_uris, backchannel_logout_uri
+        id_token_signed_response_alg, post_logout_redirect_uris, backchannel_logout_uri, jwks, jwks_uri, dpop_bound_access_tokens,
+        require_pushed_authorization_requests
         """
-    typealias ClientRow = (String, String, ByteBuffer?, String, String, String, String, String, Bool, Bool, Int64, String, String, String?)
+    typealias ClientRow = (
+        String, String, ByteBuffer?, String, String, String, String, String, Bool, Bool, Int64, String, String, String?, String?, String?,
+        Bool, Bool
+    )
 
     public func client(id: String) async throws -> Client? {
         try await clients(query("SELECT \(unescaped: Self.clientColumns) FROM clients WHERE id = \(id)")).first
@@ -30,7 +34,8 @@ extension PostgresStore: ClientRepository {
             VALUES (\(client.id), \(client.name), \(digest), \(client.authMethod.rawValue), \(StoredForm.grantTypes(client.grantTypes)),
                 \(redirectURIs), \(client.scope.description), \(audiences), \(client.skipConsent), \(client.pkceOptional),
                 \(client.createdAt.unixSeconds), \(client.idTokenSigningAlgorithm.rawValue), \(postLogoutRedirectURIs),
-                \(client.backchannelLogoutURI))
+                \(client.backchannelLogoutURI), \(client.jwks), \(client.jwksURI), \(client.dpopBoundAccessTokens),
+                \(client.requirePushedAuthorizationRequests))
             """)
     }
 
@@ -39,7 +44,16 @@ extension PostgresStore: ClientRepository {
             query(
                 """
                 UPDATE clients SET secret_digest = \(ByteBuffer(bytes: digest.bytes))
-                WHERE id = \(clientID) AND auth_method != 'none' RETURNING 1
+                WHERE id = \(clientID) AND auth_method IN ('client_secret_basic', 'client_secret_post') RETURNING 1
+                """))
+    }
+
+    public func updateKeys(clientID: String, jwks: String?, jwksURI: String?) async throws -> Bool {
+        try await returnsRow(
+            query(
+                """
+                UPDATE clients SET jwks = \(jwks), jwks_uri = \(jwksURI)
+                WHERE id = \(clientID) AND auth_method = 'private_key_jwt' RETURNING 1
                 """))
     }
 
@@ -52,14 +66,15 @@ extension PostgresStore: ClientRepository {
         for try await row in rows.decode(ClientRow.self) {
             let (id, name, digest, method, grantTypes, redirectURIs, scope, audiences, skipConsent, pkceOptional, createdAt) =
                 (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10)
-            clients.append(
-                Client(
-                    id: id, name: name, secretDigest: digest.map { ClientSecretDigest(bytes: Array($0.readableBytesView)) },
-                    authMethod: ClientAuthMethod(rawValue: method) ?? .none, grantTypes: StoredForm.grantTypes(grantTypes),
-                    redirectURIs: try StoredForm.strings(redirectURIs), scope: StoredForm.scope(scope),
-                    audiences: try StoredForm.strings(audiences), skipConsent: skipConsent, pkceOptional: pkceOptional,
-                    createdAt: Date(unixSeconds: createdAt), idTokenSigningAlgorithm: SigningAlgorithm(rawValue: row.11) ?? .rs256,
-                    postLogoutRedirectURIs: try StoredForm.strings(row.12), backchannelLogoutURI: row.13))
+            var client = Client(
+                id: id, name: name, secretDigest: digest.map { ClientSecretDigest(bytes: Array($0.readableBytesView)) },
+                authMethod: ClientAuthMethod(rawValue: method) ?? .none, grantTypes: StoredForm.grantTypes(grantTypes),
+                redirectURIs: try StoredForm.strings(redirectURIs), scope: StoredForm.scope(scope),
+                audiences: try StoredForm.strings(audiences), skipConsent: skipConsent, pkceOptional: pkceOptional,
+                createdAt: Date(unixSeconds: createdAt), idTokenSigningAlgorithm: SigningAlgorithm(rawValue: row.11) ?? .rs256,
+                postLogoutRedirectURIs: try StoredForm.strings(row.12), backchannelLogoutURI: row.13)
+            (client.jwks, client.jwksURI, client.dpopBoundAccessTokens, client.requirePushedAuthorizationRequests) = (row.14, row.15, row.16, row.17)
+            clients.append(client)
         }
         return clients
     }

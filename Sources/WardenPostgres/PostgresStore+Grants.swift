@@ -6,7 +6,7 @@ import WardenMigrations
 extension PostgresStore: GrantRepository {
     /// The grant's columns, to sit beside a code's or refresh token's.
     static let grantColumns =
-        "g.id, g.client_id, g.user_id, g.scope, g.audiences, g.created_at, g.expires_at, g.revoked_at, g.session_id, g.auth_time, g.claims"
+        "g.id, g.client_id, g.user_id, g.scope, g.audiences, g.created_at, g.expires_at, g.revoked_at, g.session_id, g.auth_time, g.claims, g.dpop_jkt"
 
     public func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws {
         let audiences = try StoredForm.json(grant.audience)
@@ -14,10 +14,10 @@ extension PostgresStore: GrantRepository {
         try await query(
             """
             WITH new_grant AS (
-                INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at, session_id, auth_time, claims)
+                INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at, session_id, auth_time, claims, dpop_jkt)
                 VALUES (\(grant.id), \(grant.clientID), \(grant.userID), \(grant.scope.description), \(audiences),
                     \(grant.createdAt.unixSeconds), \(grant.expiresAt.unixSeconds), \(grant.sessionID), \(grant.authTime?.unixSeconds),
-                    \(grant.claimsRequest))
+                    \(grant.claimsRequest), \(grant.dpopKey))
                 RETURNING id
             )
             INSERT INTO authorization_codes (digest, grant_id, redirect_uri, redirect_uri_explicit, code_challenge,
@@ -184,7 +184,8 @@ extension PostgresStore: GrantRepository {
             scope: StoredForm.scope(try cell(3, String.self)), audience: try StoredForm.strings(try cell(4, String.self)),
             createdAt: Date(unixSeconds: try cell(5, Int64.self)), expiresAt: Date(unixSeconds: try cell(6, Int64.self)),
             revokedAt: try cell(7, Int64?.self).map(Date.init(unixSeconds:)), sessionID: try cell(8, String?.self),
-            authTime: try cell(9, Int64?.self).map(Date.init(unixSeconds:)), claimsRequest: try cell(10, String?.self))
+            authTime: try cell(9, Int64?.self).map(Date.init(unixSeconds:)), claimsRequest: try cell(10, String?.self),
+            dpopKey: try cell(11, String?.self))
     }
 
     /// Applies the lifecycle's writes. Each conditional one must change its row: the
@@ -232,6 +233,9 @@ extension PostgresStore: GrantRepository {
             case .revokeGrant(let id):
                 try await revokeGrant(id: id, at: now, on: connection)
                 changed = true
+            case .bindGrant(let id, let key):
+                changed = try await returnsRow(
+                    connection.query("UPDATE grants SET dpop_jkt = \(key) WHERE id = \(id) AND dpop_jkt IS NULL RETURNING 1", logger: logger))
             }
             guard changed else { throw StoreError(description: "a grant write found its row changed under the lock") }
         }

@@ -25,14 +25,16 @@ extension SQLiteStore: ClientRepository {
                 sql: """
                     INSERT INTO clients (id, name, secret_digest, auth_method, grant_types, redirect_uris, scope,
                         audiences, skip_consent, pkce_optional, created_at, id_token_signed_response_alg,
-                        post_logout_redirect_uris, backchannel_logout_uri)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        post_logout_redirect_uris, backchannel_logout_uri, jwks, jwks_uri, dpop_bound_access_tokens,
+                        require_pushed_authorization_requests)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     client.id, client.name, client.secretDigest.map { Data($0.bytes) }, client.authMethod.rawValue,
                     StoredForm.grantTypes(client.grantTypes), redirectURIs, client.scope.description,
                     audiences, client.skipConsent, client.pkceOptional, client.createdAt.unixSeconds,
                     client.idTokenSigningAlgorithm.rawValue, postLogoutRedirectURIs, client.backchannelLogoutURI,
+                    client.jwks, client.jwksURI, client.dpopBoundAccessTokens, client.requirePushedAuthorizationRequests,
                 ]
             )
         }
@@ -41,9 +43,18 @@ extension SQLiteStore: ClientRepository {
     public func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
         try await write { db in
             try db.executeCached(
-                sql: "UPDATE clients SET secret_digest = ? WHERE id = ? AND auth_method != 'none'",
+                sql: "UPDATE clients SET secret_digest = ? WHERE id = ? AND auth_method IN ('client_secret_basic', 'client_secret_post')",
                 arguments: [Data(digest.bytes), clientID]
             )
+            return db.changesCount == 1
+        }
+    }
+
+    public func updateKeys(clientID: String, jwks: String?, jwksURI: String?) async throws -> Bool {
+        try await write { db in
+            try db.executeCached(
+                sql: "UPDATE clients SET jwks = ?, jwks_uri = ? WHERE id = ? AND auth_method = 'private_key_jwt'",
+                arguments: [jwks, jwksURI, clientID])
             return db.changesCount == 1
         }
     }
@@ -60,7 +71,7 @@ extension SQLiteStore: ClientRepository {
         let digest: Data? = row["secret_digest"]
         let grantTypes: String = row["grant_types"]
         let idTokenAlgorithm: String = row["id_token_signed_response_alg"]
-        return Client(
+        var client = Client(
             id: row["id"], name: row["name"], secretDigest: digest.map { ClientSecretDigest(bytes: Array($0)) },
             authMethod: ClientAuthMethod(rawValue: method) ?? .none,
             grantTypes: StoredForm.grantTypes(grantTypes),
@@ -71,5 +82,10 @@ extension SQLiteStore: ClientRepository {
             postLogoutRedirectURIs: try StoredForm.strings(row["post_logout_redirect_uris"]),
             backchannelLogoutURI: row["backchannel_logout_uri"]
         )
+        client.jwks = row["jwks"]
+        client.jwksURI = row["jwks_uri"]
+        client.dpopBoundAccessTokens = row["dpop_bound_access_tokens"]
+        client.requirePushedAuthorizationRequests = row["require_pushed_authorization_requests"]
+        return client
     }
 }

@@ -7,19 +7,20 @@ extension SQLiteStore: GrantRepository {
     /// The grant's columns, read by position after a code's or refresh token's: a lookup
     /// by name compares names case-insensitively, which cost more than the query here.
     static let grantColumns =
-        "g.id, g.client_id, g.user_id, g.scope, g.audiences, g.created_at, g.expires_at, g.revoked_at, g.session_id, g.auth_time, g.claims"
+        "g.id, g.client_id, g.user_id, g.scope, g.audiences, g.created_at, g.expires_at, g.revoked_at, g.session_id, g.auth_time, g.claims, g.dpop_jkt"
 
     public func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws {
         let audiences = try StoredForm.json(grant.audience)
         try await write { db in
             try db.executeCached(
                 sql: """
-                    INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at, session_id, auth_time, claims)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at, session_id, auth_time, claims,
+                        dpop_jkt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     grant.id, grant.clientID, grant.userID, grant.scope.description, audiences, grant.createdAt.unixSeconds,
-                    grant.expiresAt.unixSeconds, grant.sessionID, grant.authTime?.unixSeconds, grant.claimsRequest,
+                    grant.expiresAt.unixSeconds, grant.sessionID, grant.authTime?.unixSeconds, grant.claimsRequest, grant.dpopKey,
                 ])
             try db.executeCached(
                 sql: """
@@ -135,6 +136,9 @@ extension SQLiteStore: GrantRepository {
                 try expectOneChange(db)
             case .revokeGrant(let id):
                 try revokeGrant(id: id, at: now, in: db)
+            case .bindGrant(let id, let key):
+                try db.executeCached(sql: "UPDATE grants SET dpop_jkt = ? WHERE id = ? AND dpop_jkt IS NULL", arguments: [key, id])
+                try expectOneChange(db)
             }
         }
     }
@@ -206,6 +210,6 @@ extension SQLiteStore: GrantRepository {
             id: row[offset], clientID: row[offset + 1], userID: row[offset + 2], scope: StoredForm.scope(row[offset + 3]),
             audience: try StoredForm.strings(row[offset + 4]), createdAt: Date(unixSeconds: row[offset + 5]),
             expiresAt: Date(unixSeconds: row[offset + 6]), revokedAt: revokedAt.map(Date.init(unixSeconds:)), sessionID: row[offset + 8],
-            authTime: authTime.map(Date.init(unixSeconds:)), claimsRequest: row[offset + 10])
+            authTime: authTime.map(Date.init(unixSeconds:)), claimsRequest: row[offset + 10], dpopKey: row[offset + 11])
     }
 }

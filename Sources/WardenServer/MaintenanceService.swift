@@ -80,4 +80,5 @@ struct MaintenanceService: Service {
 @discardableResult
 public func purgeExpiredData(_ store: any Storage, now: Date, batch: Int = 500) async throws -> Int {
     try await store.purgeRevocations(expiredBefore: now, limit: batch) + store.purgeExpired(before: now, limit: batch)
+        + store.purgeExpiredProofs(before: now, limit: batch)
 }

@@ -32,8 +32,19 @@ public func buildApplication(
         perClientFromAddress: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerClient),
         perAddress: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerAddress)
     )
+    // private_key_jwt's keys (fetched from jwks_uri when registered so) and DPoP's proofs and nonces.
+    let jwksFetcher = HTTPJWKSFetcher()
+    if configuration.allowHTTPJWKSURI { logger.warning("allow_http_jwks_uri is on: client keys may be fetched over plain http (development only)") }
+    let assertions = ClientAssertionVerifier(
+        issuer: issuer, keys: ClientKeys(fetcher: jwksFetcher, allowHTTP: configuration.allowHTTPJWKSURI, clock: clock), usedJTIs: store,
+        clock: clock)
+    let dpop = DPoPProofVerifier(
+        configuration: .init(proofLifetime: TimeInterval(configuration.dpopProofLifetime), requireNonce: configuration.dpopNonce == .required),
+        issuer: issuer, nonces: DPoPNonces(secret: try await store.serverSecret(name: "dpop_nonce") { RandomToken.bytes(32) }),
+        usedJTIs: store, clock: clock)
     let authenticator = ClientAuthenticator(
-        clients: clients, failuresPerClient: clientLimits.perClientFromAddress, failuresPerAddress: clientLimits.perAddress, clock: clock)
+        clients: clients, failuresPerClient: clientLimits.perClientFromAddress, failuresPerAddress: clientLimits.perAddress, clock: clock,
+        assertions: assertions)
     let handlers = grantHandlers(configuration: configuration, store: store, signer: keyRing, idTokens: keys, clock: clock)
     let backchannelLogouts = BackchannelLogoutService(queue: store, clients: clients, tokens: keys, issuer: issuer, logger: logger)
     let signInLimits = [
@@ -47,14 +58,18 @@ public func buildApplication(
     let introspection = IntrospectionEndpoint(
         authenticator: authenticator, verifier: keys, revocations: store, clients: clients, grants: store, changes: store, clock: clock)
     let routes = WardenRoutes(
-        tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers),
+        tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers, dpop: dpop),
         introspectionEndpoint: introspection,
         revocationEndpoint: RevocationEndpoint(authenticator: authenticator, verifier: keys, revocations: store, grants: store, clock: clock),
         userInfo: UserInfoEndpoint(introspection: introspection, grants: store, clock: clock),
+        pushedAuthorization: PushedAuthorizationEndpoint(
+            authenticator: authenticator, authorization: browser.authorization, store: store, dpop: dpop, clock: clock),
+        dpop: dpop,
         keyRing: keyRing,
         metadata: AuthorizationServerMetadata(
             issuer: issuer, grantTypes: handlers.keys.map(\.rawValue).sorted(), scopes: configuration.scopes,
-            codeChallengeMethods: configuration.allowPlainPKCE ? ["S256", "plain"] : ["S256"]),
+            codeChallengeMethods: configuration.allowPlainPKCE ? ["S256", "plain"] : ["S256"],
+            requirePushedAuthorizationRequests: configuration.requirePushedAuthorizationRequests),
         registeredScopes: { try await clients.allClients().flatMap(\.scope.tokens) },
         isHealthy: { await store.isHealthy() },
         jwksMaxAge: configuration.jwksMaxAge,
@@ -65,7 +80,7 @@ public func buildApplication(
         store: store, keys: keys, manager: manager,
         limiters: [clientLimits.perClientFromAddress, clientLimits.perAddress] + signInLimits.compactMap { $0 as? FailureRateLimiter },
         configuration: configuration, interval: .seconds(2), logger: logger)
-    var services: [any Service] = [maintenance, backchannelLogouts]
+    var services: [any Service] = [maintenance, backchannelLogouts, jwksFetcher]
     if let metrics, let address = configuration.metricsAddress { services.append(metrics.listener(address: address, logger: logger)) }
     if let tracing { services.append(tracing) }
     return Application(
@@ -122,10 +137,8 @@ func browserFlow(
     let sessions = BrowserSessions(repository: store, clock: clock, lifetime: TimeInterval(configuration.sessionLifetime))
     return BrowserFlow(
         authorization: AuthorizationEndpoint(
-            configuration: .init(
-                issuer: configuration.effectiveIssuer, defaultAudience: configuration.effectiveDefaultAudience,
-                allowPlainPKCE: configuration.allowPlainPKCE),
-            clients: store, grants: store, consents: store, idTokens: idTokens, clock: clock),
+            configuration: authorizationConfiguration(configuration),
+            clients: store, grants: store, consents: store, idTokens: idTokens, pushedRequests: store, clock: clock),
         sessions: sessions,
         preLogin: PreLoginCookies(key: keyEncryptionKey.derivedKey(for: "warden pre-login cookie"), clock: clock),
         signIn: SignIn(
@@ -139,4 +152,13 @@ func browserFlow(
             templatesDirectory: configuration.templatesDirectory, brandName: configuration.brandName, logoFile: configuration.brandLogoFile),
         secureCookies: configuration.effectiveIssuer.lowercased().hasPrefix("https:"),
         scopeDescriptions: configuration.scopeDescriptions)
+}
+
+/// What `/authorize` and `/par` are configured with.
+func authorizationConfiguration(_ configuration: WardenConfiguration) -> AuthorizationEndpoint.Configuration {
+    var result = AuthorizationEndpoint.Configuration(
+        issuer: configuration.effectiveIssuer, defaultAudience: configuration.effectiveDefaultAudience,
+        allowPlainPKCE: configuration.allowPlainPKCE)
+    result.requirePushedRequests = configuration.requirePushedAuthorizationRequests
+    return result
 }

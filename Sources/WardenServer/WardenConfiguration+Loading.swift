@@ -42,6 +42,10 @@ extension WardenConfiguration {
         var request_timeout: Int?
         var max_connections: Int?
         var metrics_address: String?
+        var allow_http_jwks_uri: Bool?
+        var dpop_nonce: String?
+        var dpop_proof_lifetime: Int?
+        var require_pushed_authorization_requests: Bool?
 
         /// Every key the file may hold: the names of the properties above, spelled once.
         static let keys = Set(Mirror(reflecting: File()).children.compactMap(\.label))
@@ -119,6 +123,15 @@ extension WardenConfiguration {
         requestTimeout = file.request_timeout ?? requestTimeout
         maxConnections = file.max_connections ?? maxConnections
         if let text = file.metrics_address { metricsAddress = try Self.listenAddress(text, source: "\(path): metrics_address") }
+        allowHTTPJWKSURI = file.allow_http_jwks_uri ?? allowHTTPJWKSURI
+        dpopProofLifetime = file.dpop_proof_lifetime ?? dpopProofLifetime
+        requirePushedAuthorizationRequests = file.require_pushed_authorization_requests ?? requirePushedAuthorizationRequests
+        if let value = file.dpop_nonce {
+            guard let mode = DPoPNonceMode(rawValue: value) else {
+                throw ConfigurationError("\(path): dpop_nonce '\(value)' is not one of off, required")
+            }
+            dpopNonce = mode
+        }
         if let value = file.signing_algorithm {
             guard let algorithm = SigningAlgorithm(rawValue: value) else {
                 throw ConfigurationError("\(path): signing_algorithm '\(value)' is not one of ES256, RS256, EdDSA")
@@ -181,6 +194,9 @@ extension WardenConfiguration {
         }
         if let defaultAudience, !AudienceSelection.isAbsoluteURIWithoutFragment(defaultAudience) {
             throw ConfigurationError("\(source): default_audience '\(defaultAudience)' must be an absolute URI")
+        }
+        guard (1...300).contains(dpopProofLifetime) else {
+            throw ConfigurationError("\(source): dpop_proof_lifetime must be between 1 and 300 seconds")
         }
         guard idTokenLifetime > 0, idTokenLifetime <= 86_400 else {
             throw ConfigurationError("\(source): id_token_lifetime must be between 1 and 86400 seconds")

@@ -80,6 +80,14 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var maxConnections = 4096
     /// Where `GET /metrics` (Prometheus) listens, apart from the public port; nil: off.
     public var metricsAddress: ListenAddress?
+    /// Accept `http` `jwks_uri`s for private_key_jwt clients (development only).
+    public var allowHTTPJWKSURI = false
+    /// Whether DPoP proofs at the token and PAR endpoints must carry the server's nonce (RFC 9449 §8).
+    public var dpopNonce: DPoPNonceMode = .off
+    /// Seconds a DPoP proof's `iat` may be from now.
+    public var dpopProofLifetime = 60
+    /// RFC 9126 §5: every authorization request must be pushed to `/par` first.
+    public var requirePushedAuthorizationRequests = false
 
     public init() {}
 
@@ -98,6 +106,11 @@ public struct WardenConfiguration: Sendable, Equatable {
     /// How long resource servers may cache the JWKS: half the lead time, so a
     /// rotated key is in every cache before it signs; at most an hour.
     public var jwksMaxAge: Int { max(0, min(3600, keyRotationLeadTime / 2)) }
+}
+
+/// `dpop_nonce`: whether the server hands out DPoP nonces and requires them.
+public enum DPoPNonceMode: String, Sendable {
+    case off, required
 }
 
 /// A `host:port` to listen on (`[::1]:9464` for an IPv6 address).

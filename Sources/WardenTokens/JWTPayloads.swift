@@ -15,6 +15,8 @@ enum JWTPayloads {
         writer.add("exp", seconds(claims.expiresAt))
         writer.add("jti", claims.jwtID)
         if let grantID = claims.grantID { writer.add("gid", grantID) }
+        // RFC 9449 §6.1; a thumbprint is base64url, so it needs no escaping.
+        if let thumbprint = claims.confirmationThumbprint { writer.addRaw("cnf", #"{"jkt":"\#(thumbprint)"}"#) }
         return writer.finish()
     }
 

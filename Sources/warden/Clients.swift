@@ -7,7 +7,7 @@ import WardenServer
 struct Clients: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Register and manage OAuth clients.",
-        subcommands: [Create.self, List.self, Show.self, Delete.self, RotateSecret.self])
+        subcommands: [Create.self, Update.self, List.self, Show.self, Delete.self, RotateSecret.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a client; a confidential client's secret is shown once.")
@@ -20,8 +20,11 @@ struct Clients: AsyncParsableCommand {
         @Option(help: "Space-separated scopes the client may ask for.") var scope = ""
         @Option(name: .customLong("audience"), help: "A resource server URI the client may get tokens for (repeatable; the first is the default).")
         var audiences: [String] = []
-        @Option(help: "client_secret_basic (default), client_secret_post or none (public client).")
+        @Option(help: "client_secret_basic (default), client_secret_post, private_key_jwt or none (public client).")
         var authMethod: String?
+        @OptionGroup var keys: ClientKeyOptions
+        @Flag(help: "Every token request must carry a DPoP proof (RFC 9449 dpop_bound_access_tokens).") var requireDpop = false
+        @Flag(help: "Every authorization request must be pushed to /par first (RFC 9126).") var requirePar = false
         @Flag(help: "Never show the consent page for this client.") var skipConsent = false
         @Flag(help: "Let a confidential client use the code flow without PKCE.") var pkceOptional = false
         @Option(help: "The algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.")
@@ -36,7 +39,8 @@ struct Clients: AsyncParsableCommand {
             var method: ClientAuthMethod?
             if let authMethod {
                 guard let parsed = ClientAuthMethod(rawValue: authMethod) else {
-                    throw ConfigurationError("--auth-method '\(authMethod)' is not one of client_secret_basic, client_secret_post, none")
+                    throw ConfigurationError(
+                        "--auth-method '\(authMethod)' is not one of client_secret_basic, client_secret_post, private_key_jwt, none")
                 }
                 method = parsed
             }
@@ -51,12 +55,42 @@ struct Clients: AsyncParsableCommand {
             }
             registration.postLogoutRedirectURIs = postLogoutRedirectURIs
             registration.backchannelLogoutURI = backchannelLogoutUri
+            registration.jwks = try keys.jwksText()
+            registration.jwksURI = keys.jwksUri
+            registration.allowHTTPJWKSURI = try global.configuration().allowHTTPJWKSURI
+            registration.dpopBoundAccessTokens = requireDpop
+            registration.requirePushedAuthorizationRequests = requirePar
             let (client, secret) = try registration.makeClient(now: Date())
             try await global.withStore { store, _ in
                 try await store.insert(client)
                 try await store.audit("client_created", ["client_id": client.id])
             }
             ClientOutput.print(client, secret: secret, json: json)
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Replace a private_key_jwt client's keys; the old ones stop working.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The client id.") var id: String
+        @OptionGroup var keys: ClientKeyOptions
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() async throws {
+            let client = try await global.withStore { store, configuration in
+                let client = try await Clients.existing(id, in: store)
+                guard client.authMethod == .privateKeyJWT else {
+                    throw ConfigurationError("client \(id) authenticates with \(client.authMethod.rawValue), not private_key_jwt: it has no keys")
+                }
+                let (jwks, jwksURI) = try ClientRegistration.checkKeys(
+                    jwks: try keys.jwksText(), jwksURI: keys.jwksUri, method: .privateKeyJWT, allowHTTP: configuration.allowHTTPJWKSURI)
+                guard try await store.updateKeys(clientID: id, jwks: jwks, jwksURI: jwksURI) else {
+                    throw ConfigurationError("no client with id \(id)")
+                }
+                try await store.audit("client_keys_replaced", ["client_id": id])
+                return try await Clients.existing(id, in: store)
+            }
+            ClientOutput.print(client, secret: nil, json: json)
         }
     }
 
@@ -113,7 +147,9 @@ struct Clients: AsyncParsableCommand {
             let secret = ClientSecret.generate()
             let client = try await global.withStore { store, _ in
                 let client = try await Clients.existing(id, in: store)
-                guard client.isConfidential else { throw ConfigurationError("client \(id) is public and has no secret") }
+                guard client.authMethod.usesSecret else {
+                    throw ConfigurationError("client \(id) authenticates with \(client.authMethod.rawValue) and has no secret")
+                }
                 guard try await store.updateSecret(clientID: id, digest: secret.digest) else {
                     throw ConfigurationError("no client with id \(id)")
                 }
@@ -151,6 +187,10 @@ enum ClientOutput {
         var post_logout_redirect_uris: [String]
         var backchannel_logout_uri: String?
         var backchannel_logout_session_required: Bool?
+        var jwks: JSONValue?
+        var jwks_uri: String?
+        var dpop_bound_access_tokens: Bool
+        var require_pushed_authorization_requests: Bool
 
         init(_ client: Client, secret: ClientSecret?) {
             client_id = client.id
@@ -169,6 +209,10 @@ enum ClientOutput {
             backchannel_logout_uri = client.backchannelLogoutURI
             // Back-Channel Logout 1.0 §2.2: Warden always sends `sid`.
             backchannel_logout_session_required = client.backchannelLogoutURI == nil ? nil : true
+            jwks = client.jwks.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+            jwks_uri = client.jwksURI
+            dpop_bound_access_tokens = client.dpopBoundAccessTokens
+            require_pushed_authorization_requests = client.requirePushedAuthorizationRequests
         }
     }
 
@@ -188,11 +232,57 @@ enum ClientOutput {
             Swift.print("post-logout:   \(description.post_logout_redirect_uris.joined(separator: " "))")
         }
         if let uri = description.backchannel_logout_uri { Swift.print("back-channel:  \(uri)") }
+        if let jwks = client.jwks { Swift.print("jwks:          \(jwks)") }
+        if let uri = description.jwks_uri { Swift.print("jwks_uri:      \(uri)") }
+        if client.dpopBoundAccessTokens { Swift.print("DPoP:          required") }
+        if client.requirePushedAuthorizationRequests { Swift.print("PAR:           required") }
     }
 
     static func printJSON(_ value: some Encodable) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         Swift.print(String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self))
+    }
+}
+
+/// `--jwks FILE` / `--jwks-uri URL`: a private_key_jwt client's public keys.
+struct ClientKeyOptions: ParsableArguments {
+    @Option(help: "private_key_jwt: a file holding the client's public keys as a JWK Set.") var jwks: String?
+    @Option(help: "private_key_jwt: an https URL serving the client's JWK Set.") var jwksUri: String?
+
+    /// The file's text, or the operator's error.
+    func jwksText() throws -> String? {
+        guard let jwks else { return nil }
+        guard let data = FileManager.default.contents(atPath: jwks), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError("--jwks: cannot read \(jwks)")
+        }
+        return text
+    }
+}
+
+/// Any JSON value, to show stored JSON (a JWK Set) inside the CLI's JSON output.
+enum JSONValue: Codable {
+    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
     }
 }

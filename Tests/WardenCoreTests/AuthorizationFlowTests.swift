@@ -305,7 +305,7 @@ struct AuthorizationFlowTests {
     func deny() async throws {
         let world = World()
         let request = try await world.endpoint.validate(world.query())
-        let items = try #require(URLComponents(string: world.endpoint.deny(request).location)?.queryItems)
+        let items = try #require(URLComponents(string: try await world.endpoint.deny(request).location)?.queryItems)
         #expect(items.first { $0.name == "error" }?.value == "access_denied")
         #expect(items.first { $0.name == "state" }?.value == "s t&a")
         #expect(items.first { $0.name == "iss" }?.value == AuthorizationFlowTests.issuer)

@@ -23,6 +23,9 @@ struct ClientCacheTests {
         func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
             try await inner.updateSecret(clientID: clientID, digest: digest)
         }
+        func updateKeys(clientID: String, jwks: String?, jwksURI: String?) async throws -> Bool {
+            try await inner.updateKeys(clientID: clientID, jwks: jwks, jwksURI: jwksURI)
+        }
         func delete(clientID: String) async throws -> Bool { try await inner.delete(clientID: clientID) }
     }
 

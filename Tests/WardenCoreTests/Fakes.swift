@@ -19,6 +19,16 @@ final class InMemoryClients: ClientRepository {
         clients.withLock { $0[client.id] = client }
         changes.withLock { $0 += 1 }
     }
+    func updateKeys(clientID: String, jwks: String?, jwksURI: String?) async throws -> Bool {
+        changes.withLock { $0 += 1 }
+        return clients.withLock { clients in
+            guard clients[clientID]?.authMethod == .privateKeyJWT else { return false }
+            clients[clientID]?.jwks = jwks
+            clients[clientID]?.jwksURI = jwksURI
+            return true
+        }
+    }
+
     func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
         changes.withLock { $0 += 1 }
         return clients.withLock { clients in

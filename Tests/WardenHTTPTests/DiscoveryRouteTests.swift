@@ -24,9 +24,17 @@ struct DiscoveryRouteTests {
             #expect(json["code_challenge_methods_supported"] as? [String] == ["S256"])
             #expect(json["scopes_supported"] as? [String] == ["email", "extra", "invoices:read", "offline_access", "openid", "profile"])
             #expect(json["authorization_response_iss_parameter_supported"] as? Bool == true)
-            #expect(json["token_endpoint_auth_methods_supported"] as? [String] == ["client_secret_basic", "client_secret_post", "none"])
-            #expect(json["revocation_endpoint_auth_methods_supported"] as? [String] == ["client_secret_basic", "client_secret_post", "none"])
-            #expect(json["introspection_endpoint_auth_methods_supported"] as? [String] == ["client_secret_basic", "client_secret_post"])
+            let withKeys = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+            #expect(json["token_endpoint_auth_methods_supported"] as? [String] == withKeys + ["none"])
+            #expect(json["revocation_endpoint_auth_methods_supported"] as? [String] == withKeys + ["none"])
+            #expect(json["introspection_endpoint_auth_methods_supported"] as? [String] == withKeys)
+            // PROOF-OF-POSSESSION.md: the algorithms of assertions and proofs; never none or HMAC.
+            for member in ["token_endpoint", "introspection_endpoint", "revocation_endpoint"] {
+                #expect(json["\(member)_auth_signing_alg_values_supported"] as? [String] == ["ES256", "RS256", "PS256", "EdDSA"])
+            }
+            #expect(json["dpop_signing_alg_values_supported"] as? [String] == ["ES256", "RS256", "PS256", "EdDSA"])
+            #expect(json["pushed_authorization_request_endpoint"] as? String == "\(TestWarden.issuer)/par")
+            #expect(json["require_pushed_authorization_requests"] as? Bool == false)
         }
     }
 

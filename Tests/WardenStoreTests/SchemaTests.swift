@@ -35,7 +35,7 @@ enum SchemaDescription {
         "authorization_codes.code_challenge_method", "authorization_codes.consumed_at", "refresh_tokens.rotated_at",
         "refresh_tokens.successor_digest", "sessions.user_id", "sessions.authenticated_at", "users.name", "users.given_name",
         "users.family_name", "users.email", "clients.backchannel_logout_uri", "grants.session_id", "grants.auth_time", "grants.claims",
-        "authorization_codes.nonce",
+        "authorization_codes.nonce", "clients.jwks", "clients.jwks_uri", "grants.dpop_jkt",
     ]
 
     static let unique: [String: Set<[String]>] = ["users": [["username"]]]
@@ -47,10 +47,11 @@ enum SchemaDescription {
         "consents": [.init(column: "user_id", table: "users", cascades: true), .init(column: "client_id", table: "clients", cascades: true)],
         "sessions": [.init(column: "user_id", table: "users", cascades: true)],
         "backchannel_logouts": [.init(column: "client_id", table: "clients", cascades: true)],
+        "pushed_authorization_requests": [.init(column: "client_id", table: "clients", cascades: true)],
     ]
 
     static let checks: [String: Int] = [
-        "clients": 5, "signing_keys": 1, "authorization_codes": 3, "refresh_tokens": 1, "sessions": 2, "users": 1,
+        "clients": 7, "used_jtis": 2, "pushed_authorization_requests": 1, "signing_keys": 1, "authorization_codes": 3, "refresh_tokens": 1, "sessions": 2, "users": 1,
     ]
 
     static let indexes: [String: Set<Index>] = [
@@ -79,6 +80,11 @@ enum SchemaDescription {
         ],
         "backchannel_logouts": [.init(name: "backchannel_logouts_by_due", columns: ["due_at"], partial: false)],
         "audit_events": [.init(name: "audit_events_by_time", columns: ["occurred_at"], partial: false)],
+        "used_jtis": [.init(name: "used_jtis_by_expiry", columns: ["expires_at"], partial: false)],
+        "pushed_authorization_requests": [
+            .init(name: "pushed_authorization_requests_by_expiry", columns: ["expires_at"], partial: false),
+            .init(name: "pushed_authorization_requests_by_client", columns: ["client_id"], partial: false),
+        ],
     ]
 
     /// Where the backends differ on purpose: the column that keeps each one's row order.
@@ -127,6 +133,9 @@ struct SchemaTests {
             "SELECT 1 FROM sessions WHERE user_id = 'u'",
             "SELECT 1 FROM refresh_tokens WHERE grant_id = 'g'",
             "SELECT 1 FROM authorization_codes WHERE grant_id = 'g'",
+            "SELECT digest FROM used_jtis WHERE expires_at < 1 LIMIT 10",
+            "SELECT digest FROM pushed_authorization_requests WHERE expires_at < 1 LIMIT 10",
+            "SELECT 1 FROM pushed_authorization_requests WHERE client_id = 'c'",
         ]
         try await withTemporaryDatabase(backend) { database in
             try await WardenConfiguration.with(database: database).withStorage { _ in }
@@ -152,7 +161,8 @@ struct SchemaTests {
             var tables: [String: SchemaDescription.Table] = [:]
             let names = try String.fetchAll(
                 db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'")
-            for name in names where name != "change_counters" {
+            // The counters and the server's secrets are not the database's content: never exported.
+            for name in names where name != "change_counters" && name != "server_secrets" {
                 var table = SchemaDescription.Table()
                 var primaryKey: [(Int, String)] = []
                 for row in try Row.fetchAll(db, sql: "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?)", arguments: [name]) {
@@ -198,7 +208,7 @@ struct SchemaTests {
 
     func postgresSchema(_ url: String) async throws -> [String: SchemaDescription.Table] {
         var tables: [String: SchemaDescription.Table] = [:]
-        let ignored: Set<String> = ["change_counters", "sign_in_failures", "warden_migrations"]
+        let ignored: Set<String> = ["change_counters", "sign_in_failures", "warden_migrations", "server_secrets"]
         for row in try await postgresRows(
             url,
             """

@@ -101,6 +101,9 @@ public final class InMemoryGrants: GrantRepository, ConsentRepository {
                 next.refresh[digest]?.graceUsed = true
             case .revokeGrant(let id):
                 if next.grants[id]?.revokedAt == nil { next.grants[id]?.revokedAt = now }
+            case .bindGrant(let id, let key):
+                guard next.grants[id]?.dpopKey == nil else { throw ChangedUnderLock(write: write) }
+                next.grants[id]?.dpopKey = key
             }
         }
         state = next

@@ -11,6 +11,8 @@ public struct AuthorizationEndpoint: Sendable {
         public var allowPlainPKCE: Bool
         /// SECURITY.md: at most 60 seconds.
         public var codeLifetime: TimeInterval = 60
+        /// RFC 9126 §5: every request must have been pushed first.
+        public var requirePushedRequests = false
 
         public init(issuer: String, defaultAudience: String, allowPlainPKCE: Bool) {
             self.issuer = issuer
@@ -24,12 +26,16 @@ public struct AuthorizationEndpoint: Sendable {
     let grants: any GrantRepository
     let consents: any ConsentRepository
     let idTokens: (any OpenIDTokenSigner)?
+    let pushedRequests: (any ProofOfPossessionRepository)?
     let clock: any WardenClock
 
+    /// Without `pushedRequests`, `request_uri` is not supported.
     public init(
         configuration: Configuration, clients: any ClientRepository, grants: any GrantRepository,
-        consents: any ConsentRepository, idTokens: (any OpenIDTokenSigner)? = nil, clock: any WardenClock
+        consents: any ConsentRepository, idTokens: (any OpenIDTokenSigner)? = nil,
+        pushedRequests: (any ProofOfPossessionRepository)? = nil, clock: any WardenClock
     ) {
+        self.pushedRequests = pushedRequests
         self.configuration = configuration
         self.clients = clients
         self.grants = grants
@@ -39,7 +45,33 @@ public struct AuthorizationEndpoint: Sendable {
     }
 
     /// Validates the request's parameters; failures say whether they may be redirected.
+    /// A pushed request's `request_uri` (RFC 9126 §4) stands for the parameters pushed.
     public func validate(_ query: FormBody) async throws -> AuthorizationRequest {
+        if let requestURI = query["request_uri"], requestURI.hasPrefix(PushedAuthorizationEndpoint.requestURIPrefix), let pushedRequests {
+            return try await validatePushed(requestURI: requestURI, clientID: query["client_id"], store: pushedRequests)
+        }
+        return try await validate(query, pushed: false)
+    }
+
+    /// RFC 9126 §4: the pushed parameters, if the `request_uri` is live and the client's;
+    /// else the error page, since nothing says where a redirect could safely go.
+    func validatePushed(requestURI: String, clientID: String?, store: any ProofOfPossessionRepository) async throws -> AuthorizationRequest {
+        let digest = PushedAuthorizationEndpoint.digest(of: requestURI)
+        guard let pushed = try await store.pushedRequest(digest: digest, now: clock.now()), pushed.clientID == clientID,
+            let parameters = try? FormBody(parsing: Array(pushed.parameters.utf8))
+        else { throw AuthorizationFailure.page(.invalidRequest("request_uri is unknown, already used or expired")) }
+        do {
+            var request = try await validate(parameters, pushed: true)
+            request.pushedRequestDigest = digest
+            return request
+        } catch AuthorizationFailure.redirect(let response) {
+            _ = try await store.consumePushedRequest(digest: digest)
+            throw AuthorizationFailure.redirect(response)
+        }
+    }
+
+    /// Validates parameters sent to `/authorize` (`pushed`: false) or pushed to `/par`.
+    public func validate(_ query: FormBody, pushed: Bool) async throws -> AuthorizationRequest {
         guard let clientID = query["client_id"] else { throw AuthorizationFailure.page(.invalidRequest("client_id is required")) }
         guard let client = try await clients.client(id: clientID) else {
             throw AuthorizationFailure.page(.invalidRequest("Unknown client"))
@@ -47,14 +79,14 @@ public struct AuthorizationEndpoint: Sendable {
         let redirectURI: String
         if let requested = query["redirect_uri"] {
             guard RedirectURIMatcher.match(requested, registered: client.redirectURIs) != nil else {
-                throw AuthorizationFailure.page(.invalidRequest("redirect_uri is not registered for this client"))
+                throw AuthorizationFailure.page(OAuthError(.invalidRedirectURI, "redirect_uri is not registered for this client"))
             }
             // Not the registered string: the loopback rule matches any port, and the
             // response goes to the port the client asked for.
             redirectURI = requested
         } else {
             guard client.redirectURIs.count == 1 else {
-                throw AuthorizationFailure.page(.invalidRequest("redirect_uri is required"))
+                throw AuthorizationFailure.page(OAuthError(.invalidRedirectURI, "redirect_uri is required"))
             }
             redirectURI = client.redirectURIs[0]
         }
@@ -72,6 +104,9 @@ public struct AuthorizationEndpoint: Sendable {
         }
         if query["request"] != nil { throw fail(OAuthError(.requestNotSupported, "Request objects are not supported")) }
         if query["request_uri"] != nil { throw fail(OAuthError(.requestURINotSupported, "request_uri is not supported")) }
+        if !pushed, configuration.requirePushedRequests || client.requirePushedAuthorizationRequests {
+            throw fail(.invalidRequest("Push the authorization request to the pushed_authorization_request_endpoint first"))
+        }
 
         guard let responseType = query["response_type"] else { throw fail(.invalidRequest("response_type is required")) }
         guard responseType == "code" else {
@@ -113,6 +148,11 @@ public struct AuthorizationEndpoint: Sendable {
             client: client, redirectURI: redirectURI, redirectURIExplicit: query["redirect_uri"] != nil, scope: scope,
             state: state, codeChallenge: challenge, codeChallengeMethod: method, audience: audience)
         request.responseMode = mode
+        if let key = query["dpop_jkt"] {
+            // RFC 9449 §10: a SHA-256 thumbprint is 43 base64url characters.
+            guard key.utf8.count == 43, Base64URL.decodeCanonical(key) != nil else { throw fail(.invalidRequest("dpop_jkt is not a JWK thumbprint")) }
+            request.dpopKey = key
+        }
         do { try await readOpenIDParameters(query, into: &request) } catch { throw fail(error) }
         return request
     }
@@ -176,11 +216,13 @@ public struct AuthorizationEndpoint: Sendable {
         }
         guard let userID, !mustSignIn else {
             guard request.prompt.contains(.none) else { return .signIn }
+            try await consumePushedRequest(of: request)
             return .fail(errorResponse(for: request, error: OAuthError(.loginRequired, "The user must sign in")))
         }
         let consentNeeded = try await needsConsent(request, userID: userID)
         if request.prompt.contains(.none) {
             guard !consentNeeded else {
+                try await consumePushedRequest(of: request)
                 return .fail(errorResponse(for: request, error: OAuthError(.consentRequired, "The user must consent")))
             }
             return .issueCode
@@ -201,6 +243,10 @@ public struct AuthorizationEndpoint: Sendable {
     public func approve(
         _ request: AuthorizationRequest, userID: String, session: BrowserSession? = nil, rememberConsent: Bool
     ) async throws -> AuthorizationResponse {
+        // A pushed request gives one code (RFC 9126 §4): the first to finish it wins.
+        guard try await consumePushedRequest(of: request) else {
+            throw AuthorizationFailure.page(.invalidRequest("request_uri is unknown, already used or expired"))
+        }
         let now = clock.now()
         if rememberConsent {
             try await consents.rememberConsent(userID: userID, clientID: request.client.id, scope: request.consentScope, at: now)
@@ -211,7 +257,8 @@ public struct AuthorizationEndpoint: Sendable {
         let grant = GrantRecord(
             id: RandomToken.timeOrderedIdentifier(at: now), clientID: request.client.id, userID: userID, scope: request.scope,
             audience: request.audience, createdAt: now, expiresAt: expiresAt, sessionID: openID ? session?.sid : nil,
-            authTime: openID ? session?.authenticatedAt : nil, claimsRequest: openID ? request.claimsRequest : nil)
+            authTime: openID ? session?.authenticatedAt : nil, claimsRequest: openID ? request.claimsRequest : nil,
+            dpopKey: request.dpopKey)
         try await grants.insert(
             grant: grant,
             code: AuthorizationCodeRecord(
@@ -225,8 +272,16 @@ public struct AuthorizationEndpoint: Sendable {
     }
 
     /// The user said no (RFC 6749 §4.1.2.1 `access_denied`).
-    public func deny(_ request: AuthorizationRequest) -> AuthorizationResponse {
-        errorResponse(for: request, error: OAuthError(.accessDenied, "The user denied the request"))
+    public func deny(_ request: AuthorizationRequest) async throws -> AuthorizationResponse {
+        try await consumePushedRequest(of: request)
+        return errorResponse(for: request, error: OAuthError(.accessDenied, "The user denied the request"))
+    }
+
+    /// Ends the pushed request behind `request`, if any; false when another step ended it first.
+    @discardableResult
+    func consumePushedRequest(of request: AuthorizationRequest) async throws -> Bool {
+        guard let digest = request.pushedRequestDigest, let pushedRequests else { return true }
+        return try await pushedRequests.consumePushedRequest(digest: digest)
     }
 
     func errorResponse(for request: AuthorizationRequest, error: OAuthError) -> AuthorizationResponse {

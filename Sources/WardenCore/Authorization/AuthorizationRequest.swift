@@ -29,6 +29,10 @@ public struct AuthorizationRequest: Sendable, Equatable {
     public var idTokenHint: IDTokenHint?
     /// The `claims` parameter, validated, as sent.
     public var claimsRequest: String?
+    /// RFC 9449 §10 `dpop_jkt`: the code is bound to this key.
+    public var dpopKey: String?
+    /// SHA-256 of the `request_uri` when the parameters were pushed (RFC 9126).
+    public var pushedRequestDigest: [UInt8]?
 
     /// What the user is asked to allow: the scope, and the scopes whose user claims the
     /// `claims` parameter asks for (Core §5.5): a request for `email` alone shares the

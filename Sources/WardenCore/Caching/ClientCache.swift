@@ -75,5 +75,9 @@ public final class ClientCache: ClientRepository {
         try await store.updateSecret(clientID: clientID, digest: digest)
     }
 
+    public func updateKeys(clientID: String, jwks: String?, jwksURI: String?) async throws -> Bool {
+        try await store.updateKeys(clientID: clientID, jwks: jwks, jwksURI: jwksURI)
+    }
+
     public func delete(clientID: String) async throws -> Bool { try await store.delete(clientID: clientID) }
 }

@@ -10,12 +10,16 @@ public struct ClientAuthenticator: Sendable {
     let failuresPerClient: FailureRateLimiter
     let failuresPerAddress: FailureRateLimiter
     let clock: any WardenClock
+    let assertions: ClientAssertionVerifier?
 
     /// Makes an authenticator; by default 10 failures a minute per client id and address, 100 per address.
+    /// Without `assertions`, `private_key_jwt` clients cannot authenticate.
     public init(
         clients: any ClientRepository, failuresPerClient: FailureRateLimiter = FailureRateLimiter(limit: 10),
-        failuresPerAddress: FailureRateLimiter = FailureRateLimiter(limit: 100), clock: any WardenClock = SystemClock()
+        failuresPerAddress: FailureRateLimiter = FailureRateLimiter(limit: 100), clock: any WardenClock = SystemClock(),
+        assertions: ClientAssertionVerifier? = nil
     ) {
+        self.assertions = assertions
         self.clients = clients
         self.failuresPerClient = failuresPerClient
         self.failuresPerAddress = failuresPerAddress
@@ -26,10 +30,11 @@ public struct ClientAuthenticator: Sendable {
     /// the client is unknown, used another method, or gave a wrong secret. Past the
     /// limit of failures for this client id from this address, or for this address:
     /// `slow_down` until they age out.
-    public func authenticate(_ presented: PresentedClientCredentials, address: String? = nil) async throws -> Client {
+    /// `endpoint`: the path of the endpoint asked (`/token`), which an assertion's `aud` may name.
+    public func authenticate(_ presented: PresentedClientCredentials, address: String? = nil, endpoint: String = "/token") async throws -> Client {
         do {
             return try await withChildSpan("client authentication", attribute: ("warden.client_authentication.method", presented.method.rawValue)) {
-                try await check(presented)
+                try await check(presented, endpoint: endpoint)
             }
         } catch var error as OAuthError where error.code == .invalidClient {
             error.clientAuthenticationMethod = presented.method
@@ -42,11 +47,11 @@ public struct ClientAuthenticator: Sendable {
 
 
     /// Reads the credentials of a request (Authorization header and form) and authenticates them.
-    public func authenticate(authorization: String?, form: FormBody, address: String?) async throws -> Client {
-        try await authenticate(PresentedClientCredentials.parse(authorization: authorization, form: form), address: address)
+    public func authenticate(authorization: String?, form: FormBody, address: String?, endpoint: String = "/token") async throws -> Client {
+        try await authenticate(PresentedClientCredentials.parse(authorization: authorization, form: form), address: address, endpoint: endpoint)
     }
 
-    private func check(_ presented: PresentedClientCredentials) async throws -> Client {
+    private func check(_ presented: PresentedClientCredentials, endpoint: String) async throws -> Client {
         guard let client = try await clients.client(id: presented.clientID) else {
             throw OAuthError.invalidClient(cause: "unknown client")
         }
@@ -58,6 +63,9 @@ public struct ClientAuthenticator: Sendable {
             guard let digest = client.secretDigest, digest.matches(secret) else {
                 throw OAuthError.invalidClient(cause: "wrong secret")
             }
+        case .privateKeyJWT(_, let assertion):
+            guard let assertions else { throw OAuthError.invalidClient(cause: "private_key_jwt is not set up") }
+            try await assertions.verify(assertion, client: client, endpoint: endpoint)
         case .none:
             break
         }

@@ -8,11 +8,14 @@ public enum PresentedClientCredentials: Sendable, Equatable {
     case post(clientID: String, secret: ClientSecret)
     /// A public client: `client_id` alone.
     case none(clientID: String)
+    /// `private_key_jwt` (RFC 7523 §2.2): a signed assertion; the client id is the body's
+    /// `client_id`, else the assertion's (unverified) `iss`, which must then match it.
+    case privateKeyJWT(clientID: String, assertion: String)
 
     /// The client id presented.
     public var clientID: String {
         switch self {
-        case .basic(let id, _), .post(let id, _), .none(let id): id
+        case .basic(let id, _), .post(let id, _), .none(let id), .privateKeyJWT(let id, _): id
         }
     }
 
@@ -22,6 +25,7 @@ public enum PresentedClientCredentials: Sendable, Equatable {
         case .basic: .clientSecretBasic
         case .post: .clientSecretPost
         case .none: .none
+        case .privateKeyJWT: .privateKeyJWT
         }
     }
 
@@ -42,6 +46,9 @@ public enum PresentedClientCredentials: Sendable, Equatable {
     }
 
     private static func parseUnbounded(authorization: String?, form: FormBody) throws(OAuthError) -> PresentedClientCredentials {
+        if form["client_assertion"] != nil || form["client_assertion_type"] != nil {
+            return try parseAssertion(authorization: authorization, form: form)
+        }
         if let authorization {
             let (id, secret) = try parseBasic(authorization)
             if form["client_secret"] != nil {
@@ -60,6 +67,23 @@ public enum PresentedClientCredentials: Sendable, Equatable {
             return .post(clientID: id, secret: ClientSecret(secret))
         }
         return .none(clientID: id)
+    }
+
+    static func parseAssertion(authorization: String?, form: FormBody) throws(OAuthError) -> PresentedClientCredentials {
+        guard authorization == nil, form["client_secret"] == nil else {
+            throw .invalidRequest("Use only one client authentication method")
+        }
+        guard let assertion = form["client_assertion"], let type = form["client_assertion_type"] else {
+            throw .invalidRequest("client_assertion and client_assertion_type go together")
+        }
+        guard type == ClientAssertionVerifier.assertionType else {
+            throw .invalidClient(cause: "unsupported client_assertion_type")
+        }
+        if let id = form["client_id"] { return .privateKeyJWT(clientID: id, assertion: assertion) }
+        guard let jws = try? CompactJWS(assertion), let issuer = jws.string("iss"), !issuer.isEmpty else {
+            throw .invalidClient(cause: "client_assertion is not a readable JWT")
+        }
+        return .privateKeyJWT(clientID: issuer, assertion: assertion)
     }
 
     static func parseBasic(_ header: String) throws(OAuthError) -> (String, String) {

@@ -30,6 +30,14 @@ public struct Client: Sendable, Equatable {
     public var postLogoutRedirectURIs: [String]
     /// Back-Channel Logout 1.0: where logout tokens are posted when a session ends.
     public var backchannelLogoutURI: String?
+    /// `private_key_jwt`: the client's public keys, as a JWK Set's JSON text (RFC 7591 `jwks`)...
+    public var jwks: String?
+    /// ...or where to fetch them (RFC 7591 `jwks_uri`).
+    public var jwksURI: String?
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request needs a DPoP proof.
+    public var dpopBoundAccessTokens = false
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    public var requirePushedAuthorizationRequests = false
 
     /// Makes a client.
     public init(
@@ -66,6 +74,11 @@ public enum ClientAuthMethod: String, Sendable, CaseIterable, Codable {
     case clientSecretPost = "client_secret_post"
     /// A public client.
     case none
+    /// RFC 7523 §2.2 with OpenID Connect Core §9: an assertion signed with the client's key.
+    case privateKeyJWT = "private_key_jwt"
+
+    /// Whether the client holds a shared secret.
+    public var usesSecret: Bool { self == .clientSecretBasic || self == .clientSecretPost }
 }
 
 /// An OAuth grant type (RFC 7591 `grant_types`).

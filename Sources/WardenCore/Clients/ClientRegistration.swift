@@ -13,6 +13,13 @@ public struct ClientRegistration: Sendable {
     public var idTokenSigningAlgorithm: SigningAlgorithm = .rs256
     public var postLogoutRedirectURIs: [String] = []
     public var backchannelLogoutURI: String?
+    /// `private_key_jwt`: the public keys (a JWK Set's JSON text) or where to fetch them.
+    public var jwks: String?
+    public var jwksURI: String?
+    /// Accept `http` key URIs (development only).
+    public var allowHTTPJWKSURI = false
+    public var dpopBoundAccessTokens = false
+    public var requirePushedAuthorizationRequests = false
 
     public init(
         name: String, grantTypes: [GrantType], redirectURIs: [String] = [], scope: String = "",
@@ -69,15 +76,51 @@ public struct ClientRegistration: Sendable {
         if let uri = backchannelLogoutURI, let problem = RedirectURIPolicy.backchannelProblem(with: uri) {
             throw Invalid(description: problem)
         }
-        let secret = method == .none ? nil : ClientSecret.generate()
-        let client = Client(
+        let keys = try ClientRegistration.checkKeys(jwks: jwks, jwksURI: jwksURI, method: method, allowHTTP: allowHTTPJWKSURI)
+        let secret = method.usesSecret ? ClientSecret.generate() : nil
+        var client = Client(
             id: RandomToken.identifier(byteCount: 16), name: name, secretDigest: secret?.digest, authMethod: method,
             grantTypes: grants.uniqued(), redirectURIs: redirectURIs.uniqued(), scope: parsedScope,
             audiences: audiences.uniqued(), skipConsent: skipConsent, pkceOptional: pkceOptional, createdAt: now,
             idTokenSigningAlgorithm: idTokenSigningAlgorithm, postLogoutRedirectURIs: postLogoutRedirectURIs.uniqued(),
             backchannelLogoutURI: backchannelLogoutURI
         )
+        client.jwks = keys.jwks
+        client.jwksURI = keys.jwksURI
+        client.dpopBoundAccessTokens = dpopBoundAccessTokens
+        client.requirePushedAuthorizationRequests = requirePushedAuthorizationRequests
         return (client, secret)
+    }
+
+    /// A `private_key_jwt` client's keys: exactly one of a JWK Set of public keys (stored
+    /// as compact JSON) and an `https` URI; other methods have neither.
+    public static func checkKeys(
+        jwks: String?, jwksURI: String?, method: ClientAuthMethod, allowHTTP: Bool
+    ) throws(Invalid) -> (jwks: String?, jwksURI: String?) {
+        guard method == .privateKeyJWT else {
+            guard jwks == nil, jwksURI == nil else { throw Invalid(description: "--jwks and --jwks-uri are for private_key_jwt clients only") }
+            return (nil, nil)
+        }
+        switch (jwks, jwksURI) {
+        case (let text?, nil):
+            do { _ = try ClientJWKS(json: Array(text.utf8)) } catch { throw Invalid(description: "--jwks: \(error)") }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)),
+                let compact = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+            else { throw Invalid(description: "--jwks is not JSON") }
+            return (String(decoding: compact, as: UTF8.self), nil)
+        case (nil, let uri?):
+            guard let components = URLComponents(string: uri), let scheme = components.scheme?.lowercased(),
+                components.host?.isEmpty == false, components.fragment == nil
+            else { throw Invalid(description: "--jwks-uri '\(uri)' is not an absolute URL") }
+            guard scheme == "https" || (scheme == "http" && allowHTTP) else {
+                throw Invalid(description: "--jwks-uri must be https (allow_http_jwks_uri permits http, for development)")
+            }
+            return (nil, uri)
+        case (nil, nil):
+            throw Invalid(description: "a private_key_jwt client needs --jwks FILE or --jwks-uri URL")
+        case (.some, .some):
+            throw Invalid(description: "give --jwks or --jwks-uri, not both")
+        }
     }
 }
 

@@ -8,6 +8,9 @@ public protocol ClientRepository: Sendable {
     func insert(_ client: Client) async throws
     /// Replaces a client's secret digest; false when there is no such client.
     func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool
+    /// Replaces a `private_key_jwt` client's keys (one of the two is set); false when
+    /// there is no such client or it authenticates otherwise.
+    func updateKeys(clientID: String, jwks: String?, jwksURI: String?) async throws -> Bool
     /// Removes a client; false when there is no such client.
     func delete(clientID: String) async throws -> Bool
 }

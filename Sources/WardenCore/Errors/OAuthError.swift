@@ -26,6 +26,12 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let unsupportedResponseType = Code(rawValue: "unsupported_response_type")
         /// RFC 8628 §3.5 (registered for the token endpoint): too many failed attempts, retry later.
         public static let slowDown = Code(rawValue: "slow_down")
+        /// RFC 9449 §5: the DPoP proof is invalid.
+        public static let invalidDPoPProof = Code(rawValue: "invalid_dpop_proof")
+        /// RFC 9449 §8: the proof must carry the server's nonce (given in `DPoP-Nonce`).
+        public static let useDPoPNonce = Code(rawValue: "use_dpop_nonce")
+        /// RFC 7591 §3.2.2
+        public static let invalidRedirectURI = Code(rawValue: "invalid_redirect_uri")
         /// RFC 6749 §4.1.2.1: the server cannot answer now (its database is unreachable or full).
         public static let temporarilyUnavailable = Code(rawValue: "temporarily_unavailable")
     }
@@ -42,6 +48,10 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public var securityEvent: String?
     /// For `invalid_client`: the authentication method the client tried, when it was readable.
     public var clientAuthenticationMethod: ClientAuthMethod?
+    /// RFC 9449 §8: the nonce to send back in `DPoP-Nonce`.
+    public var dpopNonce: String?
+    /// For a resource's errors: challenge with the `DPoP` scheme (RFC 9449 §7.1), not `Bearer`.
+    public var dpopChallenge = false
 
     /// Makes an error; `description` is filtered to the characters RFC 6749 allows.
     public init(_ code: Code, _ description: String? = nil, cause: String? = nil) {
@@ -84,6 +94,11 @@ extension OAuthError {
     /// `temporarily_unavailable` when something below the protocol failed: `cause` is logged, never sent.
     public static func temporarilyUnavailable(cause: String) -> OAuthError {
         OAuthError(.temporarilyUnavailable, "The service is temporarily unavailable; retry later", cause: cause)
+    }
+
+    /// `invalid_dpop_proof`; `cause` is logged, never sent.
+    public static func invalidDPoPProof(cause: String) -> OAuthError {
+        OAuthError(.invalidDPoPProof, "The DPoP proof is invalid", cause: cause)
     }
 
     /// `invalid_client`; the description never tells an unknown client from a wrong secret.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A strictly parsed `application/x-www-form-urlencoded` body or query.
 ///
 /// RFC 6749 §3.1: parameters must not be repeated (except those listed as
@@ -43,4 +45,17 @@ public struct FormBody: Sendable, Equatable {
 
     /// Every non-empty value of a repeatable parameter.
     public func values(of name: String) -> [String] { fields[name] ?? [] }
+
+    /// Sets a parameter to one value; nil removes it.
+    public mutating func set(_ name: String, _ value: String?) { fields[name] = value.map { [$0] } }
+
+    /// The form as `application/x-www-form-urlencoded` text, names in order, empty values left out.
+    public var encoded: String {
+        fields.keys.sorted().flatMap { name in
+            (fields[name] ?? []).map { "\(Self.escaped(name))=\(Self.escaped($0))" }
+        }.joined(separator: "&")
+    }
+
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    private static func escaped(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "" }
 }

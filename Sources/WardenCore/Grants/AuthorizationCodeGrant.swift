@@ -12,17 +12,20 @@ public struct AuthorizationCodeGrant: GrantHandler {
         self.clock = clock
     }
 
-    public func respond(to form: FormBody, client: Client) async throws -> TokenResponse {
+    public func respond(to form: FormBody, client: Client, dpopKey: String?) async throws -> TokenResponse {
         guard let value = form["code"] else { throw OAuthError.invalidRequest("code is required") }
         let now = clock.now()
         let refresh = client.grantTypes.contains(.refreshToken) ? OpaqueToken.generate() : nil
         let (tokens, clientID) = (self.tokens, client.id)
         let (grantExpiresAt, idleExpiresAt) = (tokens.grantExpiry(now: now), tokens.refreshTokenIdleExpiry(now: now))
         // Decided inside the store's transaction, so check, redemption and reuse revocation are one step.
+        // RFC 9449 §5: a public client's refresh tokens are bound to the key it redeemed the code with.
+        let refreshKey = client.isConfidential ? nil : dpopKey
         let use = try await grants.withLockedCode(digest: OpaqueToken(value).digest, at: now) { record in
             try GrantLifecycle.presentCode(
-                record, clientID: clientID, grantExpiresAt: grantExpiresAt, refreshToken: refresh?.digest, idleExpiresAt: idleExpiresAt
-            ) { try Self.check($0, form: form, now: now) }
+                record, clientID: clientID, grantExpiresAt: grantExpiresAt, refreshToken: refresh?.digest, idleExpiresAt: idleExpiresAt,
+                dpopKey: refreshKey
+            ) { try Self.check($0, form: form, now: now, dpopKey: dpopKey) }
         }
         switch use {
         case .unknown:
@@ -33,14 +36,19 @@ public struct AuthorizationCodeGrant: GrantHandler {
             throw error
         case .accepted(let record):
             return try await tokens.response(
-                grant: record.grant, scope: record.grant.scope, refreshToken: refresh, now: now, client: client, nonce: record.nonce)
+                grant: record.grant, scope: record.grant.scope, refreshToken: refresh, now: now, client: client, nonce: record.nonce,
+                dpopKey: dpopKey)
         }
     }
 
-    /// The code is live, and the request matches its redirect URI and PKCE challenge.
-    static func check(_ record: AuthorizationCodeRecord, form: FormBody, now: Date) throws {
+    /// The code is live, and the request matches its redirect URI, PKCE challenge and
+    /// DPoP key (RFC 9449 §10: `dpop_jkt` at the authorization request).
+    static func check(_ record: AuthorizationCodeRecord, form: FormBody, now: Date, dpopKey: String? = nil) throws {
         guard now < record.expiresAt, record.grant.revokedAt == nil else {
             throw OAuthError(.invalidGrant, "The code has expired")
+        }
+        if let bound = record.grant.dpopKey, bound != dpopKey {
+            throw OAuthError(.invalidGrant, "The code is bound to a DPoP key: send a proof of that key")
         }
         if record.redirectURIExplicit || form["redirect_uri"] != nil {
             guard form["redirect_uri"] == record.redirectURI else {

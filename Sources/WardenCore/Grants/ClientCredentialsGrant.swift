@@ -24,7 +24,7 @@ public struct ClientCredentialsGrant: GrantHandler {
         self.clock = clock
     }
 
-    public func respond(to form: FormBody, client: Client) async throws -> TokenResponse {
+    public func respond(to form: FormBody, client: Client, dpopKey: String?) async throws -> TokenResponse {
         // RFC 6749 §4.4: only confidential clients; a public one never reaches here
         // (registration refuses it), but the rule is the protocol's, so check it.
         guard client.isConfidential else {
@@ -41,9 +41,9 @@ public struct ClientCredentialsGrant: GrantHandler {
         let claims = AccessTokenClaims(
             issuer: configuration.issuer, subject: client.id, audience: audience, clientID: client.id, scope: scope,
             issuedAt: now, expiresAt: now.addingTimeInterval(TimeInterval(configuration.accessTokenLifetime)),
-            jwtID: RandomToken.make(byteCount: 16)
+            jwtID: RandomToken.make(byteCount: 16), confirmationThumbprint: dpopKey
         )
         let token = try await signer.sign(claims)
-        return TokenResponse(accessToken: token, expiresIn: configuration.accessTokenLifetime, scope: scope)
+        return TokenResponse(accessToken: token, expiresIn: configuration.accessTokenLifetime, scope: scope, dpopBound: dpopKey != nil)
     }
 }

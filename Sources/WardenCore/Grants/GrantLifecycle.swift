@@ -17,15 +17,17 @@ public enum GrantLifecycle {
     /// the refresh token with digest `refreshToken` (if any), of the grant's scope.
     /// `check` validates the rest of the request (expiry, redirect URI, PKCE) and throws
     /// an `OAuthError` if it fails, which changes nothing.
+    /// `dpopKey`: a DPoP key to bind the grant's refresh tokens to, if it is not bound yet.
     public static func presentCode(
         _ record: AuthorizationCodeRecord?, clientID: String, grantExpiresAt: Date, refreshToken: [UInt8]?, idleExpiresAt: Date,
-        check: (AuthorizationCodeRecord) throws -> Void
+        dpopKey: String? = nil, check: (AuthorizationCodeRecord) throws -> Void
     ) throws -> GrantStep<CredentialUse<AuthorizationCodeRecord>> {
         // Another client's code is none of its business: it neither redeems nor revokes it.
         guard let record, record.grant.clientID == clientID else { return GrantStep(.unknown) }
         guard record.consumedAt == nil else { return GrantStep(.reused(record), [.revokeGrant(id: record.grant.id)]) }
         try check(record)
         var writes: [GrantWrite] = [.consumeCode(digest: record.digest), .extendGrant(id: record.grant.id, until: grantExpiresAt)]
+        if let dpopKey, record.grant.dpopKey == nil { writes.append(.bindGrant(id: record.grant.id, dpopKey: dpopKey)) }
         if let refreshToken {
             let token = NewRefreshToken(digest: refreshToken, scope: record.grant.scope, idleExpiresAt: idleExpiresAt)
             writes.append(.insertRefreshToken(token, grantID: record.grant.id))
@@ -105,4 +107,6 @@ public enum GrantWrite: Sendable, Equatable {
     case retireRefreshToken(digest: [UInt8])
     /// Revokes the grant, and so every code, refresh and access token of it.
     case revokeGrant(id: String)
+    /// Binds the grant to a DPoP key (RFC 9449): its refresh tokens need proofs of it.
+    case bindGrant(id: String, dpopKey: String)
 }

@@ -18,11 +18,15 @@ public struct GrantRecord: Sendable, Equatable {
     public var sessionID: String?
     public var authTime: Date?
     public var claimsRequest: String?
+    /// RFC 9449: the thumbprint of the DPoP key the grant is bound to: by `dpop_jkt` at the
+    /// authorization request (its code), or by a public client's proof at redemption (its refresh tokens).
+    public var dpopKey: String?
 
     public init(
         id: String, clientID: String, userID: String, scope: Scope, audience: [String], createdAt: Date, expiresAt: Date,
-        revokedAt: Date? = nil, sessionID: String? = nil, authTime: Date? = nil, claimsRequest: String? = nil
+        revokedAt: Date? = nil, sessionID: String? = nil, authTime: Date? = nil, claimsRequest: String? = nil, dpopKey: String? = nil
     ) {
+        self.dpopKey = dpopKey
         self.sessionID = sessionID
         self.authTime = authTime
         self.claimsRequest = claimsRequest

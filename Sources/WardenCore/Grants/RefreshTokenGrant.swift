@@ -13,19 +13,25 @@ public struct RefreshTokenGrant: GrantHandler {
         self.clock = clock
     }
 
-    public func respond(to form: FormBody, client: Client) async throws -> TokenResponse {
+    public func respond(to form: FormBody, client: Client, dpopKey: String?) async throws -> TokenResponse {
         guard let value = form["refresh_token"] else { throw OAuthError.invalidRequest("refresh_token is required") }
         let now = clock.now()
         let successorToken = OpaqueToken.generate()
         let requestedScope = form["scope"]
-        let (tokens, clientID) = (self.tokens, client.id)
+        let (tokens, clientID, isPublic) = (self.tokens, client.id, !client.isConfidential)
         let (grace, idleExpiresAt) = (tokens.configuration.refreshTokenGracePeriod, tokens.refreshTokenIdleExpiry(now: now))
         // Decided inside the store's transaction, so check, rotation and reuse revocation are one step.
         let (use, scope) = try await grants.withLockedRefreshToken(digest: OpaqueToken(value).digest, at: now) { record in
             var scope: Scope?
             let step = try GrantLifecycle.presentRefreshToken(
                 record, clientID: clientID, at: now, gracePeriod: grace, successor: successorToken.digest, idleExpiresAt: idleExpiresAt
-            ) { scope = try Scope.granted(requested: requestedScope, registered: $0.scope) }
+            ) { record in
+                // RFC 9449 §5: a public client's bound refresh token needs a proof of its key.
+                if isPublic, let bound = record.grant.dpopKey, bound != dpopKey {
+                    throw OAuthError(.invalidGrant, "The refresh token is bound to a DPoP key: send a proof of that key")
+                }
+                scope = try Scope.granted(requested: requestedScope, registered: record.scope)
+            }
             return GrantStep((step.result, scope), step.writes)
         }
         switch use {
@@ -38,7 +44,7 @@ public struct RefreshTokenGrant: GrantHandler {
             throw error
         case .accepted(let record):
             return try await tokens.response(
-                grant: record.grant, scope: scope ?? record.scope, refreshToken: successorToken, now: now, client: client)
+                grant: record.grant, scope: scope ?? record.scope, refreshToken: successorToken, now: now, client: client, dpopKey: dpopKey)
         }
     }
 }

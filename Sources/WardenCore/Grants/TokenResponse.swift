@@ -8,9 +8,10 @@ public struct TokenResponse: Sendable, Equatable {
     /// OpenID Connect Core §3.1.3.3.
     public var idToken: String?
 
-    public init(accessToken: String, expiresIn: Int, scope: Scope, refreshToken: String? = nil) {
+    /// `dpopBound`: the access token carries `cnf.jkt`, so its type is `DPoP` (RFC 9449 §5).
+    public init(accessToken: String, expiresIn: Int, scope: Scope, refreshToken: String? = nil, dpopBound: Bool = false) {
         self.accessToken = accessToken
-        self.tokenType = "Bearer"
+        self.tokenType = dpopBound ? "DPoP" : "Bearer"
         self.expiresIn = expiresIn
         self.scope = scope.description
         self.refreshToken = refreshToken

@@ -51,17 +51,18 @@ public struct UserTokenIssuer: Sendable {
 
     func refreshTokenIdleExpiry(now: Date) -> Date { now.addingTimeInterval(configuration.refreshTokenIdleLifetime) }
 
-    /// The token response; `nonce` is the code's (a refresh's ID token has none, Core §12.2).
+    /// The token response; `nonce` is the code's (a refresh's ID token has none, Core §12.2);
+    /// `dpopKey` the thumbprint the access token is bound to.
     func response(
-        grant: GrantRecord, scope: Scope, refreshToken: OpaqueToken?, now: Date, client: Client, nonce: String? = nil
+        grant: GrantRecord, scope: Scope, refreshToken: OpaqueToken?, now: Date, client: Client, nonce: String? = nil, dpopKey: String? = nil
     ) async throws -> TokenResponse {
         let claims = AccessTokenClaims(
             issuer: configuration.issuer, subject: grant.userID, audience: grant.audience, clientID: grant.clientID, scope: scope,
             issuedAt: now, expiresAt: now.addingTimeInterval(TimeInterval(configuration.accessTokenLifetime)),
-            jwtID: RandomToken.make(byteCount: 16), grantID: grant.id)
+            jwtID: RandomToken.make(byteCount: 16), grantID: grant.id, confirmationThumbprint: dpopKey)
         var response = TokenResponse(
             accessToken: try await signer.sign(claims), expiresIn: configuration.accessTokenLifetime, scope: scope,
-            refreshToken: refreshToken?.value)
+            refreshToken: refreshToken?.value, dpopBound: dpopKey != nil)
         if scope.tokens.contains("openid"), let idTokens {
             response.idToken = try await idTokens.signIDToken(
                 try await idTokenClaims(grant: grant, accessToken: response.accessToken, now: now, client: client, nonce: nonce),

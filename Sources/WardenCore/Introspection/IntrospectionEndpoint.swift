@@ -39,7 +39,7 @@ public struct IntrospectionEndpoint: Sendable {
         // entry stale, never wrong; the client lookups below use the same reading.
         let generations = try await changes.currentGenerations()
         return try await ChangeGenerations.$current.withValue(generations) {
-            let client = try await authenticator.authenticate(authorization: authorization, form: form, address: address)
+            let client = try await authenticator.authenticate(authorization: authorization, form: form, address: address, endpoint: "/introspect")
             guard client.isConfidential else {
                 throw OAuthError.invalidClient(cause: "public clients may not introspect")
             }

@@ -10,6 +10,8 @@ public struct IntrospectionResponse: Sendable, Equatable {
     public var issuedAt: Int?
     public var jwtID: String?
     public var tokenType: String?
+    /// RFC 9449 §6.2: the DPoP key thumbprint of a bound token.
+    public var confirmationThumbprint: String?
 
     /// `{"active": false}` and nothing else (§2.2).
     public static let inactive = IntrospectionResponse(active: false)
@@ -27,7 +29,8 @@ public struct IntrospectionResponse: Sendable, Equatable {
         self.expiresAt = Int(claims.expiresAt.timeIntervalSince1970)
         self.issuedAt = Int(claims.issuedAt.timeIntervalSince1970)
         self.jwtID = claims.jwtID
-        self.tokenType = "Bearer"
+        self.tokenType = claims.confirmationThumbprint == nil ? "Bearer" : "DPoP"
+        self.confirmationThumbprint = claims.confirmationThumbprint
     }
 
     /// The response for a live refresh token; `exp` is when it dies unused.
@@ -57,6 +60,7 @@ public struct IntrospectionResponse: Sendable, Equatable {
         if let issuedAt { writer.add("iat", issuedAt) }
         if let jwtID { writer.add("jti", jwtID) }
         if let tokenType { writer.add("token_type", tokenType) }
+        if let thumbprint = confirmationThumbprint { writer.addRaw("cnf", #"{"jkt":"\#(thumbprint)"}"#) }
         return writer.finish()
     }
 }

@@ -27,10 +27,20 @@ public struct UserInfoEndpoint: Sendable {
     }
 
     /// `sub` and the claims; an `OAuthError` with an RFC 6750 §3.1 code otherwise
-    /// (`invalid_token`, `insufficient_scope`).
-    public func claims(accessToken: String) async throws -> [(name: String, value: ClaimValue)] {
+    /// (`invalid_token`, `insufficient_scope`). `dpopKey`: the thumbprint of the proof
+    /// presented with the token (RFC 9449 §7), nil when it came as a bearer token; a
+    /// bound token needs a proof of its key, and a proof needs a token bound to its key.
+    public func claims(accessToken: String, dpopKey: String? = nil) async throws -> [(name: String, value: ClaimValue)] {
         guard let (claims, generations) = try await introspection.activeAccessToken(accessToken) else {
-            throw OAuthError(.invalidToken, "The access token is invalid")
+            var error = OAuthError(.invalidToken, "The access token is invalid")
+            error.dpopChallenge = dpopKey != nil
+            throw error
+        }
+        guard claims.confirmationThumbprint == dpopKey else {
+            var error = OAuthError(
+                .invalidToken, dpopKey == nil ? "The access token is DPoP-bound: present it with a DPoP proof" : "The DPoP proof is not of the token's key")
+            error.dpopChallenge = true
+            throw error
         }
         // A live token without openid (a client's own, say) is not invalid, only not enough.
         guard claims.scope.tokens.contains("openid") else {

@@ -24,7 +24,7 @@ public struct RevocationEndpoint: Sendable {
     /// or expired token is answered with success (§2.2). A token of another client is
     /// refused (§2.1) and stays valid. `token_type_hint` is only a hint, and ignored.
     public func revoke(form: FormBody, authorization: String?, address: String? = nil) async throws -> (client: Client, revoked: Revoked) {
-        let client = try await authenticator.authenticate(authorization: authorization, form: form, address: address)
+        let client = try await authenticator.authenticate(authorization: authorization, form: form, address: address, endpoint: "/revoke")
         guard let token = form["token"] else { throw OAuthError.invalidRequest("token is required") }
         if let claims = await verifier.verify(token) {
             guard claims.clientID == client.id else { throw notIssuedToCaller }

@@ -2,7 +2,7 @@
 /// embedded SQLite store, and the PostgreSQL store that several instances share.
 /// The server and the CLI hold it as `any Storage` and never learn which it is.
 public protocol Storage: ClientRepository, UserRepository, GrantRepository, ConsentRepository, SessionRepository,
-    RevocationRepository, SigningKeyRepository, ChangeTracking, BackchannelLogoutQueue, AuditLog
+    RevocationRepository, SigningKeyRepository, ChangeTracking, BackchannelLogoutQueue, AuditLog, ProofOfPossessionRepository
 {
     /// Applies pending schema migrations (safe when several processes start at once).
     func migrate() async throws

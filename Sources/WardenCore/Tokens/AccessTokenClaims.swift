@@ -21,11 +21,14 @@ public struct AccessTokenClaims: Sendable, Equatable {
     /// `gid`: the grant a user's token came from, so that revoking the grant kills it.
     /// Nil for client credentials, which have no grant.
     public var grantID: String?
+    /// `cnf.jkt` (RFC 9449 §6.1): the thumbprint of the DPoP key the token is bound to.
+    public var confirmationThumbprint: String?
 
     public init(
         issuer: String, subject: String, audience: [String], clientID: String, scope: Scope, issuedAt: Date,
-        expiresAt: Date, jwtID: String, grantID: String? = nil
+        expiresAt: Date, jwtID: String, grantID: String? = nil, confirmationThumbprint: String? = nil
     ) {
+        self.confirmationThumbprint = confirmationThumbprint
         self.grantID = grantID
         self.issuer = issuer
         self.subject = subject

@@ -52,6 +52,7 @@ struct OAuthErrorMiddleware: RouterMiddleware {
         default:
             status = .badRequest
         }
+        if let nonce = error.dpopNonce { headers[.dpopNonce] = nonce }
         return JSONBody.response(error.responseFields, status: status, headers: headers)
     }
 }

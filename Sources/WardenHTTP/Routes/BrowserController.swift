@@ -85,8 +85,7 @@ struct BrowserController: Sendable {
                 ])
         case .issueCode:
             guard let user else { return errorPage(flow, .invalidRequest("Sign in first")) }
-            let response = try await flow.authorization.approve(authorizationRequest, userID: user.id, session: session, rememberConsent: false)
-            return respond(response, client: authorizationRequest.client, afterPost: afterPost)
+            return try await approve(authorizationRequest, userID: user.id, session: session, rememberConsent: false, afterPost: afterPost)
         case .fail(let response):
             return respond(response, client: authorizationRequest.client, afterPost: afterPost)
         }
@@ -156,10 +155,22 @@ struct BrowserController: Sendable {
         guard try await flow.sessions.spendCSRFToken(of: session) else { return expiredFormPage(flow) }
         // RFC 9700 §4.12: 303 after a POST, so the browser does not re-post the form.
         guard decision == "allow" else {
-            return respond(flow.authorization.deny(authorizationRequest), client: authorizationRequest.client, afterPost: true)
+            return respond(try await flow.authorization.deny(authorizationRequest), client: authorizationRequest.client, afterPost: true)
         }
-        let response = try await flow.authorization.approve(authorizationRequest, userID: userID, session: session, rememberConsent: true)
-        return respond(response, client: authorizationRequest.client, afterPost: true)
+        return try await approve(authorizationRequest, userID: userID, session: session, rememberConsent: true, afterPost: true)
+    }
+
+    /// Issues the code and sends it; a pushed request another tab already finished gets the error page.
+    func approve(
+        _ authorizationRequest: AuthorizationRequest, userID: String, session: BrowserSession?, rememberConsent: Bool, afterPost: Bool
+    ) async throws -> Response {
+        do {
+            let response = try await flow.authorization.approve(
+                authorizationRequest, userID: userID, session: session, rememberConsent: rememberConsent)
+            return respond(response, client: authorizationRequest.client, afterPost: afterPost)
+        } catch AuthorizationFailure.page(let error) {
+            return errorPage(flow, error)
+        }
     }
 
     /// Sends the authorization response the way the request asked: a redirect (303 after
@@ -182,7 +193,7 @@ struct BrowserController: Sendable {
     /// §4.1.2.1), as a denied consent would; the request is validated like any other.
     @Sendable func cancel(_ request: Request, context: WardenRequestContext) async throws -> Response {
         switch try await validate(request.uri.query ?? "", flow: flow) {
-        case .success(let valid): respond(flow.authorization.deny(valid), client: valid.client, afterPost: false)
+        case .success(let valid): respond(try await flow.authorization.deny(valid), client: valid.client, afterPost: false)
         case .failure(let failure): failure.response
         }
     }

@@ -3,15 +3,33 @@ import Hummingbird
 import WardenCore
 
 extension WardenRoutes {
-    /// `/token` (RFC 6749 §3.2), `/introspect` (RFC 7662), `/revoke` (RFC 7009).
+    /// `/token` (RFC 6749 §3.2), `/introspect` (RFC 7662), `/revoke` (RFC 7009), `/par` (RFC 9126).
     func addTokenRoutes(to router: Router<WardenRequestContext>) {
         router.post("/token") { request, context in
             var request = request
             let form = try await request.oauthForm()
-            let (client, response) = try await tokenEndpoint.respond(to: form, authorization: request.authorization, address: context.remoteAddress)
+            let proofs = request.headers[values: .dpop]
+            let (client, response) = try await tokenEndpoint.respond(
+                to: form, authorization: request.authorization, address: context.remoteAddress, dpopProofs: proofs)
             context.outcome.clientID = client.id
             context.outcome.issued = .init(grantType: form["grant_type"] ?? "", tokenTypes: response.issuedTokenTypes)
-            return JSONBody.response(bytes: response.json, headers: .noStore)
+            var headers = HTTPFields.noStore
+            if !proofs.isEmpty, let nonce = tokenEndpoint.dpopNonce() { headers[.dpopNonce] = nonce }
+            return JSONBody.response(bytes: response.json, headers: headers)
+        }
+        router.post("/par") { request, context in
+            var request = request
+            let form = try await request.oauthForm()
+            let proofs = request.headers[values: .dpop]
+            let (client, requestURI, expiresIn) = try await pushedAuthorization.push(
+                form: form, authorization: request.authorization, address: context.remoteAddress, dpopProofs: proofs)
+            context.outcome.clientID = client.id
+            var writer = JSONObjectWriter(capacity: 128)
+            writer.add("request_uri", requestURI)
+            writer.add("expires_in", expiresIn)
+            var headers = HTTPFields.noStore
+            if !proofs.isEmpty, let nonce = tokenEndpoint.dpopNonce() { headers[.dpopNonce] = nonce }
+            return JSONBody.response(bytes: writer.finish(), status: .created, headers: headers)
         }
         router.post("/introspect") { request, context in
             var request = request

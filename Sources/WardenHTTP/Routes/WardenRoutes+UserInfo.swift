@@ -6,20 +6,31 @@ extension WardenRoutes {
     /// OpenID Connect Core §5.3 UserInfo, `GET` and `POST`, the access token presented as
     /// RFC 6750 says (§2.1 header, §2.2 form field), its errors RFC 6750 §3's.
     func addUserInfoRoutes(to router: Router<WardenRequestContext>) {
-        let userInfo = self.userInfo
+        let (userInfo, dpop) = (self.userInfo, self.dpop)
         let handler: @Sendable (Request, WardenRequestContext) async throws -> Response = { request, context in
+            var presentedWithDPoP = false
             do {
-                let token = try await Self.bearerToken(request)
+                let (token, scheme) = try await Self.accessToken(request)
+                presentedWithDPoP = scheme == .dpop
+                // RFC 9449 §7: the DPoP scheme needs a proof for this request, of the token's key.
+                var proof: DPoPProof?
+                if presentedWithDPoP {
+                    proof = try dpop.check(request.headers[values: .dpop], method: request.method.rawValue, path: "/userinfo", accessToken: token)
+                    guard proof != nil else { throw OAuthError.invalidDPoPProof(cause: "DPoP scheme without a proof") }
+                }
+                let claims = try await userInfo.claims(accessToken: token, dpopKey: proof?.thumbprint)
+                if let proof { try await dpop.spend(proof) }
                 var writer = JSONObjectWriter()
-                for (name, value) in try await userInfo.claims(accessToken: token) { writer.add(claim: name, value) }
+                for (name, value) in claims { writer.add(claim: name, value) }
                 var headers = HTTPFields.noStore
                 headers[.accessControlAllowOrigin] = "*"
                 return JSONBody.response(bytes: writer.finish(), headers: headers)
             } catch let error as BearerFailure {
                 context.outcome.failure = error.error
                 return Self.bearerErrorResponse(error.error)
-            } catch let error as OAuthError {
+            } catch var error as OAuthError {
                 context.outcome.failure = error
+                if presentedWithDPoP { error.dpopChallenge = true }
                 return Self.bearerErrorResponse(error)
             }
         }
@@ -29,7 +40,7 @@ extension WardenRoutes {
         router.on("/userinfo", method: .options) { _, _ in
             var headers = HTTPFields.anyOrigin
             headers[.accessControlAllowMethods] = "GET, POST"
-            headers[.accessControlAllowHeaders] = "Authorization, Content-Type"
+            headers[.accessControlAllowHeaders] = "Authorization, Content-Type, DPoP"
             headers[.accessControlMaxAge] = "600"
             return Response(status: .noContent, headers: headers)
         }
@@ -40,26 +51,31 @@ extension WardenRoutes {
         let error: OAuthError?
     }
 
-    /// The one access token the request presents: in `Authorization: Bearer`, or (POST)
-    /// in a form's `access_token`. None is a failure with no error code (§3.1); two, or
-    /// another scheme, `invalid_request`.
-    static func bearerToken(_ request: Request) async throws -> String {
+    /// How an access token was presented.
+    enum Scheme { case bearer, dpop }
+
+    /// The one access token the request presents: in `Authorization: Bearer` or `DPoP`
+    /// (RFC 9449 §7.1), or (POST) in a form's `access_token`. None is a failure with no
+    /// error code (RFC 6750 §3.1); two, or another scheme, `invalid_request`.
+    static func accessToken(_ request: Request) async throws -> (String, Scheme) {
         var request = request
-        var fromHeader: String?
+        var fromHeader: (String, Scheme)?
         if let authorization = request.authorization {
             // RFC 6750 §2.1: the scheme, one or more spaces, the token.
             let parts = authorization.split(separator: " ", omittingEmptySubsequences: true)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-                throw BearerFailure(error: .invalidRequest("The Authorization header must be Bearer with one token"))
+            let scheme: Scheme? = parts.first.flatMap { ["bearer": .bearer, "dpop": .dpop][$0.lowercased()] }
+            guard parts.count == 2, let scheme else {
+                throw BearerFailure(error: .invalidRequest("The Authorization header must be Bearer or DPoP with one token"))
             }
-            fromHeader = String(parts[1])
+            fromHeader = (String(parts[1]), scheme)
         }
         var fromForm: String?
         if request.method == .post, request.headers[.contentType] != nil {
             fromForm = try await request.oauthForm()["access_token"]
         }
         switch (fromHeader, fromForm) {
-        case (let token?, nil), (nil, let token?): return token
+        case (let presented?, nil): return presented
+        case (nil, let token?): return (token, .bearer)
         case (nil, nil): throw BearerFailure(error: nil)
         case (.some, .some): throw BearerFailure(error: .invalidRequest("Present the access token one way only"))
         }
@@ -75,11 +91,14 @@ extension WardenRoutes {
         }
         let status: HTTPResponse.Status =
             switch error.code {
-            case .invalidToken: .unauthorized
+            case .invalidToken, .invalidDPoPProof: .unauthorized
             case .insufficientScope: .forbidden
             default: .badRequest
             }
-        var challenge = #"Bearer realm="warden", error="\#(error.code.rawValue)""#
+        // RFC 9449 §7.1: a DPoP challenge names the algorithms proofs may use.
+        var challenge = error.dpopChallenge || error.code == .invalidDPoPProof
+            ? #"DPoP algs="\#(JWSAlgorithm.names.joined(separator: " "))", error="\#(error.code.rawValue)""#
+            : #"Bearer realm="warden", error="\#(error.code.rawValue)""#
         if let description = error.publicDescription { challenge += #", error_description="\#(description)""# }
         if error.code == .insufficientScope { challenge += #", scope="openid""# }
         headers[.wwwAuthenticate] = challenge
