@@ -127,3 +127,31 @@ final class InMemoryUsers: UserRepository {
     }
     func delete(username: String) async throws -> Bool { users.withLock { $0.removeValue(forKey: username) != nil } }
 }
+
+/// Spent identifiers, pushed requests and secrets in memory.
+final class InMemoryProofs: ProofOfPossessionRepository {
+    let spent = Mutex<[[UInt8]: Date]>([:])
+    let pushed = Mutex<[[UInt8]: PushedAuthorizationRequest]>([:])
+    let secrets = Mutex<[String: [UInt8]]>([:])
+
+    func spendJTI(digest: [UInt8], kind: UsedJTIKind, expiresAt: Date, now: Date) async throws -> Bool {
+        spent.withLock { spent in
+            if let until = spent[digest], until >= now { return false }
+            spent[digest] = expiresAt
+            return true
+        }
+    }
+    func insertPushedRequest(_ request: PushedAuthorizationRequest) async throws { pushed.withLock { $0[request.digest] = request } }
+    func pushedRequest(digest: [UInt8], now: Date) async throws -> PushedAuthorizationRequest? {
+        pushed.withLock { $0[digest].flatMap { $0.expiresAt > now ? $0 : nil } }
+    }
+    func consumePushedRequest(digest: [UInt8]) async throws -> Bool { pushed.withLock { $0.removeValue(forKey: digest) != nil } }
+    func serverSecret(name: String, make: @Sendable () -> [UInt8]) async throws -> [UInt8] {
+        secrets.withLock { secrets in
+            if let secret = secrets[name] { return secret }
+            secrets[name] = make()
+            return secrets[name]!
+        }
+    }
+    func purgeExpiredProofs(before now: Date, limit: Int) async throws -> Int { 0 }
+}

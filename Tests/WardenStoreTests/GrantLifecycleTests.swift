@@ -95,6 +95,36 @@ struct GrantLifecycleTests {
         }
     }
 
+    @Test("a redemption with a DPoP key binds the grant, which its refresh tokens then carry; a bound grant stays bound", arguments: GrantBackend.allCases)
+    func dpopBinding(_ backend: GrantBackend) async throws {
+        try await withGrants(backend) { grants in
+            let (grant, code) = try await seed(grants)
+            #expect(grant.dpopKey == nil)
+            let first = OpaqueToken.generate()
+            let (clientID, end, idle) = (clientID, now.addingTimeInterval(86_400), now.addingTimeInterval(3600))
+            let use = try await grants.withLockedCode(digest: code.digest, at: now) { record in
+                try GrantLifecycle.presentCode(
+                    record, clientID: clientID, grantExpiresAt: end, refreshToken: first.digest, idleExpiresAt: idle, dpopKey: "jkt-1") { _ in }
+            }
+            #expect(use.isAccepted)
+            #expect(try await grants.refreshToken(digest: first.digest)?.grant.dpopKey == "jkt-1")
+            let second = OpaqueToken.generate()
+            guard case .accepted(let record) = try await refresh(first, to: grants, successor: second) else {
+                Issue.record("the refresh token was not accepted")
+                return
+            }
+            #expect(record.grant.dpopKey == "jkt-1")
+            #expect(try await grants.refreshToken(digest: second.digest)?.grant.dpopKey == "jkt-1")
+            // Already bound: presenting a code of it again writes no second binding (it is reuse).
+            let step = try GrantLifecycle.presentCode(
+                AuthorizationCodeRecord(
+                    digest: [1], grant: record.grant, redirectURI: "x", redirectURIExplicit: false, codeChallenge: nil,
+                    codeChallengeMethod: nil, expiresAt: end),
+                clientID: clientID, grantExpiresAt: end, refreshToken: nil, idleExpiresAt: idle, dpopKey: "jkt-2") { _ in }
+            #expect(!step.writes.contains { if case .bindGrant = $0 { true } else { false } })
+        }
+    }
+
     @Test("another client's code is unknown to it and stays redeemable", arguments: GrantBackend.allCases)
     func otherClient(_ backend: GrantBackend) async throws {
         try await withGrants(backend) { grants in
