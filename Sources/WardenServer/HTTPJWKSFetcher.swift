@@ -2,16 +2,30 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 import WardenCore
 
 /// Fetches `private_key_jwt` clients' `jwks_uri` documents over HTTP (async-http-client):
 /// 5 s for the whole exchange, at most 64 KiB, no redirect followed, 200 only. A service,
-/// so that its HTTP client is shut down when the server stops.
+/// so that its HTTP client is shut down when the server stops; the client is made at the
+/// first fetch, so a server whose clients register their keys inline never has one.
 final class HTTPJWKSFetcher: JWKSFetcher, Service {
     static let timeout: TimeAmount = .seconds(5)
     static let maximumSize = 64 * 1024
 
-    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+    private let client = Mutex<(http: HTTPClient?, closed: Bool)>((nil, false))
+
+    var http: HTTPClient {
+        get throws {
+            try client.withLock { client in
+                guard !client.closed else { throw Failure(description: "the server is stopping") }
+                if let http = client.http { return http }
+                let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+                client.http = http
+                return http
+            }
+        }
+    }
 
     func fetch(_ uri: String) async throws -> (body: [UInt8], maxAge: Int?) {
         var request = HTTPClientRequest(url: uri)
@@ -36,7 +50,11 @@ final class HTTPJWKSFetcher: JWKSFetcher, Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        try? await http.shutdown()
+        let http = client.withLock { client in
+            client.closed = true
+            return client.http
+        }
+        try? await http?.shutdown()
     }
 
     struct Failure: Error, CustomStringConvertible {

@@ -6,6 +6,7 @@
     python3 Tests/Benchmarks/bench.py --scale-out # one, then two instances on a throwaway PostgreSQL: results/scale-out.md
     python3 Tests/Benchmarks/bench.py --compare OLD_BINARY  # the durable-write hot paths, OLD vs this, interleaved: results/compare.md
     python3 Tests/Benchmarks/bench.py --observability # token issuance, metrics/tracing off vs on, interleaved: results/observability.md
+    python3 Tests/Benchmarks/bench.py --proof-of-possession # client_secret_basic vs private_key_jwt (+ DPoP), interleaved: results/proof-of-possession.md
 
 For each scenario and concurrency it records requests/s, latency p50/p99/p99.9,
 non-2xx answers and the server's CPU time per request (from /proc/PID/stat before
@@ -16,6 +17,11 @@ and after), plus idle and peak RSS and the time from process start to the first
 --scale-out runs token issuance and refresh rotation against one `warden serve` on a
 PostgreSQL database, then against two on the same database (one wrk each, half the
 connections), and adds PostgreSQL's CPU per request, wrk's, and the machine's idle share.
+
+--proof-of-possession runs client credentials with client_secret_basic, private_key_jwt
+and private_key_jwt + DPoP beside /healthz on one server per round: every assertion and
+proof is single use, so each signed cell gets fresh ones, generated (several processes)
+just before it and spent one per request by scenario_signed_token.lua.
 """
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ import hashlib
 import html
 import http.server
 import json
+import math
+import multiprocessing
 import os
 import platform
 import re
@@ -41,11 +49,13 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -66,6 +76,7 @@ class Result:
     p99_us: int
     p999_us: int
     cpu_us_per_request: float
+    extra: dict = field(default_factory=dict)  # what a script printed on its WRK_EXTRA line, and the run's notes
 
     @property
     def rate(self) -> float:
@@ -149,16 +160,29 @@ def start_server(binary: Path, root: Path, durability: str = "full", database: s
     raise SystemExit("warden serve did not answer /healthz within 60 s")
 
 
+def wrk_threads(concurrency: int) -> int:
+    return max(1, min(2, concurrency))
+
+
+def wrk_seconds(seconds: float) -> int:
+    """The duration wrk is given for a cell of `seconds`."""
+    return max(1, round(seconds))
+
+
 def run_wrk(server: Server, script: str, path: str, concurrency: int, seconds: float, env: dict[str, str]) -> dict:
-    threads = max(1, min(2, concurrency))
-    command = ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
+    """wrk's report; a script's own `WRK_EXTRA {json}` line, if it prints one, under "extra"."""
+    threads = wrk_threads(concurrency)
+    command = ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{wrk_seconds(seconds)}s", "--timeout", "10s",
                "-s", str(HERE / script), server.base + path]
     environment = {**os.environ, "WRK_REPORT": str(HERE / "wrk_report.lua"), **env}
     output = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=seconds + 60).stdout
     match = re.search(r"WRK_JSON (\{.*\})", output)
     if not match:
         raise SystemExit(f"wrk printed no report for {path}:\n{output}")
-    return json.loads(match.group(1))
+    report = json.loads(match.group(1))
+    if extra := re.search(r"WRK_EXTRA (\{.*\})", output):
+        report["extra"] = json.loads(extra.group(1))
+    return report
 
 
 def measure(server: Server, name: str, script: str, path: str, concurrency: int, seconds: float,
@@ -168,11 +192,16 @@ def measure(server: Server, name: str, script: str, path: str, concurrency: int,
     ticks = server.cpu_ticks() - before
     count = max(report["requests"], 1)
     return Result(name, concurrency, report["requests"], report["duration_us"] / 1e6, report["non2xx"],
-                  report["socket_errors"], report["p50"], report["p99"], report["p999"], ticks * 1e6 / CLOCK_TICKS / count)
+                  report["socket_errors"], report["p50"], report["p99"], report["p999"], ticks * 1e6 / CLOCK_TICKS / count,
+                  dict(report.get("extra", {})))
 
 
 def basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 BENCH_USER, BENCH_PASSWORD = "bench", "bench-password"
@@ -262,7 +291,7 @@ class BrowserFlow:
 
     def refresh_env(self, concurrency: int) -> dict[str, str]:
         """One fresh refresh token per connection (WRK_TOKENS_n per wrk thread), plus one for wrk's script check."""
-        threads = max(1, min(2, concurrency))
+        threads = wrk_threads(concurrency)
         seeds = [self.refresh_token() for _ in range(concurrency + 1)]
         env = {"WRK_CLIENT_ID": self.client["client_id"]}
         for thread in range(threads):
@@ -314,6 +343,24 @@ def backend_envs(server: Server) -> tuple[dict[str, str], dict[str, str]]:
     return token_env, {"WRK_BODY": "token=" + client_credentials_token(server, authorization), "WRK_AUTHORIZATION": authorization}
 
 
+def par_env(server: Server) -> dict[str, str]:
+    """A confidential code client (client_secret_basic) and one fixed authorization request
+    for POST /par: every push stores a new request_uri (201), so the body can stay the same."""
+    client = json.loads(server.cli("clients", "create", "--name", "bench-par", "--grant-type", "authorization_code",
+                                   "--grant-type", "refresh_token", "--redirect-uri", REDIRECT_URI, "--scope", PLAIN_SCOPE,
+                                   "--json"))
+    challenge = b64url(hashlib.sha256(secrets.token_urlsafe(48).encode()).digest())
+    body = urllib.parse.urlencode({
+        "response_type": "code", "client_id": client["client_id"], "redirect_uri": REDIRECT_URI, "scope": PLAIN_SCOPE,
+        "code_challenge": challenge, "code_challenge_method": "S256", "state": "bench"})
+    authorization = basic(client["client_id"], client["client_secret"])
+    response = requests.post(server.base + "/par", data=body, headers={
+        "Authorization": authorization, "Content-Type": "application/x-www-form-urlencoded"})
+    if response.status_code != 201 or not response.json().get("request_uri", "").startswith("urn:ietf:params:oauth:request_uri:"):
+        raise SystemExit(f"POST /par answered {response.status_code}: {response.text[:2000]}")
+    return {"WRK_BODY": body, "WRK_AUTHORIZATION": authorization}
+
+
 def client_credentials_token(server: Server, authorization: str) -> str:
     response = requests.post(server.base + "/token", data={"grant_type": "client_credentials"},
                              headers={"Authorization": authorization})
@@ -324,6 +371,7 @@ def client_credentials_token(server: Server, authorization: str) -> str:
 CODE_FLOWS = "authorization-code flows (/authorize + /token)"
 OPENID_FLOWS = "OpenID Connect code flows (/authorize + /token), ID token {}"
 REFRESH = "POST /token (refresh rotation chains)"
+PAR = "POST /par (client_secret_basic, a stored pushed request each)"
 
 
 def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[int, int]) -> tuple[list[Result], dict]:
@@ -334,6 +382,7 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
         facts = {"startup_ms": server.startup_seconds * 1000, "idle_rss_kib": server.rss_kib("VmRSS")}
         try:
             token_env, introspect_env = backend_envs(server)
+            push_env = par_env(server)
             flow = BrowserFlow(server)
             userinfo = userinfo_flow(server)
             openid_flows = {algorithm: openid_flow(server, algorithm) for algorithm in ("RS256", "ES256")}
@@ -343,6 +392,7 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
                                        concurrency, seconds, token_env))
                 results.append(measure(server, "POST /introspect", "scenario_post.lua", "/introspect", concurrency, seconds,
                                        introspect_env))
+                results.append(measure(server, PAR, "scenario_post.lua", "/par", concurrency, seconds, push_env))
                 results.append(measure(server, "GET /userinfo", "scenario_bearer_get.lua", "/userinfo", concurrency, seconds,
                                        userinfo.bearer_env()))
                 results.append(measure(server, "GET JWKS", "scenario_get.lua", "/.well-known/jwks.json", concurrency, seconds))
@@ -402,6 +452,7 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
         finally:
             server.stop()
         facts["observability"] = run_observability(binary, concurrencies, seconds, rounds=1)
+        facts["proof_of_possession"] = run_proof_of_possession(binary, concurrencies, seconds, rounds=1)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return results, facts
@@ -667,6 +718,207 @@ def check_metrics(label: str, settings: dict) -> None:
                 raise SystemExit(f"{label}: the metrics listener counted no issued token")
 
 
+POP_HEALTHZ = "GET /healthz"
+POP_BASIC = "POST /token (client credentials, client_secret_basic)"
+POP_KEY = "POST /token (client credentials, private_key_jwt)"
+POP_DPOP = "POST /token (client credentials, private_key_jwt + DPoP)"
+POP_SCENARIOS = (POP_HEALTHZ, POP_BASIC, POP_KEY, POP_DPOP)
+#: Credentials generated for a signed cell: this many times the rate of the scenario it
+#: extends (private_key_jwt: client_secret_basic; + DPoP: private_key_jwt) at the same
+#: concurrency, the highest measured so far, for the cell's duration. Each does all the
+#: one before does and more (a signature checked, a jti stored), so it cannot go faster.
+POP_HEADROOM = 1.3
+POP_BOUND = {"POST /token (client credentials, private_key_jwt)": "POST /token (client credentials, client_secret_basic)",
+             "POST /token (client credentials, private_key_jwt + DPoP)": "POST /token (client credentials, private_key_jwt)"}
+#: The rate assumed when neither is known yet (round 1 measures them in that order, so
+#: only a --concurrency level first seen in a reversed round would need it).
+POP_FALLBACK_RATE = 25_000
+#: A DPoP proof's iat must stay within this many seconds of the server's clock (the default
+#: dpop_proof_lifetime) from the first request of a cell to its last.
+PROOF_LIFETIME = 60
+#: Proofs are dated this long after the last second of the cell that they must still cover,
+#: minus the lifetime; longer cells date them ahead, up to PROOF_AHEAD_LIMIT.
+PROOF_AHEAD_LIMIT = 50
+
+
+def es256_public_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+    numbers = key.public_key().public_numbers()
+    return {"kty": "EC", "crv": "P-256", "x": b64url(numbers.x.to_bytes(32, "big")), "y": b64url(numbers.y.to_bytes(32, "big"))}
+
+
+def jwk_thumbprint(jwk: dict[str, str]) -> str:
+    """RFC 7638 SHA-256 thumbprint of an EC public JWK."""
+    members = json.dumps({name: jwk[name] for name in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
+    return b64url(hashlib.sha256(members.encode()).digest())
+
+
+def jwt_claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def credential_lines(spec: dict, start: int, count: int):
+    """Lines `start` ..< `start + count` of a cell's credentials: a client assertion (ES256,
+    `kid`; iss = sub = the client, aud = the token endpoint, exp = iat + 300, a new jti),
+    then, with a DPoP key in `spec`, a space and a DPoP proof (ES256, the public jwk in the
+    header; htm POST, htu the token endpoint, a new jti). Runs in the generator processes."""
+    algorithm = ec.ECDSA(hashes.SHA256())
+    compact = lambda value: b64url(json.dumps(value, separators=(",", ":")).encode())
+
+    def sign(key: ec.EllipticCurvePrivateKey, header: str, claims: dict) -> str:
+        signing_input = header + "." + compact(claims)
+        r, s = utils.decode_dss_signature(key.sign(signing_input.encode(), algorithm))
+        return signing_input + "." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+    client_key = serialization.load_pem_private_key(spec["client_key"], None)
+    assertion_header = compact({"alg": "ES256", "kid": spec["kid"]})
+    dpop_key = spec["dpop_key"] and serialization.load_pem_private_key(spec["dpop_key"], None)
+    proof_header = dpop_key and compact({"typ": "dpop+jwt", "alg": "ES256", "jwk": es256_public_jwk(dpop_key)})
+    client_id, audience, iat = spec["client_id"], spec["token_endpoint"], spec["iat"]
+    for index in range(start, start + count):
+        line = sign(client_key, assertion_header, {"iss": client_id, "sub": client_id, "aud": audience, "iat": iat,
+                                                   "exp": iat + 300, "jti": f"{spec['jti']}a{index}"})
+        if dpop_key:
+            line += " " + sign(dpop_key, proof_header, {"jti": f"{spec['jti']}p{index}", "htm": "POST", "htu": audience,
+                                                        "iat": spec["proof_iat"]})
+        yield line
+
+
+def write_credential_lines(task: tuple[dict, int, int, str]) -> None:
+    """A generator process's share of a cell's credentials, into a file of its own."""
+    spec, start, count, path = task
+    with open(path, "w") as out:
+        out.writelines(line + "\n" for line in credential_lines(spec, start, count))
+
+
+class SignedClient:
+    """A private_key_jwt client on `server` (one ES256 key in its --jwks) and a DPoP key:
+    the single-use assertions and proofs its requests need, written before each cell."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        metadata = requests.get(server.base + "/.well-known/oauth-authorization-server", timeout=10).json()
+        self.token_endpoint = metadata["token_endpoint"]
+        self.client_key, self.dpop_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+        jwks = server.root / "bench-signer-jwks.json"
+        jwks.write_text(json.dumps({"keys": [{**es256_public_jwk(self.client_key), "kid": "bench-1"}]}))
+        self.client = json.loads(server.cli(
+            "clients", "create", "--name", "bench-signer", "--grant-type", "client_credentials", "--scope", "read write",
+            "--audience", "https://api.example.com", "--auth-method", "private_key_jwt", "--jwks", str(jwks), "--json"))
+        if self.client.get("client_secret"):
+            raise SystemExit("a private_key_jwt client was given a secret")
+
+    def spec(self, dpop: bool, proof_ahead: int = 0) -> dict:
+        pem = lambda key: key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption())
+        now = int(time.time())
+        return {"client_key": pem(self.client_key), "kid": "bench-1", "dpop_key": dpop and pem(self.dpop_key),
+                "client_id": self.client["client_id"], "token_endpoint": self.token_endpoint, "iat": now,
+                "proof_iat": now + proof_ahead, "jti": secrets.token_hex(8)}
+
+    def check(self, dpop: bool) -> None:
+        """One request with a credential made like the cell's: 200, a Bearer token without
+        DPoP, a DPoP-bound one (token_type DPoP, cnf.jkt of the proof's key) with it."""
+        assertion, _, proof = next(credential_lines(self.spec(dpop), 0, 1)).partition(" ")
+        response = requests.post(self.server.base + "/token", data={
+            "grant_type": "client_credentials", "scope": "read",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": assertion},
+            headers={"DPoP": proof} if proof else {}, timeout=10)
+        body = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
+        expected = "DPoP" if dpop else "Bearer"
+        if response.status_code != 200 or body.get("token_type") != expected:
+            raise SystemExit(f"private_key_jwt{' + DPoP' if dpop else ''} at /token answered {response.status_code} "
+                             f"(expected 200 and token_type {expected}): {response.text[:2000]}")
+        jkt = jwt_claims(body["access_token"]).get("cnf", {}).get("jkt")
+        if jkt != (jwk_thumbprint(es256_public_jwk(self.dpop_key)) if dpop else None):
+            raise SystemExit(f"the access token's cnf.jkt is {jkt!r}")
+
+    def write(self, pool: ProcessPoolExecutor, shares: int, path: Path, count: int, dpop: bool, proof_ahead: int) -> None:
+        """`count` lines for one cell, made by the pool's processes in `shares` equal parts joined into `path`."""
+        spec = self.spec(dpop, proof_ahead)
+        bounds = [count * share // shares for share in range(shares + 1)]
+        parts = [f"{path}.part{share}" for share in range(shares)]
+        list(pool.map(write_credential_lines, [(spec, bounds[share], bounds[share + 1] - bounds[share], parts[share])
+                                               for share in range(shares)]))
+        with open(path, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as source:
+                    shutil.copyfileobj(source, out, 1 << 20)
+                os.unlink(part)
+
+
+def measure_signed(server: Server, signer: SignedClient, pool: ProcessPoolExecutor, processes: int, dpop: bool,
+                   concurrency: int, seconds: float, rate_bound: float, root: Path) -> Result:
+    """Client credentials with private_key_jwt (and a DPoP proof when `dpop`): one fresh
+    assertion (and proof) per request, generated right before the cell, outside its
+    measured window. Running out would send unusable assertions (401) and fail the run."""
+    signer.check(dpop)
+    duration = wrk_seconds(seconds)
+    count = math.ceil(rate_bound * POP_HEADROOM * duration) + 2 * concurrency + 1
+    # A proof must be within PROOF_LIFETIME of the server's clock from the first request to the last.
+    proof_ahead = min(PROOF_AHEAD_LIMIT, max(0, duration - (PROOF_LIFETIME - 20)))
+    path = root / f"credentials-{concurrency}"
+    started, dated = time.monotonic(), time.time()
+    signer.write(pool, processes, path, count, dpop, proof_ahead)
+    generation = time.monotonic() - started
+    if dpop and time.time() + duration + 2 > dated + proof_ahead + PROOF_LIFETIME:
+        raise SystemExit(f"generating {count:,} proofs took {generation:.1f} s: with a {duration} s cell the first "
+                         f"would be older than {PROOF_LIFETIME} s by the end; use a shorter --seconds")
+    env = {"WRK_CREDENTIALS": str(path), "WRK_THREADS": str(wrk_threads(concurrency)),
+           "WRK_BODY": "grant_type=client_credentials&scope=read"}
+    try:
+        result = measure(server, POP_DPOP if dpop else POP_KEY, "scenario_signed_token.lua", "/token", concurrency,
+                         seconds, env)
+    finally:
+        path.unlink(missing_ok=True)
+    result.extra.update(generated=count, generation_seconds=generation, signatures=count * (2 if dpop else 1),
+                        processes=processes)
+    if result.extra.get("missing"):
+        print(f"{result.scenario} at {concurrency}: the {count:,} credentials ran out ({result.extra['missing']:,} "
+              f"requests without one, answered 401)", file=sys.stderr)
+    return result
+
+
+def run_proof_of_possession(binary: Path, concurrencies: list[int], seconds: float, rounds: int) -> list[tuple[int, Result]]:
+    """/healthz and client credentials at /token with client_secret_basic, private_key_jwt,
+    and private_key_jwt + DPoP: one fresh server per round carrying all four, their order
+    reversed every other round. Results are (round, result)."""
+    if wrk_seconds(seconds) > PROOF_LIFETIME - 20 + PROOF_AHEAD_LIMIT:
+        raise SystemExit(f"--seconds {seconds:g}: a DPoP proof must stay within {PROOF_LIFETIME} s of the server's clock "
+                         f"for a whole cell, which allows at most {PROOF_LIFETIME - 20 + PROOF_AHEAD_LIMIT} s")
+    root = Path(tempfile.mkdtemp(prefix="warden-bench-pop-"))
+    results: list[tuple[int, Result]] = []
+    rates: dict[tuple[str, int], float] = {}  # the highest so far
+    processes = os.cpu_count() or 1
+    try:
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("forkserver")) as pool:
+            # Start the generator processes now, so that the first cell's generation time is theirs alone.
+            list(pool.map(time.sleep, [0.2] * processes))
+            for round_index in range(rounds):
+                server = start_server(binary, root / f"round-{round_index}")
+                try:
+                    token_env, _ = backend_envs(server)
+                    signer = SignedClient(server)
+                    for concurrency in concurrencies:
+                        for scenario in POP_SCENARIOS if round_index % 2 == 0 else reversed(POP_SCENARIOS):
+                            if scenario == POP_HEALTHZ:
+                                result = measure(server, scenario, "scenario_get.lua", "/healthz", concurrency, seconds)
+                            elif scenario == POP_BASIC:
+                                result = measure(server, scenario, "scenario_post.lua", "/token", concurrency, seconds, token_env)
+                            else:
+                                bound = (rates.get((POP_BOUND[scenario], concurrency)) or rates.get((POP_BASIC, concurrency))
+                                         or POP_FALLBACK_RATE)
+                                result = measure_signed(server, signer, pool, processes, scenario == POP_DPOP, concurrency,
+                                                        seconds, bound, root)
+                            rates[scenario, concurrency] = max(rates.get((scenario, concurrency), 0.0), result.rate)
+                            results.append((round_index, result))
+                finally:
+                    server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return results
+
+
 def compare_report(results: list[tuple[str, Result]], labels: list[str], rounds: int, seconds: float,
                    title: str | None = None, ratio_note: str | None = None) -> str:
     lines = [
@@ -719,6 +971,81 @@ def observability_report(results: list[tuple[str, Result]], rounds: int, seconds
                           ratio_note="each variant against `off`")
 
 
+def proof_of_possession_report(results: list[tuple[int, Result]], rounds: int, seconds: float) -> str:
+    """The --proof-of-possession table: means of the rounds, ratios taken within each round."""
+    cells = {(index, r.scenario, r.concurrency): r for index, r in results}
+    indices = sorted({index for index, _ in results})
+    concurrencies = list(dict.fromkeys(r.concurrency for _, r in results))
+    processes = next((r.extra["processes"] for _, r in results if "processes" in r.extra), os.cpu_count())
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else 0.0
+
+    def ratio(values: list[float]) -> str:
+        if not values:
+            return ""
+        spread = f" ({min(values):.3f}–{max(values):.3f})" if min(values) != max(values) else ""
+        return f"{mean(values):.3f}{spread}"
+
+    def per_round(scenario: str, concurrency: int, base: str, value) -> list[float]:
+        pairs = [(cells.get((i, scenario, concurrency)), cells.get((i, base, concurrency))) for i in indices]
+        return [value(r) / value(b) for r, b in pairs if r and b and value(b)]
+
+    lines = [
+        "# Warden benchmark: client authentication and DPoP at /token", "",
+        f"{rounds} round{'s' if rounds != 1 else ''}, {seconds:g} s per cell; figures are means of the rounds, ratios are "
+        "taken within each round and then averaged" + (" (lowest–highest round in brackets)." if rounds > 1 else "."),
+        "One fresh server per round carries all four scenarios, their order reversed every other round: they differ in "
+        "the client and its credentials, not in the server's configuration, so each ratio compares requests answered by "
+        "the same process and database minutes apart; a new server per round keeps a round's spent jtis (kept until the "
+        "assertion's exp, 5 minutes) out of the next, and the reversed order spreads what comes first or last (a warmer "
+        "process, a fuller used_jtis table) over the scenarios.", "",
+        "- client_secret_basic: `grant_type=client_credentials&scope=read` with HTTP Basic, as in report.md.",
+        "- private_key_jwt: the same body with `client_assertion_type` and `client_assertion`, an ES256 JWT with a `kid` "
+        "(iss = sub = the client id, aud = the metadata's token endpoint, exp = iat + 300, a new jti); the client's key "
+        "is registered with `clients create --auth-method private_key_jwt --jwks FILE`.",
+        "- + DPoP: also a `DPoP` header, an ES256 proof by a second key (its public jwk in the header; htm POST, htu the "
+        "token endpoint, a new jti): the access token answered is DPoP-bound.",
+        f"- Each assertion and proof is used once. They are generated right before their cell, outside the measured "
+        f"window, by {processes} processes with `cryptography`: {POP_HEADROOM:g} times as many as the highest rate so far "
+        "of the scenario each extends would need (private_key_jwt: client_secret_basic's; + DPoP: private_key_jwt's; each "
+        "does all the other does and more). wrk's threads spend them in order; running out would show as non-2xx. Before "
+        "each cell one request with a credential made the same way is checked: 200, token_type Bearer, or DPoP with the "
+        "proof key's thumbprint in cnf.jkt.",
+        f"- Machine: {machine()}. Command: `{' '.join(['python3', *sys.argv])}`", "",
+        "| scenario | conc. | req/s | vs /healthz | p50 ms | p99 ms | server CPU µs/req | req/s vs client_secret_basic | "
+        "CPU vs client_secret_basic | non-2xx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for concurrency in concurrencies:
+        for scenario in POP_SCENARIOS:
+            rows = [cells[(i, scenario, concurrency)] for i in indices if (i, scenario, concurrency) in cells]
+            if not rows:
+                continue
+            rate = lambda r: r.rate
+            cpu = lambda r: r.cpu_us_per_request
+            lines.append(
+                f"| {scenario} | {concurrency} | {mean([r.rate for r in rows]):,.0f} | "
+                f"{ratio(per_round(scenario, concurrency, POP_HEALTHZ, rate))} | {mean([r.p50_us for r in rows]) / 1000:.2f} | "
+                f"{mean([r.p99_us for r in rows]) / 1000:.2f} | {mean([r.cpu_us_per_request for r in rows]):.0f} | "
+                f"{ratio(per_round(scenario, concurrency, POP_BASIC, rate))} | "
+                f"{ratio(per_round(scenario, concurrency, POP_BASIC, cpu))} | {sum(r.non2xx + r.socket_errors for r in rows)} |")
+    lines += ["", "Single-use credentials per cell (means of the rounds): generated, spent by wrk (one more than it sent: "
+              "wrk's script check takes one), requests answered within the cell, and the generation time.", "",
+              "| scenario | conc. | generated | spent | answered | generation s | signatures/s |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for concurrency in concurrencies:
+        for scenario in (POP_KEY, POP_DPOP):
+            rows = [cells[(i, scenario, concurrency)] for i in indices if (i, scenario, concurrency) in cells]
+            if rows:
+                generation = mean([r.extra.get("generation_seconds", 0.0) for r in rows])
+                lines.append(
+                    f"| {scenario} | {concurrency} | {mean([r.extra.get('generated', 0) for r in rows]):,.0f} | "
+                    f"{mean([r.extra.get('spent', 0) for r in rows]):,.0f} | {mean([r.requests for r in rows]):,.0f} | "
+                    f"{generation:.1f} | {mean([r.extra.get('signatures', 0) for r in rows]) / generation if generation else 0:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def report(results: list[Result], facts: dict, seconds: float, binary: Path) -> str:
     ceiling = {r.concurrency: r for r in results if r.scenario == "GET /healthz"}
     lines = [
@@ -744,6 +1071,8 @@ def report(results: list[Result], facts: dict, seconds: float, binary: Path) -> 
     lines += ["", "![throughput vs concurrency](throughput.svg)", ""]
     if facts.get("observability"):
         lines += ["#" + observability_report(facts["observability"], 1, seconds)]
+    if facts.get("proof_of_possession"):
+        lines += ["#" + proof_of_possession_report(facts["proof_of_possession"], 1, seconds)]
     return "\n".join(lines)
 
 
@@ -840,9 +1169,12 @@ def main() -> int:
     parser.add_argument("--scale-out", action="store_true", help="one, then two instances on a throwaway PostgreSQL: scale-out.md")
     parser.add_argument("--compare", type=Path, metavar="BASELINE",
                         help="interleave the durable-write hot paths of BASELINE (a warden binary) and --binary: compare.md")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds with --compare and --observability")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds with --compare, --observability and --proof-of-possession")
     parser.add_argument("--observability", action="store_true",
                         help="token issuance with metrics and tracing off, metrics on, tracing on: observability.md")
+    parser.add_argument("--proof-of-possession", action="store_true",
+                        help="client credentials with client_secret_basic, private_key_jwt, private_key_jwt + DPoP, "
+                             "and /healthz, interleaved rounds: proof-of-possession.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -868,6 +1200,14 @@ def main() -> int:
         (args.out / "observability.md").write_text(text)
         print(text)
         return 1 if any(r.requests == 0 or r.non2xx or r.socket_errors for _, r in results) else 0
+    if args.proof_of_possession:
+        results = run_proof_of_possession(binary, [int(c) for c in (args.concurrency or "16,64").split(",")], args.seconds,
+                                          args.rounds)
+        args.out.mkdir(parents=True, exist_ok=True)
+        text = proof_of_possession_report(results, args.rounds, args.seconds)
+        (args.out / "proof-of-possession.md").write_text(text)
+        print(text)
+        return 1 if any(r.requests == 0 or r.non2xx or r.socket_errors for _, r in results) else 0
     if args.scale_out:
         rows, facts = run_scale_out(binary, [int(c) for c in (args.concurrency or "16,64").split(",")], args.seconds)
         facts["command"] = " ".join(["python3", *sys.argv])
@@ -881,7 +1221,8 @@ def main() -> int:
     (args.out / "report.md").write_text(report(results, facts, args.seconds, binary))
     (args.out / "throughput.svg").write_text(plot(results))
     print(report(results, facts, args.seconds, binary))
-    failures = [r for r in results + [r for _, r in facts.get("observability", [])] if r.requests == 0 or r.non2xx or r.socket_errors]
+    extra = [r for key in ("observability", "proof_of_possession") for _, r in facts.get(key, [])]
+    failures = [r for r in results + extra if r.requests == 0 or r.non2xx or r.socket_errors]
     for failure in failures:
         print(f"FAILED: {failure.scenario} at {failure.concurrency}: {failure.requests} requests, "
               f"{failure.non2xx} non-2xx, {failure.socket_errors} socket errors", file=sys.stderr)

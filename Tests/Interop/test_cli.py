@@ -25,7 +25,8 @@ API = "https://api.example.com"
 CLIENT_FIELDS = {
     "client_id", "client_name", "grant_types", "redirect_uris", "scope", "audience",
     "token_endpoint_auth_method", "skip_consent", "pkce_optional", "client_id_issued_at",
-    "id_token_signed_response_alg", "post_logout_redirect_uris",
+    "id_token_signed_response_alg", "post_logout_redirect_uris", "dpop_bound_access_tokens",
+    "require_pushed_authorization_requests",
 }
 BASE64URL_256_BITS = re.compile(r"^[A-Za-z0-9_-]{43}$")
 

@@ -397,7 +397,7 @@ def with_real_credentials(case: schemathesis.Case, api: Api) -> dict[str, dict[s
         return {}
     body = case.body if isinstance(case.body, dict) else None
     query = case.query if isinstance(case.query, dict) else None
-    if case.path in ("/token", "/introspect", "/revoke"):
+    if case.path in ("/token", "/introspect", "/revoke", "/par"):
         if body is not None and "client_secret" in body:
             body["client_id"], body["client_secret"] = api.post.client_id, api.post.client_secret
         elif body is not None and "client_id" in body:

@@ -8,6 +8,7 @@ commands, so that a command added to the README without a run here fails.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 from interop import Warden, clean_environment, free_port
+from proof_of_possession import new_key, public_jwks
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -121,6 +123,11 @@ CONCRETE = {
         ["clients", "create", "--name", "rp", "--grant-type", "authorization_code", "--redirect-uri", "https://rp.example.com/cb",
          "--scope", "openid profile", "--auth-method", "none", "--id-token-signed-response-alg", "ES256",
          "--post-logout-redirect-uri", "https://rp.example.com/bye", "--backchannel-logout-uri", "https://rp.example.com/bcl"],
+    "warden clients create ... [--auth-method private_key_jwt (--jwks FILE \\| --jwks-uri URL)] [--require-dpop] [--require-par]":
+        ["clients", "create", "--name", "svc", "--auth-method", "private_key_jwt", "--jwks", "{jwks}", "--require-dpop",
+         "--require-par", "--grant-type", "client_credentials", "--json"],
+    "warden clients update ID (--jwks FILE \\| --jwks-uri URL) [--json]":
+        ["clients", "update", "{keyed_client}", "--jwks-uri", "https://svc.example.com/jwks.json", "--json"],
     "warden clients list [--json]": ["clients", "list", "--json"],
     "warden clients delete ID": ["clients", "delete", "{client}"],
     "warden clients rotate-secret ID [--json]": ["clients", "rotate-secret", "{client}", "--json"],
@@ -149,7 +156,11 @@ def test_every_command_of_the_table_runs(warden: Warden, tmp_path: Path):
     # The first ES256 key, verifying once its successor signs, so it may be retired.
     old_kid = warden.rotate(now=True)
     warden.rotate(now=True)
-    values = {"{client}": client.client_id, "{file}": str(tmp_path / "export.jsonl"), "{old_kid}": old_kid}
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(public_jwks(new_key())))
+    keyed = warden.run_json("clients", "create", "--name", "keyed", "--auth-method", "private_key_jwt", "--jwks", str(jwks))
+    values = {"{client}": client.client_id, "{file}": str(tmp_path / "export.jsonl"), "{old_kid}": old_kid, "{jwks}": str(jwks),
+              "{keyed_client}": keyed["client_id"]}
     order = sorted(CONCRETE.items(), key=lambda item: ("retire" in item[0], "delete" in item[0]))
     for synopsis, argv in order:
         if argv is None:

@@ -16,6 +16,9 @@ Installations (each its own database and server):
 - `limited`: small limits (3 per client id / account, 8 per address) to show each limit
   and that it ends; `defaults`: the built-in limits, to show their size.
 - `spare`: `allow_plain_pkce` on, and its keys rotated to the other algorithms.
+- `pop_env` (SQLite) and `pop_pair` (two servers on one PostgreSQL database): the
+  proof-of-possession lines (PROOF-OF-POSSESSION.md, "Security lines"), in their own
+  section just before the last tests.
 
 The bullets the second security pass added (attempts counted before the password hash,
 bounded limiter memory, nothing durable before sign-in, the request deadline and the
@@ -42,6 +45,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
@@ -81,6 +85,7 @@ from interop import (
     tokens_for,
     wait_until,
 )
+from proof_of_possession import assertion_form, dpop_proof, new_key, public_jwk, public_jwks, thumbprint
 
 API = "https://api.example.com"
 REPORTS = "https://reports.example.com"
@@ -1559,6 +1564,442 @@ def test_failures_for_user_a_from_one_address_do_not_lock_user_b(limited):
     assert r["login_locked"].status_code == 429
     assert r["other_user"].status_code == 303, (
         f"user B was refused after user A's failures from the same address: {r['other_user'].status_code}")
+
+
+# ======================================================================================
+# PROOF-OF-POSSESSION.md, "Security lines"
+# ======================================================================================
+# The four lines the proof-of-possession work added to SECURITY.md's list, a test each.
+# Their installations: `pop_env` (SQLite: small per-client failure limit, http jwks_uri
+# allowed for the loopback JWKS host) and `pop_pair` (two servers, one issuer, on one
+# PostgreSQL database). Keys, assertions and proofs come from joserfc
+# (proof_of_possession.py), which Warden does not use.
+
+PAR_PREFIX = "urn:ietf:params:oauth:request_uri:"
+POP_SCOPE = "openid profile"
+#: The body cap of form posts (SECURITY.md "Requests") and FormBody's parameter limit.
+BODY_CAP = 64 * 1024
+PARAMETER_LIMIT = 64
+POP_CONFIG = {
+    "client_authentication_failures_per_client": 3, "client_authentication_failures_per_address": 1000,
+    "login_failures_per_account": 1000, "login_failures_per_address": 1000,
+    "allow_http_jwks_uri": True,
+}
+
+
+class PopJwksHost:
+    """A client's jwks_uri host on loopback: a fixed JSON body per path (max-age 300)."""
+
+    def __init__(self):
+        self.routes: dict[str, bytes] = {}
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                body = host.routes.get(urlsplit(self.path).path)
+                self.send_response(200 if body is not None else 404)
+                body = body if body is not None else b"{}"
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", "max-age=300")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def serve(self, path: str, jwks: dict) -> str:
+        self.routes[path] = json.dumps(jwks).encode()
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def write_json(warden: Warden, value) -> str:
+    path = warden.root / f"jwks-{secrets.token_hex(6)}.json"
+    path.write_text(json.dumps(value))
+    return str(path)
+
+
+def key_client(warden: Warden, name: str, *options: str) -> Client:
+    """A client credentials client authenticating with private_key_jwt (`--jwks` / `--jwks-uri` in options)."""
+    return warden.create_client(name=name, scope=CC_SCOPE, audiences=(API,), auth_method="private_key_jwt", extra=options)
+
+
+def assert_json_error(response: requests.Response, error: str, status: int) -> dict:
+    """A JSON error with this code and status, never a redirect (nor, for invalid_client
+    after an assertion, a Basic challenge required, as assert_oauth_error would)."""
+    assert response.status_code < 500, f"5xx: {response.status_code} {response.text!r}"
+    assert response.status_code == status, f"expected {status} {error}, got {response.status_code}: {response.text[:300]!r}"
+    assert "Location" not in response.headers, response.headers["Location"]
+    assert response.headers.get("Content-Type", "").split(";")[0].strip() == "application/json", (
+        f"not JSON: {response.headers.get('Content-Type')!r} {response.text[:300]!r}")
+    body = response.json()
+    assert body.get("error") == error, f"expected {error}, got {body}"
+    assert set(body) <= {"error", "error_description", "error_uri"}, body
+    return body
+
+
+def assert_pushed(response: requests.Response) -> str:
+    assert response.status_code == 201, f"expected 201, got {response.status_code}: {response.text[:300]!r}"
+    uri = response.json()["request_uri"]
+    assert uri.startswith(PAR_PREFIX), response.json()
+    return uri
+
+
+def assert_dpop_bound(response: requests.Response, key) -> dict:
+    assert response.status_code == 200, f"{response.status_code} {response.text!r}"
+    body = response.json()
+    assert body["token_type"] == "DPoP", body
+    assert jwt_claims_unverified(body["access_token"]).get("cnf") == {"jkt": thumbprint(key)}, body
+    return body
+
+
+def pushed_request(client: Client, *, with_client_id: bool) -> tuple[dict, str]:
+    """(/par parameters, code_verifier): a code request with a fresh state and S256 challenge."""
+    verifier, challenge = pkce_pair()
+    params = {"response_type": "code", "redirect_uri": REDIRECT, "scope": POP_SCOPE, "state": secrets.token_urlsafe(12),
+              "code_challenge": challenge, "code_challenge_method": "S256"}
+    if with_client_id:
+        params = {"client_id": client.client_id, **params}
+    return params, verifier
+
+
+def form_post(url: str, body, *, auth=None, dpop: str | None = None, content_type: str = FORM) -> requests.Response:
+    headers = {"Content-Type": content_type}
+    if dpop is not None:
+        headers["DPoP"] = dpop
+    data = body if isinstance(body, bytes) else urlencode(body).encode()
+    return requests.post(url, data=data, headers=headers, auth=auth, allow_redirects=False, timeout=30)
+
+
+def userinfo_request(url: str, token: str, *, scheme: str, dpop: str | None = None) -> requests.Response:
+    headers = {"Authorization": f"{scheme} {token}"}
+    if dpop is not None:
+        headers["DPoP"] = dpop
+    return requests.get(url, headers=headers, allow_redirects=False, timeout=10)
+
+
+def www_authenticate(response: requests.Response) -> tuple[str, dict[str, str]]:
+    """(scheme, parameters) of the first challenge of WWW-Authenticate."""
+    header = response.headers.get("WWW-Authenticate", "")
+    scheme = header.split(" ", 1)[0].split(",", 1)[0].lower()
+    params: dict[str, str] = {}
+    for name, value in re.findall(r'([A-Za-z_]+)\s*=\s*"([^"]*)"', header):
+        params.setdefault(name, value)
+    return scheme, params
+
+
+@dataclass
+class PopEnv:
+    warden: Warden
+    server: Server
+    meta: dict
+    backend: Client  # client credentials, client_secret_basic
+    resource: Client  # introspects (client_secret_post)
+    spa: Client  # public code client, openid, --skip-consent
+    web: Client  # confidential code client (client_secret_basic): /par bodies
+    guessed: Client  # confidential code client whose secret is guessed at /par
+    bystander: Client  # confidential code client: another client id than `guessed`
+    uri_private: Client  # private_key_jwt, its jwks_uri serves the private key
+    uri_public: Client  # private_key_jwt, its jwks_uri serves the same key's public half
+    uri_key: object
+    alice: User
+    agent: UserAgent  # alice's browser, signed in
+
+
+@pytest.fixture(scope="module")
+def pop_env(tmp_path_factory):
+    """SQLite; everything registered before the server starts, so it is there from the first request."""
+    host = PopJwksHost()
+    warden = Warden(tmp_path_factory.mktemp("pop"), config=POP_CONFIG)
+    try:
+        uri_key = new_key("ES256", "u1")
+        uri_private = key_client(warden, "jwks_uri private", "--jwks-uri",
+                                 host.serve("/private.json", {"keys": [uri_key.as_dict(private=True)]}))
+        uri_public = key_client(warden, "jwks_uri public", "--jwks-uri", host.serve("/public.json", public_jwks(uri_key)))
+        backend = warden.create_client(name="backend", scope=CC_SCOPE, audiences=(API,))
+        resource = warden.create_client(name="resource", scope="", audiences=(), auth_method="client_secret_post")
+        skip = ("--skip-consent",)
+        spa = warden.create_code_client("pop spa", (REDIRECT,), POP_SCOPE, extra=skip)
+        web, guessed, bystander = (warden.create_code_client(name, (REDIRECT,), POP_SCOPE, public=False, extra=skip)
+                                   for name in ("pop web", "guessed", "bystander"))
+        alice = warden.create_user("alice")
+        server = warden.start_server()
+        agent = UserAgent(server)
+        obtain_code(agent, spa, alice, REDIRECT, scope=POP_SCOPE, expect_login=True)  # signs alice in
+        yield PopEnv(warden, server, server.metadata(), backend, resource, spa, web, guessed, bystander,
+                     uri_private, uri_public, uri_key, alice, agent)
+    finally:
+        finish(warden)
+        host.close()
+
+
+@pytest.fixture(scope="module")
+def pop_bound(pop_env) -> tuple[object, str]:
+    """(key, access token): an openid code flow of `spa` redeemed with a proof of key."""
+    e = pop_env
+    key = new_key("ES256", kid=None)
+    code, verifier = obtain_code(e.agent, e.spa, e.alice, REDIRECT, scope=POP_SCOPE)
+    response = form_post(e.meta["token_endpoint"], {
+        "grant_type": "authorization_code", "client_id": e.spa.client_id, "code": code, "redirect_uri": REDIRECT,
+        "code_verifier": verifier}, dpop=dpop_proof(key, "POST", e.meta["token_endpoint"]))
+    return key, assert_dpop_bound(response, key)["access_token"]
+
+
+@dataclass
+class PopPair:
+    warden: Warden
+    a: Server
+    b: Server
+    meta: dict
+    signer: Client  # private_key_jwt (--jwks), client credentials
+    signer_key: object
+    backend: Client  # client credentials, client_secret_basic
+    spa: Client  # public code client, --skip-consent
+    alice: User
+
+
+@pytest.fixture(scope="module")
+def pop_pair(postgres, tmp_path_factory):
+    """Two servers with one issuer on one PostgreSQL database (as test_dpop.py's `pair`)."""
+    url = postgres.create_database("checklist")
+    warden = Warden(tmp_path_factory.mktemp("pop-pg"), config=dict(NO_FAILURE_LIMITS), database_url=url)
+    try:
+        a = warden.start_server()
+        b = warden.start_server(issuer=a.issuer)
+        meta = a.metadata()
+        signer_key = new_key("ES256", "pg1")
+        signer = key_client(warden, "signer", "--jwks", write_json(warden, public_jwks(signer_key)))
+        backend = warden.create_client(name="backend", scope=CC_SCOPE, audiences=(API,))
+        spa = warden.create_code_client("spa", (REDIRECT,), POP_SCOPE, extra=("--skip-consent",))
+        alice = warden.create_user("alice")
+        for server in (a, b):
+            registered(server, backend)
+            registered(server, spa)
+            wait_until(lambda: form_post(server.url("/token"), dict(
+                assertion_form(signer_key, signer.client_id, meta["issuer"]), grant_type="client_credentials")
+            ).status_code == 200, message="the private_key_jwt client did not reach the server")
+        yield PopPair(warden, a, b, meta, signer, signer_key, backend, spa, alice)
+    finally:
+        finish(warden)
+        postgres.drop_database(url)
+
+
+def test_assertion_proof_and_par_identifiers_are_single_use_across_instances(pop_pair):
+    p = pop_pair
+    for first, second in ((p.a, p.b), (p.b, p.a)):
+        # A client assertion (RFC 7523) spent at one instance is refused at the other.
+        data = dict(assertion_form(p.signer_key, p.signer.client_id, p.meta["issuer"]), grant_type="client_credentials")
+        spent = form_post(first.url("/token"), data)
+        assert spent.status_code == 200, f"{spent.status_code} {spent.text!r}"
+        assert_json_error(form_post(second.url("/token"), data), "invalid_client", 401)
+        # A DPoP proof (RFC 9449) spent at one instance is refused at the other.
+        key = new_key("ES256", kid=None)
+        proof = dpop_proof(key, "POST", p.meta["token_endpoint"])
+        cc_body = {"grant_type": "client_credentials"}
+        assert_dpop_bound(form_post(first.url("/token"), cc_body, auth=p.backend.basic, dpop=proof), key)
+        assert_json_error(form_post(second.url("/token"), cc_body, auth=p.backend.basic, dpop=proof),
+                          "invalid_dpop_proof", 400)
+    # A request_uri (RFC 9126) whose code one instance issued gets the error page at the other,
+    # in alice's browser (her session is in the shared database) and in a fresh one.
+    agent = UserAgent(p.a)
+    obtain_code(agent, p.spa, p.alice, REDIRECT, scope=POP_SCOPE, expect_login=True)  # signs alice in
+    for first, second in ((p.a, p.b), (p.b, p.a)):
+        params, verifier = pushed_request(p.spa, with_client_id=True)
+        uri = assert_pushed(form_post(first.url("/par"), params))
+        query = "/authorize?" + urlencode({"client_id": p.spa.client_id, "request_uri": uri})
+        issued = assert_redirect_to(agent.get(first.url(query)), REDIRECT)
+        assert issued.get("code") and issued.get("state") == params["state"], issued
+        for browser in (agent, UserAgent(second)):
+            assert_error_page(browser.get(second.url(query)), 400)
+        redeemed = first.code_token(p.spa, issued["code"], redirect_uri=REDIRECT, code_verifier=verifier)
+        assert redeemed.status_code == 200, redeemed.text
+
+
+def test_keys_supplied_by_clients_are_public_keys_a_private_part_is_refused(pop_env, pop_bound):
+    e = pop_env
+    # Registration: a JWKS file holding a private key is refused (exit 1, one line that
+    # echoes no key material) and nothing is registered; nor can `clients update` bring one in.
+    private_sets = {
+        "EC private key": {"keys": [new_key("ES256", "x").as_dict(private=True)]},
+        "RSA private key": {"keys": [new_key("RS256", "x").as_dict(private=True)]},
+        "Ed25519 private key": {"keys": [new_key("EdDSA", "x").as_dict(private=True)]},
+        "private key beside a public one": {"keys": [public_jwk(new_key("ES256", "ok")),
+                                                     new_key("ES256", "x").as_dict(private=True)]},
+    }
+    listed = e.warden.run_json("clients", "list")
+    shown = e.warden.run_json("clients", "show", positional=(e.uri_public.client_id,))
+    for case, jwks in private_sets.items():
+        path = write_json(e.warden, jwks)
+        result = e.warden.run("clients", "create", "--name", case, "--grant-type", "client_credentials", "--scope", CC_SCOPE,
+                              "--audience", API, "--auth-method", "private_key_jwt", "--jwks", path, "--json", check=False)
+        try:
+            line = assert_one_line_failure(result)
+        except AssertionError as error:
+            raise AssertionError(f"clients create --jwks with an {case}: {error}") from None
+        assert result.stdout == "", (case, result.stdout)
+        private_values = [jwk["d"] for jwk in jwks["keys"] if "d" in jwk]
+        assert not any(value in line for value in private_values), f"the error echoes the private key: {line!r}"
+        result = e.warden.run("clients", "update", "--jwks", path, positional=(e.uri_public.client_id,), check=False)
+        try:
+            assert_one_line_failure(result)
+        except AssertionError as error:
+            raise AssertionError(f"clients update --jwks with an {case}: {error}") from None
+    assert e.warden.run_json("clients", "list") == listed, "a client with a private key was registered"
+    assert e.warden.run_json("clients", "show", positional=(e.uri_public.client_id,)) == shown, "a refused update changed the client"
+
+    # A DPoP proof whose header jwk carries the private key: refused at /token, /par and
+    # UserInfo; the same proofs with the public jwk (the control) are accepted.
+    key = new_key("ES256", kid=None)
+    private = key.as_dict(private=True)
+    assert "d" in private
+    token_url, par_url = e.meta["token_endpoint"], e.meta["pushed_authorization_request_endpoint"]
+    cc_body = {"grant_type": "client_credentials"}
+    response = form_post(token_url, cc_body, auth=e.backend.basic, dpop=dpop_proof(key, "POST", token_url, header={"jwk": private}))
+    assert_json_error(response, "invalid_dpop_proof", 400)
+    assert_dpop_bound(form_post(token_url, cc_body, auth=e.backend.basic, dpop=dpop_proof(key, "POST", token_url)), key)
+    params, _ = pushed_request(e.spa, with_client_id=True)
+    assert_json_error(form_post(par_url, params, dpop=dpop_proof(key, "POST", par_url, header={"jwk": private})),
+                      "invalid_dpop_proof", 400)
+    assert_pushed(form_post(par_url, params, dpop=dpop_proof(key, "POST", par_url)))
+    bound_key, token = pop_bound
+    bound_private = bound_key.as_dict(private=True)
+    response = userinfo_request(e.meta["userinfo_endpoint"], token, scheme="DPoP", dpop=dpop_proof(
+        bound_key, "GET", e.meta["userinfo_endpoint"], access_token=token, header={"jwk": bound_private}))
+    assert response.status_code == 401, f"a proof carrying the private key was accepted at UserInfo: {response.status_code}"
+    scheme, challenge = www_authenticate(response)
+    assert scheme == "dpop" and challenge.get("error") == "invalid_dpop_proof", response.headers.get("WWW-Authenticate")
+
+    # A jwks_uri serving a private key: invalid_client (twice: fetched, then as cached or
+    # fetched again); the public half of the same key at another jwks_uri works.
+    for _ in range(2):
+        response = form_post(token_url, dict(assertion_form(e.uri_key, e.uri_private.client_id, e.meta["issuer"]), **cc_body))
+        assert_json_error(response, "invalid_client", 401)
+    response = form_post(token_url, dict(assertion_form(e.uri_key, e.uri_public.client_id, e.meta["issuer"]), **cc_body))
+    assert response.status_code == 200, f"the control (public key at the jwks_uri) failed: {response.status_code} {response.text!r}"
+    assert e.server.healthy()
+
+
+def test_an_access_token_bound_with_cnf_jkt_is_never_usable_without_its_key(pop_env, pop_bound):
+    e = pop_env
+    key, token = pop_bound
+    url = e.meta["userinfo_endpoint"]
+    # Resource servers can enforce the binding: introspection tells them the key.
+    introspection = e.server.introspect(e.resource, token)
+    assert introspection.status_code == 200, introspection.text
+    body = introspection.json()
+    assert body.get("active") is True and body.get("token_type") == "DPoP", body
+    assert body.get("cnf") == {"jkt": thumbprint(key)}, body
+
+    def refused(response: requests.Response, how: str) -> dict[str, str]:
+        assert response.status_code == 401, f"the bound token was usable {how}: {response.status_code} {response.text[:200]!r}"
+        return www_authenticate(response)[1]
+
+    # As a Bearer token: 401 with a DPoP challenge, invalid_token.
+    response = userinfo_request(url, token, scheme="Bearer")
+    refused(response, "as a Bearer token")
+    scheme, challenge = www_authenticate(response)
+    assert scheme == "dpop" and challenge.get("error") == "invalid_token", response.headers.get("WWW-Authenticate")
+    # With the DPoP scheme but no proof, a proof of another key, or a proof of its key
+    # without the token's hash (`ath`).
+    refused(userinfo_request(url, token, scheme="DPoP"), "with the DPoP scheme and no proof")
+    other = new_key("ES256", kid=None)
+    refused(userinfo_request(url, token, scheme="DPoP", dpop=dpop_proof(other, "GET", url, access_token=token)),
+            "with a proof of another key")
+    refused(userinfo_request(url, token, scheme="DPoP", dpop=dpop_proof(key, "GET", url)),
+            "with a proof of its key without ath")
+    # With a proof of its own key: 200.
+    response = userinfo_request(url, token, scheme="DPoP", dpop=dpop_proof(key, "GET", url, access_token=token))
+    assert response.status_code == 200, f"{response.status_code} {response.headers.get('WWW-Authenticate')!r} {response.text!r}"
+    assert response.json()["sub"] == e.alice.id, response.json()
+    # That success did not loosen the binding.
+    refused(userinfo_request(url, token, scheme="Bearer"), "as a Bearer token after a DPoP use")
+
+
+def test_every_new_endpoint_has_the_body_limits_rate_limits_and_no_5xx_rule_of_the_existing_ones(pop_env):
+    e = pop_env
+    token_url, par_url = e.server.url("/token"), e.server.url("/par")
+    params, _ = pushed_request(e.web, with_client_id=False)
+
+    def pushed_rows() -> int:
+        return e.warden.sql("SELECT COUNT(*) FROM pushed_authorization_requests WHERE client_id = ?", (e.web.client_id,))[0][0]
+
+    # Body limit: a body of exactly 64 KiB is read at both; one byte more is answered at
+    # /par exactly as at /token.
+    token_head = b"grant_type=client_credentials&padding="
+    par_head = urlencode(params).encode() + b"&padding="
+
+    def padded(head: bytes, size: int) -> bytes:
+        return head + b"a" * (size - len(head))
+
+    response = form_post(token_url, padded(token_head, BODY_CAP), auth=e.backend.basic)
+    assert response.status_code == 200, f"/token refused a body of exactly 64 KiB: {response.status_code} {response.text!r}"
+    assert_pushed(form_post(par_url, padded(par_head, BODY_CAP), auth=e.web.basic))
+    at_token = form_post(token_url, padded(token_head, BODY_CAP + 1), auth=e.backend.basic)
+    at_par = form_post(par_url, padded(par_head, BODY_CAP + 1), auth=e.web.basic)
+    token_error = assert_json_error(at_token, "invalid_request", 400)["error"]
+    try:  # the same status and error code
+        assert_json_error(at_par, token_error, at_token.status_code)
+    except AssertionError as error:
+        raise AssertionError(f"/par does not answer a body over 64 KiB as /token does: {error}") from None
+
+    # No 5xx (nor a partial write): malformed bodies are 400 invalid_request in JSON, as at /token.
+    base = urlencode(params)
+    fillers = "&".join(f"x{i}=1" for i in range(PARAMETER_LIMIT - len(params)))
+    assert_pushed(form_post(par_url, (base + "&" + fillers).encode(), auth=e.web.basic))  # 64 parameters: read
+    rows = pushed_rows()
+    malformed = {
+        "bad percent-encoding": (base + "&nonce=%ZZ").encode(),
+        "truncated percent-encoding": (base + "&nonce=ab%4").encode(),
+        "repeated parameter": (base + "&state=again").encode(),
+        "repeated response_type": (base + "&response_type=code").encode(),
+        "65 parameters": (base + "&" + fillers + "&one=more").encode(),
+        "non-UTF-8 byte": base.encode() + b"&nonce=\xff\xfe",
+        "non-UTF-8 escape": (base + "&nonce=%FF").encode(),
+        "overlong UTF-8": (base + "&nonce=%C0%AF").encode(),
+        "lone continuation byte": (base + "&nonce=%80").encode(),
+    }
+    for case, body in malformed.items():
+        response = form_post(par_url, body, auth=e.web.basic)
+        try:
+            assert_json_error(response, "invalid_request", 400)
+        except AssertionError as error:
+            raise AssertionError(f"/par with a body of {case}: {error}") from None
+    for content_type in ("application/json", "text/plain"):
+        response = form_post(par_url, base.encode(), auth=e.web.basic, content_type=content_type)
+        try:
+            assert_json_error(response, "invalid_request", 400)
+        except AssertionError as error:
+            raise AssertionError(f"/par with Content-Type {content_type}: {error}") from None
+    assert pushed_rows() == rows, "a refused /par body stored a pushed request"
+
+    # Rate limits, as test_failed_client_authentication_is_limited_per_client_id_then_per_address
+    # shows them at /token: 3 failures for one client id from this address, then 429 with
+    # Retry-After (at /par and at /token: one count), while the right secret is never refused
+    # for them and another client id goes on.
+    guessed, bystander = e.guessed, e.bystander
+    wrong_guess = (guessed.client_id, wrong(guessed.client_secret))
+    for _ in range(3):
+        response = form_post(par_url, pushed_request(guessed, with_client_id=False)[0], auth=wrong_guess)
+        assert_oauth_error(response, "invalid_client", status=401)
+    for path, body in (("/par", pushed_request(guessed, with_client_id=False)[0]), ("/token", {"grant_type": "client_credentials"})):
+        try:
+            assert_client_rate_limited(form_post(e.server.url(path), body, auth=wrong_guess))
+        except AssertionError as error:
+            raise AssertionError(f"{path} with a wrong secret after 3 failures at /par: {error}") from None
+    assert_pushed(form_post(par_url, pushed_request(guessed, with_client_id=False)[0], auth=guessed.basic))
+    assert_oauth_error(form_post(par_url, pushed_request(bystander, with_client_id=False)[0],
+                                 auth=(bystander.client_id, wrong(bystander.client_secret))), "invalid_client", status=401)
+    assert_pushed(form_post(par_url, pushed_request(bystander, with_client_id=False)[0], auth=bystander.basic))
+    assert e.server.process.poll() is None and e.server.healthy()
 
 
 # ======================================================================================

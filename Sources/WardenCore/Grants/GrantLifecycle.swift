@@ -39,9 +39,10 @@ public enum GrantLifecycle {
     /// to be replaced by the token with digest `successor`, which keeps its scope (RFC 6749
     /// §6: narrowing applies to the access token only). `check` validates the rest of the
     /// request (scope).
+    /// `dpopKey`: a DPoP key to bind the grant's refresh tokens to, if it is not bound yet.
     public static func presentRefreshToken(
         _ record: RefreshTokenRecord?, clientID: String, at now: Date, gracePeriod: TimeInterval, successor digest: [UInt8],
-        idleExpiresAt: Date, check: (RefreshTokenRecord) throws -> Void
+        idleExpiresAt: Date, dpopKey: String? = nil, check: (RefreshTokenRecord) throws -> Void
     ) throws -> GrantStep<CredentialUse<RefreshTokenRecord>> {
         guard let record, record.isUsable(byClient: clientID, at: now) else { return GrantStep(.unknown) }
         let grantID = record.grant.id
@@ -61,9 +62,11 @@ public enum GrantLifecycle {
                 ])
         }
         try check(record)
-        return GrantStep(
-            .accepted(record),
-            [.rotateRefreshToken(digest: record.digest, successor: successor.digest), .insertRefreshToken(successor, grantID: grantID)])
+        var writes: [GrantWrite] = [
+            .rotateRefreshToken(digest: record.digest, successor: successor.digest), .insertRefreshToken(successor, grantID: grantID),
+        ]
+        if let dpopKey, record.grant.dpopKey == nil { writes.append(.bindGrant(id: grantID, dpopKey: dpopKey)) }
+        return GrantStep(.accepted(record), writes)
     }
 }
 

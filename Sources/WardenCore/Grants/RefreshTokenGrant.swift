@@ -24,7 +24,8 @@ public struct RefreshTokenGrant: GrantHandler {
         let (use, scope) = try await grants.withLockedRefreshToken(digest: OpaqueToken(value).digest, at: now) { record in
             var scope: Scope?
             let step = try GrantLifecycle.presentRefreshToken(
-                record, clientID: clientID, at: now, gracePeriod: grace, successor: successorToken.digest, idleExpiresAt: idleExpiresAt
+                record, clientID: clientID, at: now, gracePeriod: grace, successor: successorToken.digest, idleExpiresAt: idleExpiresAt,
+                dpopKey: isPublic ? dpopKey : nil
             ) { record in
                 // RFC 9449 §5: a public client's bound refresh token needs a proof of its key.
                 if isPublic, let bound = record.grant.dpopKey, bound != dpopKey {

@@ -107,7 +107,7 @@ public struct DPoPProofVerifier: Sendable {
     /// and §6.2.3 normalisation (case of scheme and host, default port, empty path).
     static func normalized(_ uri: String) -> String? {
         guard let components = URLComponents(string: uri), let scheme = components.scheme?.lowercased(),
-            let host = components.host?.lowercased(), !host.isEmpty
+            let host = components.host?.lowercased(), !host.isEmpty, components.user == nil, components.password == nil
         else { return nil }
         let port = components.port.flatMap { ($0 == 80 && scheme == "http") || ($0 == 443 && scheme == "https") ? nil : $0 }
         let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath

@@ -55,6 +55,7 @@ public final class FuzzRepositories: ClientRepository, SigningKeyRepository, Gra
     public func allClients() async throws -> [Client] { Array(clients.values) }
     public func insert(_ client: Client) async throws { unexpected() }
     public func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool { unexpected() }
+    public func updateKeys(clientID: String, jwks: String?, jwksURI: String?) async throws -> Bool { unexpected() }
     public func delete(clientID: String) async throws -> Bool { unexpected() }
 
     public func allSigningKeys() async throws -> [SigningKeyRecord] { keys.withLock { $0 } }
@@ -80,4 +81,31 @@ public final class FuzzRepositories: ClientRepository, SigningKeyRepository, Gra
     private func unexpected(_ function: String = #function) -> Never {
         fatalError("\(function) must not be reached by the code under test")
     }
+}
+
+/// Spent JWT identifiers in memory; pushed requests and secrets are not for the parsers under test.
+public final class FuzzProofs: ProofOfPossessionRepository {
+    let spent = Mutex<Set<[UInt8]>>([])
+
+    public init() {}
+
+    public func spendJTI(digest: [UInt8], kind: UsedJTIKind, expiresAt: Date, now: Date) async throws -> Bool {
+        spent.withLock { $0.insert(digest).inserted }
+    }
+    public func insertPushedRequest(_ request: PushedAuthorizationRequest) async throws { unexpected() }
+    public func pushedRequest(digest: [UInt8], now: Date) async throws -> PushedAuthorizationRequest? { unexpected() }
+    public func consumePushedRequest(digest: [UInt8]) async throws -> Bool { unexpected() }
+    public func serverSecret(name: String, make: @Sendable () -> [UInt8]) async throws -> [UInt8] { unexpected() }
+    public func purgeExpiredProofs(before now: Date, limit: Int) async throws -> Int { unexpected() }
+
+    private func unexpected(_ function: String = #function) -> Never {
+        fatalError("\(function) must not be reached by the code under test")
+    }
+}
+
+/// A clock stopped at `date`: the seed inputs' `iat` and `exp` are about it.
+public struct FuzzClock: WardenClock {
+    public let date: Date
+    public init(date: Date) { self.date = date }
+    public func now() -> Date { date }
 }
