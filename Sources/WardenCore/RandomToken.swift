@@ -80,18 +80,50 @@ public enum Base64URL {
         }
     }
 
-    /// Decodes text; nil when it is not base64url.
+    /// Decodes text; nil when it is not base64url. Byte by byte: Foundation's string
+    /// replacing on Linux cost a quarter of a signed request's CPU.
     public static func decode(_ text: some StringProtocol) -> Data? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        guard !base64.contains("=") else { return nil }
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        return Data(base64Encoded: base64)
+        decode(utf8: text.utf8, canonical: false)
     }
 
     /// Decodes text spelled the one way RFC 7515 §2 allows (no padding, unused bits zero),
     /// so that one value has one spelling; nil otherwise.
     public static func decodeCanonical(_ text: some StringProtocol) -> Data? {
-        guard let bytes = decode(text), encode(bytes) == text else { return nil }
-        return bytes
+        decode(utf8: text.utf8, canonical: true)
+    }
+
+    /// `decodeCanonical` of text given as its UTF-8 bytes.
+    public static func decodeCanonical(utf8: some Collection<UInt8>) -> Data? {
+        decode(utf8: utf8, canonical: true)
+    }
+
+    private static let values: [UInt8] = {
+        var values = [UInt8](repeating: 0xFF, count: 256)
+        for (index, character) in alphabet.enumerated() { values[Int(character)] = UInt8(index) }
+        return values
+    }()
+
+    private static func decode(utf8: some Collection<UInt8>, canonical: Bool) -> Data? {
+        var output: [UInt8] = []
+        var accumulator: UInt32 = 0
+        var bits = 0
+        var count = 0
+        output.reserveCapacity(utf8.count * 3 / 4)
+        for character in utf8 {
+            let value = values[Int(character)]
+            guard value != 0xFF else { return nil }
+            accumulator = accumulator << 6 | UInt32(value)
+            bits += 6
+            count += 1
+            if bits >= 8 {
+                bits -= 8
+                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                accumulator &= (1 << UInt32(bits)) - 1
+            }
+        }
+        // One character left over is never a whole byte; the unused bits of the last
+        // character must be zero for the canonical spelling.
+        guard count % 4 != 1, !canonical || accumulator == 0 else { return nil }
+        return Data(output)
     }
 }

@@ -151,7 +151,7 @@ public final class KeyRing: AccessTokenSigner, AccessTokenVerifier, OpenIDTokenS
     static func canonicalSignature(of token: String) -> [UInt8]? {
         guard let dot = token.lastIndex(of: ".") else { return nil }
         let signature = token[token.index(after: dot)...]
-        guard let bytes = Base64URL.decode(signature), Base64URL.encode(bytes) == signature else { return nil }
+        guard let bytes = Base64URL.decodeCanonical(signature) else { return nil }
         return Array(bytes)
     }
 

@@ -20,6 +20,25 @@ struct EncodingTests {
         #expect(Base64URL.decode(encoded) == Data(bytes))
     }
 
+    @Test("base64url decoding refuses padding, other characters and a lone last character; the canonical one also stray bits", arguments: [
+        ("Zg==", false), ("Zm9v!", false), ("Zm9vY", false), ("Zm+v", false), ("Zm9v\n", false), ("Zh", true), ("Zg", true),
+    ])
+    func base64URLRefusals(_ text: String, decodesLeniently: Bool) {
+        #expect((Base64URL.decode(text) != nil) == decodesLeniently)
+        // "Zh" has a stray bit: one byte, two spellings; only "Zg" is canonical.
+        #expect((Base64URL.decodeCanonical(text) != nil) == (text == "Zg"))
+    }
+
+    @Test("base64url decoding agrees with Foundation's on random bytes of every length up to 64")
+    func base64URLAgainstFoundation() {
+        for length in 0...64 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255) }
+            let text = Data(bytes).base64EncodedString().replacingOccurrences(of: "=", with: "")
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            #expect(Base64URL.decodeCanonical(text) == Data(bytes))
+        }
+    }
+
     @Test("the JSON writer escapes what RFC 8259 requires and a JSON parser reads back every value")
     func jsonWriter() throws {
         let tricky = "quote\" backslash\\ slash/ newline\n tab\t nul\u{0} bell\u{7} é 漢字 🙂"

@@ -143,8 +143,8 @@ struct ClientAssertionTests {
         let header: [String: Any] = kind == "rsa-RS256" ? ["alg": "RS256"] : [:]
         let assertion = try key.sign(header: header, payload: claims())
         let verifier = verifier()
-        try await verifier.verify(assertion, client: client(key), endpoint: "/token")
-        await #expect(throws: OAuthError.self) { try await verifier.verify(assertion, client: client(key), endpoint: "/token") }
+        try await verifier.verify(ClientAssertion(assertion), client: client(key), endpoint: "/token")
+        await #expect(throws: OAuthError.self) { try await verifier.verify(ClientAssertion(assertion), client: client(key), endpoint: "/token") }
     }
 
     @Test("aud may be the issuer, the token endpoint or the endpoint's own URL, alone or in an array", arguments: [
@@ -153,7 +153,7 @@ struct ClientAssertionTests {
     func audiences(_ audience: String) async throws {
         let key = TestSigningKey.p256()
         let aud: Any = audience == "array" ? ["https://other", "https://issuer.example"] : audience
-        try await verifier().verify(try key.sign(payload: claims(["aud": aud])), client: client(key), endpoint: "/par")
+        try await verifier().verify(ClientAssertion(try key.sign(payload: claims(["aud": aud]))), client: client(key), endpoint: "/par")
     }
 
     @Test("every broken rule is invalid_client", arguments: [
@@ -185,7 +185,10 @@ struct ClientAssertionTests {
         default: payload["exp"] = "\(t + 60)"
         }
         let assertion = try signer.sign(header: header, payload: payload)
-        let error = await #expect(throws: OAuthError.self) { try await verifier().verify(assertion, client: client(key), endpoint: "/token") }
+        // Through the authenticator, as /token reads it: a JWS that cannot even be read is refused alike.
+        let authenticator = ClientAuthenticator(clients: InMemoryClients([client(key)]), clock: FixedClock(date: now), assertions: verifier())
+        let form = FormBody(["client_id": "svc", "client_assertion_type": ClientAssertionVerifier.assertionType, "client_assertion": assertion])
+        let error = await #expect(throws: OAuthError.self) { try await authenticator.authenticate(authorization: nil, form: form, address: nil) }
         #expect(error?.code == .invalidClient)
         #expect(error?.publicDescription == "Client authentication failed")
     }
@@ -195,7 +198,7 @@ struct ClientAssertionTests {
         let key = TestSigningKey.p256()
         let assertion = try key.sign(payload: claims())
         let form = FormBody(["client_assertion_type": ClientAssertionVerifier.assertionType, "client_assertion": assertion])
-        #expect(try PresentedClientCredentials.parse(authorization: nil, form: form) == .privateKeyJWT(clientID: "svc", assertion: assertion))
+        #expect(try PresentedClientCredentials.parse(authorization: nil, form: form) == .privateKeyJWT(clientID: "svc", assertion: ClientAssertion(assertion)))
         let authenticator = ClientAuthenticator(clients: InMemoryClients([client(key)]), clock: FixedClock(date: now), assertions: verifier())
         #expect(try await authenticator.authenticate(authorization: nil, form: form, address: nil).id == "svc")
         #expect(throws: OAuthError.self) { try PresentedClientCredentials.parse(authorization: basic("svc", "x"), form: form) }

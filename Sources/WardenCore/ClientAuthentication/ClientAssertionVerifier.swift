@@ -31,37 +31,28 @@ public struct ClientAssertionVerifier: Sendable {
 
     /// Succeeds when `assertion` authenticates `client` at the endpoint at `path`; else
     /// `invalid_client`, its cause (logged, never sent) saying which check failed.
-    public func verify(_ assertion: String, client: Client, endpoint path: String) async throws {
-        let jws: CompactJWS
-        do { jws = try CompactJWS(assertion) } catch { throw OAuthError.invalidClient(cause: "assertion: \(error)") }
-        guard let algorithm = jws.algorithm else { throw OAuthError.invalidClient(cause: "assertion alg not accepted") }
-        guard jws.string("iss") == client.id, jws.string("sub") == client.id else {
+    public func verify(_ assertion: ClientAssertion, client: Client, endpoint path: String) async throws {
+        guard let algorithm = assertion.algorithm else { throw OAuthError.invalidClient(cause: "assertion alg not accepted") }
+        guard assertion.issuer == client.id, assertion.subject == client.id else {
             throw OAuthError.invalidClient(cause: "assertion iss and sub must be the client id")
         }
-        let audiences = (jws.payload["aud"] as? [Any])?.compactMap { $0 as? String } ?? [jws.string("aud")].compactMap { $0 }
         let accepted = [issuer, url(of: "/token"), url(of: path)]
-        guard audiences.contains(where: accepted.contains) else { throw OAuthError.invalidClient(cause: "assertion aud not this server") }
+        guard assertion.audiences.contains(where: accepted.contains) else { throw OAuthError.invalidClient(cause: "assertion aud not this server") }
         let now = clock.now()
-        guard let expiresAt = jws.date("exp") else { throw OAuthError.invalidClient(cause: "assertion without exp") }
+        guard let expiresAt = assertion.expiresAt.date else { throw OAuthError.invalidClient(cause: "assertion without a usable exp") }
         guard expiresAt > now else { throw OAuthError.invalidClient(cause: "assertion expired") }
         guard expiresAt <= now.addingTimeInterval(Self.maximumLifetime) else {
             throw OAuthError.invalidClient(cause: "assertion exp more than 10 minutes ahead")
         }
-        if jws.payload["iat"] != nil {
-            guard let issuedAt = jws.date("iat"), issuedAt <= now.addingTimeInterval(Self.clockSkew) else {
-                throw OAuthError.invalidClient(cause: "assertion iat in the future")
-            }
+        let latest = now.addingTimeInterval(Self.clockSkew)
+        for (claim, name) in [(assertion.issuedAt, "iat"), (assertion.notBefore, "nbf")] where claim != .absent {
+            guard let date = claim.date, date <= latest else { throw OAuthError.invalidClient(cause: "assertion \(name) in the future") }
         }
-        if jws.payload["nbf"] != nil {
-            guard let notBefore = jws.date("nbf"), notBefore <= now.addingTimeInterval(Self.clockSkew) else {
-                throw OAuthError.invalidClient(cause: "assertion not yet valid")
-            }
-        }
-        guard let jti = jws.string("jti"), !jti.isEmpty, jti.utf8.count <= Self.maximumJTILength else {
+        guard let jti = assertion.jwtID, !jti.isEmpty, jti.utf8.count <= Self.maximumJTILength else {
             throw OAuthError.invalidClient(cause: "assertion without a usable jti")
         }
-        let candidates = try await keys.candidates(for: client, keyID: jws.header["kid"] as? String, algorithm: algorithm)
-        guard candidates.contains(where: jws.isSigned(by:)) else { throw OAuthError.invalidClient(cause: "assertion signature") }
+        let candidates = try await keys.candidates(for: client, keyID: assertion.keyID, algorithm: algorithm)
+        guard candidates.contains(where: assertion.isSigned(by:)) else { throw OAuthError.invalidClient(cause: "assertion signature") }
         // Spent last, once everything else holds, so that bad input never fills the table.
         let digest = UsedJTIKind.clientAssertion.digest(issuer: client.id, jti: jti)
         guard try await usedJTIs.spendJTI(digest: digest, kind: .clientAssertion, expiresAt: expiresAt, now: now) else {

@@ -21,10 +21,10 @@ public struct CompactJWS {
     /// Reads `text`; the algorithm must be one Warden accepts from clients.
     public init(_ text: String) throws(Malformed) {
         guard text.utf8.count <= Self.maximumLength else { throw Malformed(description: "longer than \(Self.maximumLength) bytes") }
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        let parts = text.utf8.split(separator: UInt8(ascii: "."), maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw Malformed(description: "not three dot-separated parts") }
-        guard let headerBytes = Base64URL.decodeCanonical(parts[0]), let payloadBytes = Base64URL.decodeCanonical(parts[1]),
-            let signature = Base64URL.decodeCanonical(parts[2])
+        guard let headerBytes = Base64URL.decodeCanonical(utf8: parts[0]), let payloadBytes = Base64URL.decodeCanonical(utf8: parts[1]),
+            let signature = Base64URL.decodeCanonical(utf8: parts[2])
         else { throw Malformed(description: "a part is not base64url") }
         guard let header = try? JSONSerialization.jsonObject(with: headerBytes) as? [String: Any],
             let payload = try? JSONSerialization.jsonObject(with: payloadBytes) as? [String: Any]
@@ -33,7 +33,7 @@ public struct CompactJWS {
         guard header["crit"] == nil else { throw Malformed(description: "crit is not supported") }
         self.header = header
         self.payload = payload
-        self.signingInput = Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)
+        self.signingInput = Array(text.utf8[parts[0].startIndex..<parts[1].endIndex])
         self.signature = signature
     }
 

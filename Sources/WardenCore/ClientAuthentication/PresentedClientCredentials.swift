@@ -10,7 +10,7 @@ public enum PresentedClientCredentials: Sendable, Equatable {
     case none(clientID: String)
     /// `private_key_jwt` (RFC 7523 §2.2): a signed assertion; the client id is the body's
     /// `client_id`, else the assertion's (unverified) `iss`, which must then match it.
-    case privateKeyJWT(clientID: String, assertion: String)
+    case privateKeyJWT(clientID: String, assertion: ClientAssertion)
 
     /// The client id presented.
     public var clientID: String {
@@ -79,11 +79,9 @@ public enum PresentedClientCredentials: Sendable, Equatable {
         guard type == ClientAssertionVerifier.assertionType else {
             throw .invalidClient(cause: "unsupported client_assertion_type")
         }
-        if let id = form["client_id"] { return .privateKeyJWT(clientID: id, assertion: assertion) }
-        guard let jws = try? CompactJWS(assertion), let issuer = jws.string("iss"), !issuer.isEmpty else {
-            throw .invalidClient(cause: "client_assertion is not a readable JWT")
-        }
-        return .privateKeyJWT(clientID: issuer, assertion: assertion)
+        guard let parsed = try? ClientAssertion(assertion) else { throw .invalidClient(cause: "client_assertion is not a readable JWT") }
+        guard let id = form["client_id"] ?? parsed.issuer, !id.isEmpty else { throw .invalidClient(cause: "client_assertion without iss") }
+        return .privateKeyJWT(clientID: id, assertion: parsed)
     }
 
     static func parseBasic(_ header: String) throws(OAuthError) -> (String, String) {
