@@ -53,7 +53,7 @@ public func buildApplication(
         store.signInFailures(scope: "address", limit: configuration.loginFailuresPerAddress, window: 60),
     ]
     let browser = try await browserFlow(
-        configuration: configuration, store: store, signInLimits: signInLimits, idTokens: keys,
+        configuration: configuration, store: store, clients: clients, signInLimits: signInLimits, idTokens: keys,
         sessionEnded: { backchannelLogouts.wake() }, keyEncryptionKey: keyEncryptionKey, clock: clock)
     let introspection = IntrospectionEndpoint(
         authenticator: authenticator, verifier: keys, revocations: store, clients: clients, grants: store, changes: store, clock: clock)
@@ -128,9 +128,11 @@ func grantHandlers(
 }
 
 /// What the browser pages call into: authorization, sessions, sign-in, logout and the page
-/// templates. `signInLimits`: per account from an address, per account, per address.
+/// templates. `clients`: the cached ones (`/par` and `/authorize` read a client per request).
+/// `signInLimits`: per account from an address, per account, per address.
 func browserFlow(
-    configuration: WardenConfiguration, store: any Storage, signInLimits: [any FailureCounting], idTokens: any OpenIDTokenSigner,
+    configuration: WardenConfiguration, store: any Storage, clients: any ClientRepository, signInLimits: [any FailureCounting],
+    idTokens: any OpenIDTokenSigner,
     sessionEnded: @escaping @Sendable () -> Void, keyEncryptionKey: KeyEncryptionKey, clock: any WardenClock
 ) async throws -> BrowserFlow {
     let hasher = BcryptPasswordHasher()
@@ -138,7 +140,7 @@ func browserFlow(
     return BrowserFlow(
         authorization: AuthorizationEndpoint(
             configuration: authorizationConfiguration(configuration),
-            clients: store, grants: store, consents: store, idTokens: idTokens, pushedRequests: store, clock: clock),
+            clients: clients, grants: store, consents: store, idTokens: idTokens, pushedRequests: store, clock: clock),
         sessions: sessions,
         preLogin: PreLoginCookies(key: keyEncryptionKey.derivedKey(for: "warden pre-login cookie"), clock: clock),
         signIn: SignIn(

@@ -6,8 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import time
 import uuid
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey, RSAKey
@@ -89,3 +93,64 @@ def dpop_proof(key, htm: str, htu: str, *, alg: str = "ES256", header: dict | No
     protected = {"typ": "dpop+jwt", "alg": alg, "jwk": jwk}
     protected.update(header or {})
     return sign(protected, body, key)
+
+
+class JwksHost:
+    """A client's `jwks_uri` host: a loopback HTTP server whose answer per path the tests set
+    (status, body, Cache-Control, delay); it records the time of every fetch per path."""
+
+    def __init__(self):
+        self.routes: dict[str, dict] = {}
+        self.fetches: dict[str, list[float]] = defaultdict(list)
+        self.lock = threading.Lock()
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                path = urlsplit(self.path).path
+                with host.lock:
+                    host.fetches[path].append(time.monotonic())
+                    route = dict(host.routes.get(path) or {"status": 404, "body": b"{}"})
+                if route.get("delay"):
+                    time.sleep(route["delay"])
+                body = route["body"]
+                try:
+                    self.send_response(route.get("status", 200))
+                    self.send_header("Content-Type", route.get("content_type", "application/json"))
+                    if route.get("max_age") is not None:
+                        self.send_header("Cache-Control", f"max-age={route['max_age']}")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the fetcher gave up (too slow, too big)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def serve(self, path: str, jwks=None, *, body: bytes | None = None, status: int = 200, max_age: int | None = 300,
+              delay: float = 0.0, content_type: str = "application/json") -> str:
+        """Sets what `path` answers from now on and returns its URL."""
+        if body is None:
+            body = json.dumps(jwks).encode()
+        with self.lock:
+            self.routes[path] = {"body": body, "status": status, "max_age": max_age, "delay": delay, "content_type": content_type}
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def count(self, path: str) -> int:
+        with self.lock:
+            return len(self.fetches[path])
+
+    def first_fetch(self, path: str) -> float | None:
+        with self.lock:
+            return self.fetches[path][0] if self.fetches[path] else None
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -45,7 +45,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
@@ -85,7 +84,7 @@ from interop import (
     tokens_for,
     wait_until,
 )
-from proof_of_possession import assertion_form, dpop_proof, new_key, public_jwk, public_jwks, thumbprint
+from proof_of_possession import JwksHost, assertion_form, dpop_proof, new_key, public_jwk, public_jwks, thumbprint
 
 API = "https://api.example.com"
 REPORTS = "https://reports.example.com"
@@ -1587,41 +1586,6 @@ POP_CONFIG = {
 }
 
 
-class PopJwksHost:
-    """A client's jwks_uri host on loopback: a fixed JSON body per path (max-age 300)."""
-
-    def __init__(self):
-        self.routes: dict[str, bytes] = {}
-        host = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                body = host.routes.get(urlsplit(self.path).path)
-                self.send_response(200 if body is not None else 404)
-                body = body if body is not None else b"{}"
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Cache-Control", "max-age=300")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def serve(self, path: str, jwks: dict) -> str:
-        self.routes[path] = json.dumps(jwks).encode()
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def write_json(warden: Warden, value) -> str:
     path = warden.root / f"jwks-{secrets.token_hex(6)}.json"
     path.write_text(json.dumps(value))
@@ -1718,7 +1682,7 @@ class PopEnv:
 @pytest.fixture(scope="module")
 def pop_env(tmp_path_factory):
     """SQLite; everything registered before the server starts, so it is there from the first request."""
-    host = PopJwksHost()
+    host = JwksHost()
     warden = Warden(tmp_path_factory.mktemp("pop"), config=POP_CONFIG)
     try:
         uri_key = new_key("ES256", "u1")

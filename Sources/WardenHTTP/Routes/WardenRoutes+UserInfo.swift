@@ -95,12 +95,12 @@ extension WardenRoutes {
             case .insufficientScope: .forbidden
             default: .badRequest
             }
-        // RFC 9449 §7.1: a DPoP challenge names the algorithms proofs may use.
-        var challenge = error.dpopChallenge || error.code == .invalidDPoPProof
-            ? #"DPoP algs="\#(JWSAlgorithm.names.joined(separator: " "))", error="\#(error.code.rawValue)""#
-            : #"Bearer realm="warden", error="\#(error.code.rawValue)""#
+        let dpop = error.dpopChallenge || error.code == .invalidDPoPProof
+        var challenge = dpop ? #"DPoP error="\#(error.code.rawValue)""# : #"Bearer realm="warden", error="\#(error.code.rawValue)""#
         if let description = error.publicDescription { challenge += #", error_description="\#(description)""# }
         if error.code == .insufficientScope { challenge += #", scope="openid""# }
+        // RFC 9449 §7.1: a DPoP challenge names the algorithms proofs may use.
+        if dpop { challenge += #", algs="\#(JWSAlgorithm.names.joined(separator: " "))""# }
         headers[.wwwAuthenticate] = challenge
         return JSONBody.response(error.responseFields, status: status, headers: headers)
     }
