@@ -10,7 +10,7 @@ public enum ExportSchema {
             .text("redirect_uris"), .text("scope"), .text("audiences"), .boolean("skip_consent"),
             .boolean("pkce_optional"), .integer("created_at"), .text("id_token_signed_response_alg"),
             .text("post_logout_redirect_uris"), .text("backchannel_logout_uri"), .text("jwks"), .text("jwks_uri"),
-            .boolean("dpop_bound_access_tokens"), .boolean("require_pushed_authorization_requests"),
+            .boolean("dpop_bound_access_tokens"), .boolean("require_pushed_authorization_requests"), .text("exchange_audiences"),
         ]),
         ExportTable("users", key: ["id"], [
             .text("id"), .text("username"), .text("password_hash"), .integer("created_at"), .text("name"), .text("given_name"),

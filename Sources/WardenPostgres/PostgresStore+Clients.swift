@@ -8,11 +8,11 @@ extension PostgresStore: ClientRepository {
         """
         id, name, secret_digest, auth_method, grant_types, redirect_uris, scope, audiences, skip_consent, pkce_optional, created_at,
         id_token_signed_response_alg, post_logout_redirect_uris, backchannel_logout_uri, jwks, jwks_uri, dpop_bound_access_tokens,
-        require_pushed_authorization_requests
+        require_pushed_authorization_requests, exchange_audiences
         """
     typealias ClientRow = (
         String, String, ByteBuffer?, String, String, String, String, String, Bool, Bool, Int64, String, String, String?, String?, String?,
-        Bool, Bool
+        Bool, Bool, String
     )
 
     public func client(id: String) async throws -> Client? {
@@ -27,6 +27,7 @@ extension PostgresStore: ClientRepository {
         let redirectURIs = try StoredForm.json(client.redirectURIs)
         let audiences = try StoredForm.json(client.audiences)
         let postLogoutRedirectURIs = try StoredForm.json(client.postLogoutRedirectURIs)
+        let exchangeAudiences = try StoredForm.json(client.exchangeAudiences)
         let digest = client.secretDigest.map { ByteBuffer(bytes: $0.bytes) }
         try await query(
             """
@@ -35,7 +36,7 @@ extension PostgresStore: ClientRepository {
                 \(redirectURIs), \(client.scope.description), \(audiences), \(client.skipConsent), \(client.pkceOptional),
                 \(client.createdAt.unixSeconds), \(client.idTokenSigningAlgorithm.rawValue), \(postLogoutRedirectURIs),
                 \(client.backchannelLogoutURI), \(client.jwks), \(client.jwksURI), \(client.dpopBoundAccessTokens),
-                \(client.requirePushedAuthorizationRequests))
+                \(client.requirePushedAuthorizationRequests), \(exchangeAudiences))
             """)
     }
 
@@ -74,6 +75,7 @@ extension PostgresStore: ClientRepository {
                 createdAt: Date(unixSeconds: createdAt), idTokenSigningAlgorithm: SigningAlgorithm(rawValue: row.11) ?? .rs256,
                 postLogoutRedirectURIs: try StoredForm.strings(row.12), backchannelLogoutURI: row.13)
             (client.jwks, client.jwksURI, client.dpopBoundAccessTokens, client.requirePushedAuthorizationRequests) = (row.14, row.15, row.16, row.17)
+            client.exchangeAudiences = try StoredForm.strings(row.18)
             clients.append(client)
         }
         return clients

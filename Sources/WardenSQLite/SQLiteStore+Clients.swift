@@ -20,14 +20,15 @@ extension SQLiteStore: ClientRepository {
         let redirectURIs = try StoredForm.json(client.redirectURIs)
         let audiences = try StoredForm.json(client.audiences)
         let postLogoutRedirectURIs = try StoredForm.json(client.postLogoutRedirectURIs)
+        let exchangeAudiences = try StoredForm.json(client.exchangeAudiences)
         try await write { db in
             try db.executeCached(
                 sql: """
                     INSERT INTO clients (id, name, secret_digest, auth_method, grant_types, redirect_uris, scope,
                         audiences, skip_consent, pkce_optional, created_at, id_token_signed_response_alg,
                         post_logout_redirect_uris, backchannel_logout_uri, jwks, jwks_uri, dpop_bound_access_tokens,
-                        require_pushed_authorization_requests)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        require_pushed_authorization_requests, exchange_audiences)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     client.id, client.name, client.secretDigest.map { Data($0.bytes) }, client.authMethod.rawValue,
@@ -35,6 +36,7 @@ extension SQLiteStore: ClientRepository {
                     audiences, client.skipConsent, client.pkceOptional, client.createdAt.unixSeconds,
                     client.idTokenSigningAlgorithm.rawValue, postLogoutRedirectURIs, client.backchannelLogoutURI,
                     client.jwks, client.jwksURI, client.dpopBoundAccessTokens, client.requirePushedAuthorizationRequests,
+                    exchangeAudiences,
                 ]
             )
         }
@@ -86,6 +88,7 @@ extension SQLiteStore: ClientRepository {
         client.jwksURI = row["jwks_uri"]
         client.dpopBoundAccessTokens = row["dpop_bound_access_tokens"]
         client.requirePushedAuthorizationRequests = row["require_pushed_authorization_requests"]
+        client.exchangeAudiences = try StoredForm.strings(row["exchange_audiences"])
         return client
     }
 }

@@ -45,7 +45,11 @@ public func buildApplication(
     let authenticator = ClientAuthenticator(
         clients: clients, failuresPerClient: clientLimits.perClientFromAddress, failuresPerAddress: clientLimits.perAddress, clock: clock,
         assertions: assertions)
-    let handlers = grantHandlers(configuration: configuration, store: store, signer: keyRing, idTokens: keys, clock: clock)
+    let introspection = IntrospectionEndpoint(
+        authenticator: authenticator, verifier: keys, revocations: store, clients: clients, grants: store, changes: store, clock: clock)
+    var handlers = grantHandlers(configuration: configuration, store: store, signer: keyRing, idTokens: keys, clock: clock)
+    // RFC 8693: a subject token is live by introspection's rule.
+    handlers[.tokenExchange] = TokenExchangeGrant(issuer: issuer, introspection: introspection, signer: keyRing, clock: clock)
     let backchannelLogouts = BackchannelLogoutService(queue: store, clients: clients, tokens: keys, issuer: issuer, logger: logger)
     let signInLimits = [
         store.signInFailures(scope: "account_address", limit: configuration.loginFailuresPerAccount, window: 60),
@@ -55,8 +59,6 @@ public func buildApplication(
     let browser = try await browserFlow(
         configuration: configuration, store: store, clients: clients, signInLimits: signInLimits, idTokens: keys,
         sessionEnded: { backchannelLogouts.wake() }, keyEncryptionKey: keyEncryptionKey, clock: clock)
-    let introspection = IntrospectionEndpoint(
-        authenticator: authenticator, verifier: keys, revocations: store, clients: clients, grants: store, changes: store, clock: clock)
     let routes = WardenRoutes(
         tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers, dpop: dpop),
         introspectionEndpoint: introspection,

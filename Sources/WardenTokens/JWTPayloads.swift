@@ -17,6 +17,7 @@ enum JWTPayloads {
         if let grantID = claims.grantID { writer.add("gid", grantID) }
         // RFC 9449 §6.1; a thumbprint is base64url, so it needs no escaping.
         if let thumbprint = claims.confirmationThumbprint { writer.addRaw("cnf", #"{"jkt":"\#(thumbprint)"}"#) }
+        if let actor = claims.actorJSON { writer.addRaw("act", actor) }
         return writer.finish()
     }
 

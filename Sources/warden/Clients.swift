@@ -13,7 +13,9 @@ struct Clients: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a client; a confidential client's secret is shown once.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Display name.") var name: String
-        @Option(name: .customLong("grant-type"), help: "authorization_code, refresh_token or client_credentials (repeatable; default client_credentials).")
+        @Option(
+            name: .customLong("grant-type"),
+            help: "authorization_code, refresh_token, client_credentials or token_exchange (repeatable; default client_credentials).")
         var grantTypes: [String] = []
         @Option(name: .customLong("redirect-uri"), help: "An exactly registered redirect URI (repeatable).")
         var redirectURIs: [String] = []
@@ -25,6 +27,10 @@ struct Clients: AsyncParsableCommand {
         @OptionGroup var keys: ClientKeyOptions
         @Flag(help: "Every token request must carry a DPoP proof (RFC 9449 dpop_bound_access_tokens).") var requireDpop = false
         @Flag(help: "Every authorization request must be pushed to /par first (RFC 9126).") var requirePar = false
+        @Option(
+            name: .customLong("exchange-audience"),
+            help: "token_exchange: an audience this client may get tokens for by exchange (repeatable).")
+        var exchangeAudiences: [String] = []
         @Flag(help: "Never show the consent page for this client.") var skipConsent = false
         @Flag(help: "Let a confidential client use the code flow without PKCE.") var pkceOptional = false
         @Option(help: "The algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.")
@@ -45,7 +51,7 @@ struct Clients: AsyncParsableCommand {
                 method = parsed
             }
             var registration = ClientRegistration(
-                name: name, grantTypes: grantTypes.map(GrantType.init(rawValue:)), redirectURIs: redirectURIs, scope: scope,
+                name: name, grantTypes: grantTypes.map(GrantType.init(argument:)), redirectURIs: redirectURIs, scope: scope,
                 audiences: audiences, authMethod: method, skipConsent: skipConsent, pkceOptional: pkceOptional)
             if let idTokenSignedResponseAlg {
                 guard let algorithm = SigningAlgorithm(rawValue: idTokenSignedResponseAlg) else {
@@ -60,6 +66,7 @@ struct Clients: AsyncParsableCommand {
             registration.allowHTTPJWKSURI = try global.configuration().allowHTTPJWKSURI
             registration.dpopBoundAccessTokens = requireDpop
             registration.requirePushedAuthorizationRequests = requirePar
+            registration.exchangeAudiences = exchangeAudiences
             let (client, secret) = try registration.makeClient(now: Date())
             try await global.withStore { store, _ in
                 try await store.insert(client)
@@ -191,6 +198,7 @@ enum ClientOutput {
         var jwks_uri: String?
         var dpop_bound_access_tokens: Bool
         var require_pushed_authorization_requests: Bool
+        var exchange_audiences: [String]?
 
         init(_ client: Client, secret: ClientSecret?) {
             client_id = client.id
@@ -213,6 +221,7 @@ enum ClientOutput {
             jwks_uri = client.jwksURI
             dpop_bound_access_tokens = client.dpopBoundAccessTokens
             require_pushed_authorization_requests = client.requirePushedAuthorizationRequests
+            exchange_audiences = client.exchangeAudiences.isEmpty ? nil : client.exchangeAudiences
         }
     }
 
@@ -236,6 +245,7 @@ enum ClientOutput {
         if let uri = description.jwks_uri { Swift.print("jwks_uri:      \(uri)") }
         if client.dpopBoundAccessTokens { Swift.print("DPoP:          required") }
         if client.requirePushedAuthorizationRequests { Swift.print("PAR:           required") }
+        if !client.exchangeAudiences.isEmpty { Swift.print("exchange for:  \(client.exchangeAudiences.joined(separator: " "))") }
     }
 
     static func printJSON(_ value: some Encodable) {

@@ -19,7 +19,10 @@ struct DiscoveryRouteTests {
             #expect(json["revocation_endpoint"] as? String == "\(TestWarden.issuer)/revoke")
             #expect(json["jwks_uri"] as? String == "\(TestWarden.issuer)/.well-known/jwks.json")
             #expect(json["authorization_endpoint"] as? String == "\(TestWarden.issuer)/authorize")
-            #expect(json["grant_types_supported"] as? [String] == ["authorization_code", "client_credentials", "refresh_token"])
+            #expect(
+                json["grant_types_supported"] as? [String] == [
+                    "authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange",
+                ])
             #expect(json["response_types_supported"] as? [String] == ["code"])
             #expect(json["code_challenge_methods_supported"] as? [String] == ["S256"])
             #expect(json["scopes_supported"] as? [String] == ["email", "extra", "invoices:read", "offline_access", "openid", "profile"])

@@ -38,6 +38,8 @@ public struct Client: Sendable, Equatable {
     public var dpopBoundAccessTokens = false
     /// RFC 9126 §6 `require_pushed_authorization_requests`.
     public var requirePushedAuthorizationRequests = false
+    /// RFC 8693: the audiences this client may get tokens for by exchanging another's.
+    public var exchangeAudiences: [String] = []
 
     /// Makes a client.
     public init(
@@ -92,6 +94,13 @@ public struct GrantType: RawRepresentable, Hashable, Sendable, Codable {
     public static let refreshToken = GrantType(rawValue: "refresh_token")
     /// RFC 6749 §4.4
     public static let clientCredentials = GrantType(rawValue: "client_credentials")
+    /// RFC 8693 §2.1
+    public static let tokenExchange = GrantType(rawValue: "urn:ietf:params:oauth:grant-type:token-exchange")
     /// The grants a client may be registered for.
-    public static let registrable: [GrantType] = [.authorizationCode, .refreshToken, .clientCredentials]
+    public static let registrable: [GrantType] = [.authorizationCode, .refreshToken, .clientCredentials, .tokenExchange]
+    /// Short names the CLI accepts for the URN grant types.
+    public static let aliases: [String: GrantType] = ["token_exchange": .tokenExchange]
+
+    /// The grant a CLI argument names: its registered value or its alias.
+    public init(argument: String) { self = Self.aliases[argument] ?? GrantType(rawValue: argument) }
 }

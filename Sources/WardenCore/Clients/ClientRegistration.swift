@@ -20,6 +20,8 @@ public struct ClientRegistration: Sendable {
     public var allowHTTPJWKSURI = false
     public var dpopBoundAccessTokens = false
     public var requirePushedAuthorizationRequests = false
+    /// RFC 8693: what the client may get by exchange (`--exchange-audience`).
+    public var exchangeAudiences: [String] = []
 
     public init(
         name: String, grantTypes: [GrantType], redirectURIs: [String] = [], scope: String = "",
@@ -53,6 +55,15 @@ public struct ClientRegistration: Sendable {
         let method = authMethod ?? .clientSecretBasic
         if method == .none, grants.contains(.clientCredentials) {
             throw Invalid(description: "a public client (auth method none) cannot use client_credentials")
+        }
+        if grants.contains(.tokenExchange) {
+            guard method != .none else { throw Invalid(description: "a public client (auth method none) cannot use token exchange") }
+            guard !exchangeAudiences.isEmpty else { throw Invalid(description: "token exchange needs at least one --exchange-audience") }
+        } else if !exchangeAudiences.isEmpty {
+            throw Invalid(description: "--exchange-audience is for clients with the token-exchange grant")
+        }
+        for audience in exchangeAudiences where !AudienceSelection.isAbsoluteURIWithoutFragment(audience) {
+            throw Invalid(description: "exchange audience '\(audience)' must be an absolute URI without a fragment")
         }
         if grants.contains(.authorizationCode), redirectURIs.isEmpty {
             throw Invalid(description: "authorization_code needs at least one --redirect-uri")
@@ -89,6 +100,7 @@ public struct ClientRegistration: Sendable {
         client.jwksURI = keys.jwksURI
         client.dpopBoundAccessTokens = dpopBoundAccessTokens
         client.requirePushedAuthorizationRequests = requirePushedAuthorizationRequests
+        client.exchangeAudiences = exchangeAudiences.uniqued()
         return (client, secret)
     }
 

@@ -7,6 +7,8 @@ public struct TokenResponse: Sendable, Equatable {
     public var refreshToken: String?
     /// OpenID Connect Core §3.1.3.3.
     public var idToken: String?
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    public var issuedTokenType: String?
 
     /// `dpopBound`: the access token carries `cnf.jkt`, so its type is `DPoP` (RFC 9449 §5).
     public init(accessToken: String, expiresIn: Int, scope: Scope, refreshToken: String? = nil, dpopBound: Bool = false) {
@@ -26,6 +28,7 @@ public struct TokenResponse: Sendable, Equatable {
     public var json: [UInt8] {
         var writer = JSONObjectWriter()
         writer.add("access_token", accessToken)
+        if let issuedTokenType { writer.add("issued_token_type", issuedTokenType) }
         writer.add("token_type", tokenType)
         writer.add("expires_in", expiresIn)
         writer.add("scope", scope)

@@ -12,6 +12,8 @@ public struct IntrospectionResponse: Sendable, Equatable {
     public var tokenType: String?
     /// RFC 9449 §6.2: the DPoP key thumbprint of a bound token.
     public var confirmationThumbprint: String?
+    /// RFC 8693 §4.1: who acts for the subject of an exchanged token, as JSON.
+    public var actor: String?
 
     /// `{"active": false}` and nothing else (§2.2).
     public static let inactive = IntrospectionResponse(active: false)
@@ -31,6 +33,7 @@ public struct IntrospectionResponse: Sendable, Equatable {
         self.jwtID = claims.jwtID
         self.tokenType = claims.confirmationThumbprint == nil ? "Bearer" : "DPoP"
         self.confirmationThumbprint = claims.confirmationThumbprint
+        self.actor = claims.actorJSON
     }
 
     /// The response for a live refresh token; `exp` is when it dies unused.
@@ -61,6 +64,7 @@ public struct IntrospectionResponse: Sendable, Equatable {
         if let jwtID { writer.add("jti", jwtID) }
         if let tokenType { writer.add("token_type", tokenType) }
         if let thumbprint = confirmationThumbprint { writer.addRaw("cnf", #"{"jkt":"\#(thumbprint)"}"#) }
+        if let actor { writer.addRaw("act", actor) }
         return writer.finish()
     }
 }

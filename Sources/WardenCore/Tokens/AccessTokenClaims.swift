@@ -23,6 +23,9 @@ public struct AccessTokenClaims: Sendable, Equatable {
     public var grantID: String?
     /// `cnf.jkt` (RFC 9449 §6.1): the thumbprint of the DPoP key the token is bound to.
     public var confirmationThumbprint: String?
+    /// `act` (RFC 8693 §4.1): who acts for the subject, the current actor first, then
+    /// the actors before it (nested `act` members).
+    public var actors: [String] = []
 
     public init(
         issuer: String, subject: String, audience: [String], clientID: String, scope: Scope, issuedAt: Date,
@@ -38,6 +41,19 @@ public struct AccessTokenClaims: Sendable, Equatable {
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
         self.jwtID = jwtID
+    }
+}
+
+extension AccessTokenClaims {
+    /// RFC 8693 §4.1 `act` as JSON: the current actor, the one before it nested inside,
+    /// and so on; nil without actors.
+    public var actorJSON: String? {
+        actors.reversed().reduce(nil as String?) { inner, subject in
+            var writer = JSONObjectWriter(capacity: 64)
+            writer.add("sub", subject)
+            if let inner { writer.addRaw("act", inner) }
+            return String(decoding: writer.finish(), as: UTF8.self)
+        }
     }
 }
 
