@@ -123,6 +123,9 @@ CONCRETE = {
         ["clients", "create", "--name", "rp", "--grant-type", "authorization_code", "--redirect-uri", "https://rp.example.com/cb",
          "--scope", "openid profile", "--auth-method", "none", "--id-token-signed-response-alg", "ES256",
          "--post-logout-redirect-uri", "https://rp.example.com/bye", "--backchannel-logout-uri", "https://rp.example.com/bcl"],
+    "warden clients create ... --grant-type token_exchange --exchange-audience AUD... [--audience A]...":
+        ["clients", "create", "--name", "orders", "--grant-type", "token_exchange", "--audience", "https://orders.example.com",
+         "--exchange-audience", "https://inventory.example.com", "--exchange-audience", "https://billing.example.com", "--json"],
     "warden clients create ... [--auth-method private_key_jwt (--jwks FILE \\| --jwks-uri URL)] [--require-dpop] [--require-par]":
         ["clients", "create", "--name", "svc", "--auth-method", "private_key_jwt", "--jwks", "{jwks}", "--require-dpop",
          "--require-par", "--grant-type", "client_credentials", "--json"],

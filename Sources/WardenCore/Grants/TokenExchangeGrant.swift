@@ -35,7 +35,7 @@ public struct TokenExchangeGrant: GrantHandler {
         } else if form["actor_token_type"] != nil {
             throw OAuthError.invalidRequest("actor_token_type without actor_token")
         }
-        let requested = form.values(of: "resource") + form.values(of: "audience")
+        let requested = (form.values(of: "resource") + form.values(of: "audience")).uniqued()
         let audience = requested.isEmpty ? Array(client.exchangeAudiences.prefix(1)) : requested
         guard !audience.isEmpty, audience.allSatisfy(client.exchangeAudiences.contains) else {
             throw OAuthError(.invalidTarget, "This client may not get tokens for that audience by exchange")
