@@ -61,6 +61,12 @@ struct TokenExchangeTests {
         // Without a target: the first exchange audience.
         let (_, fallback) = try await world.exchange(["subject_token": subject, "subject_token_type": Self.accessTokenType])
         #expect(fallback?.audience == ["https://billing.example"])
+        // One target named both ways is one audience.
+        let (_, same) = try await world.exchange([
+            "subject_token": subject, "subject_token_type": Self.accessTokenType, "resource": "https://stock.example",
+            "audience": "https://stock.example",
+        ])
+        #expect(same?.audience == ["https://stock.example"])
     }
 
     @Test("an actor token adds act, nesting the subject token's own")
