@@ -43,15 +43,15 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
     public init(
         issuer: String, grantTypes: [String], scopes: [String], codeChallengeMethods: [String], requirePushedAuthorizationRequests: Bool = false
     ) {
-        let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
+        let url = { (path: String) in EndpointURL.of(path, issuer: issuer) }
         self.issuer = issuer
-        authorizationEndpoint = base + "/authorize"
-        tokenEndpoint = base + "/token"
-        introspectionEndpoint = base + "/introspect"
-        revocationEndpoint = base + "/revoke"
-        jwksURI = base + "/.well-known/jwks.json"
-        userinfoEndpoint = base + "/userinfo"
-        endSessionEndpoint = base + "/logout"
+        authorizationEndpoint = url("/authorize")
+        tokenEndpoint = url("/token")
+        introspectionEndpoint = url("/introspect")
+        revocationEndpoint = url("/revoke")
+        jwksURI = url("/.well-known/jwks.json")
+        userinfoEndpoint = url("/userinfo")
+        endSessionEndpoint = url("/logout")
         grantTypesSupported = grantTypes
         responseTypesSupported = ["code"]
         responseModesSupported = ["query", "form_post"]
@@ -63,7 +63,7 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         introspectionEndpointAuthSigningAlgValuesSupported = JWSAlgorithm.names
         revocationEndpointAuthSigningAlgValuesSupported = JWSAlgorithm.names
         dpopSigningAlgValuesSupported = JWSAlgorithm.names
-        pushedAuthorizationRequestEndpoint = base + "/par"
+        pushedAuthorizationRequestEndpoint = url("/par")
         self.requirePushedAuthorizationRequests = requirePushedAuthorizationRequests
         scopesSupported = Array(Set(scopes + Self.openIDScopes)).sorted()
         authorizationResponseIssParameterSupported = true

@@ -56,7 +56,7 @@ public struct AuthorizationEndpoint: Sendable {
     /// RFC 9126 §4: the pushed parameters, if the `request_uri` is live and the client's;
     /// else the error page, since nothing says where a redirect could safely go.
     func validatePushed(requestURI: String, clientID: String?, store: any ProofOfPossessionRepository) async throws -> AuthorizationRequest {
-        let digest = PushedAuthorizationEndpoint.digest(of: requestURI)
+        let digest = OpaqueToken(requestURI).digest
         guard let pushed = try await store.pushedRequest(digest: digest, now: clock.now()), pushed.clientID == clientID,
             let parameters = try? FormBody(parsing: Array(pushed.parameters.utf8))
         else { throw AuthorizationFailure.page(.invalidRequest("request_uri is unknown, already used or expired")) }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// RFC 9126 Pushed Authorization Requests: the client sends the authorization request
@@ -30,19 +29,12 @@ public struct PushedAuthorizationEndpoint: Sendable {
         self.clock = clock
     }
 
-    /// The stored digest of a `request_uri`.
-    static func digest(of requestURI: String) -> [UInt8] { Array(SHA256.hash(data: Data(requestURI.utf8))) }
-
     /// Stores the request in `form` and returns its `request_uri`. A `DPoP` proof (RFC 9449
     /// §10.1) binds the code as `dpop_jkt` does, and must agree with it when both are sent.
     public func push(
         form: FormBody, authorization header: String?, address: String? = nil, dpopProofs: [String] = []
     ) async throws -> (client: Client, requestURI: String, expiresIn: Int) {
-        var proof: DPoPProof?
-        if !dpopProofs.isEmpty {
-            guard let dpop else { throw OAuthError.invalidDPoPProof(cause: "DPoP is not set up") }
-            proof = try dpop.check(dpopProofs, method: "POST", path: "/par", nonce: true)
-        }
+        let proof = try DPoPProofVerifier.checkAtServer(dpop, dpopProofs, path: "/par")
         let client = try await authenticator.authenticate(authorization: header, form: form, address: address, endpoint: "/par")
         guard form["request_uri"] == nil else { throw OAuthError.invalidRequest("request_uri cannot be pushed") }
         var parameters = form
@@ -63,12 +55,13 @@ public struct PushedAuthorizationEndpoint: Sendable {
             }
         }
         if let proof, let dpop { try await dpop.spend(proof) }
-        let requestURI = Self.requestURIPrefix + RandomToken.make(byteCount: 32)
+        // A request_uri is a bearer secret like a code: 256 random bits, kept as its digest.
+        let requestURI = OpaqueToken(Self.requestURIPrefix + OpaqueToken.generate().value)
         try await store.insertPushedRequest(
             PushedAuthorizationRequest(
-                digest: Self.digest(of: requestURI), clientID: client.id, parameters: parameters.encoded,
+                digest: requestURI.digest, clientID: client.id, parameters: parameters.encoded,
                 expiresAt: clock.now().addingTimeInterval(TimeInterval(Self.lifetime))))
-        return (client, requestURI, Self.lifetime)
+        return (client, requestURI.value, Self.lifetime)
     }
 }
 

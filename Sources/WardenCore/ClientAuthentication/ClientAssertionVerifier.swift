@@ -26,9 +26,6 @@ public struct ClientAssertionVerifier: Sendable {
         self.clock = clock
     }
 
-    /// The URL of the endpoint at `path` (`/token`), as the metadata document names it.
-    func url(of path: String) -> String { (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + path }
-
     /// Succeeds when `assertion` authenticates `client` at the endpoint at `path`; else
     /// `invalid_client`, its cause (logged, never sent) saying which check failed.
     public func verify(_ assertion: ClientAssertion, client: Client, endpoint path: String) async throws {
@@ -36,7 +33,7 @@ public struct ClientAssertionVerifier: Sendable {
         guard assertion.issuer == client.id, assertion.subject == client.id else {
             throw OAuthError.invalidClient(cause: "assertion iss and sub must be the client id")
         }
-        let accepted = [issuer, url(of: "/token"), url(of: path)]
+        let accepted = [issuer, EndpointURL.of("/token", issuer: issuer), EndpointURL.of(path, issuer: issuer)]
         guard assertion.audiences.contains(where: accepted.contains) else { throw OAuthError.invalidClient(cause: "assertion aud not this server") }
         let now = clock.now()
         guard let expiresAt = assertion.expiresAt.date else { throw OAuthError.invalidClient(cause: "assertion without a usable exp") }

@@ -21,11 +21,7 @@ public struct TokenEndpoint: Sendable {
     public func respond(
         to form: FormBody, authorization: String?, address: String? = nil, dpopProofs: [String] = []
     ) async throws -> (client: Client, response: TokenResponse) {
-        var proof: DPoPProof?
-        if !dpopProofs.isEmpty {
-            guard let dpop else { throw OAuthError.invalidDPoPProof(cause: "DPoP is not set up") }
-            proof = try dpop.check(dpopProofs, method: "POST", path: "/token", nonce: true)
-        }
+        let proof = try DPoPProofVerifier.checkAtServer(dpop, dpopProofs, path: "/token")
         let client = try await authenticator.authenticate(authorization: authorization, form: form, address: address)
         guard let grantValue = form["grant_type"] else {
             throw OAuthError.invalidRequest("grant_type is required")

@@ -69,7 +69,7 @@ public struct DPoPProofVerifier: Sendable {
         do { key = try ClientJWK(json: member) } catch { throw .invalidDPoPProof(cause: "jwk: \(error)") }
         guard jws.isSigned(by: key) else { throw .invalidDPoPProof(cause: "signature") }
         guard jws.string("htm") == method else { throw .invalidDPoPProof(cause: "htm is not \(method)") }
-        guard let htu = jws.string("htu"), let presented = Self.normalized(htu), presented == Self.normalized(url(of: path)) else {
+        guard let htu = jws.string("htu"), let presented = Self.normalized(htu), presented == Self.normalized(EndpointURL.of(path, issuer: issuer)) else {
             throw .invalidDPoPProof(cause: "htu is not this endpoint")
         }
         let now = clock.now()
@@ -93,6 +93,15 @@ public struct DPoPProofVerifier: Sendable {
         return DPoPProof(thumbprint: key.thumbprint, jti: jti, expiresAt: max(issuedAt, now).addingTimeInterval(configuration.proofLifetime))
     }
 
+    /// The proof in `headers` at the authorization server's endpoint at `path` (a POST,
+    /// nonce required when configured), checked; nil when there is none; refused when
+    /// there is one and no verifier.
+    public static func checkAtServer(_ verifier: DPoPProofVerifier?, _ headers: [String], path: String) throws(OAuthError) -> DPoPProof? {
+        guard !headers.isEmpty else { return nil }
+        guard let verifier else { throw .invalidDPoPProof(cause: "DPoP is not set up") }
+        return try verifier.check(headers, method: "POST", path: path, nonce: true)
+    }
+
     /// Spends the proof's `jti`: a second use, here or on another instance, is refused.
     public func spend(_ proof: DPoPProof) async throws {
         let digest = UsedJTIKind.dpopProof.digest(issuer: proof.thumbprint, jti: proof.jti)
@@ -100,8 +109,6 @@ public struct DPoPProofVerifier: Sendable {
             throw OAuthError.invalidDPoPProof(cause: "jti replayed")
         }
     }
-
-    func url(of path: String) -> String { (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + path }
 
     /// RFC 9449 §4.3: `htu` compared without query and fragment, after RFC 3986 §6.2.2
     /// and §6.2.3 normalisation (case of scheme and host, default port, empty path).

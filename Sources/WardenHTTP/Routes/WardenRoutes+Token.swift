@@ -13,9 +13,7 @@ extension WardenRoutes {
                 to: form, authorization: request.authorization, address: context.remoteAddress, dpopProofs: proofs)
             context.outcome.clientID = client.id
             context.outcome.issued = .init(grantType: form["grant_type"] ?? "", tokenTypes: response.issuedTokenTypes)
-            var headers = HTTPFields.noStore
-            if !proofs.isEmpty, let nonce = tokenEndpoint.dpopNonce() { headers[.dpopNonce] = nonce }
-            return JSONBody.response(bytes: response.json, headers: headers)
+            return JSONBody.response(bytes: response.json, headers: noStoreHeaders(answering: proofs))
         }
         router.post("/par") { request, context in
             var request = request
@@ -27,9 +25,7 @@ extension WardenRoutes {
             var writer = JSONObjectWriter(capacity: 128)
             writer.add("request_uri", requestURI)
             writer.add("expires_in", expiresIn)
-            var headers = HTTPFields.noStore
-            if !proofs.isEmpty, let nonce = tokenEndpoint.dpopNonce() { headers[.dpopNonce] = nonce }
-            return JSONBody.response(bytes: writer.finish(), status: .created, headers: headers)
+            return JSONBody.response(bytes: writer.finish(), status: .created, headers: noStoreHeaders(answering: proofs))
         }
         router.post("/introspect") { request, context in
             var request = request
@@ -53,5 +49,13 @@ extension WardenRoutes {
             }
             return Response(status: .ok, headers: .noStore)
         }
+    }
+
+    /// `no-store`, and a fresh `DPoP-Nonce` when the request carried a proof and nonces
+    /// are required (RFC 9449 §8).
+    func noStoreHeaders(answering proofs: [String]) -> HTTPFields {
+        var headers = HTTPFields.noStore
+        if !proofs.isEmpty, let nonce = tokenEndpoint.dpopNonce() { headers[.dpopNonce] = nonce }
+        return headers
     }
 }
