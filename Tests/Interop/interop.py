@@ -1012,6 +1012,36 @@ class UserAgent:
         assert target.startswith(self.server.base_url + "/"), f"redirect leaves the server: {target!r}"
         return self.get(target)
 
+    def walk(self, response: requests.Response, user: User | None, *, decision: str = "allow",
+             consent_statuses: tuple[int, ...] = (303,)) -> tuple[requests.Response, list[str]]:
+        """From an /authorize response through the login page (signing `user` in) and the
+        consent page (answering `decision`), following redirects on the server, to the first
+        response that is none of those: returns it and the pages shown ("login", "consent")."""
+        pages: list[str] = []
+        for _ in range(8):
+            if response.status_code == 200:
+                page = Page.parse(response.text)
+                if page.is_login:
+                    assert "login" not in pages, "the login page came back after signing in"
+                    assert user is not None, "the login page was shown, but nobody was to sign in"
+                    pages.append("login")
+                    response = self.login(page, user.username, user.password)
+                    assert response.status_code == 303, f"login answered {response.status_code}: {response.text[:300]!r}"
+                    continue
+                if page.is_consent:
+                    assert "consent" not in pages, "the consent page came back after consenting"
+                    pages.append("consent")
+                    response = self.consent(page, decision)
+                    assert response.status_code in consent_statuses, (
+                        f"consent answered {response.status_code}: {response.text[:300]!r}")
+                    continue
+                return response, pages
+            if response.status_code in (302, 303) and redirect_target(response).startswith(self.server.base_url + "/"):
+                response = self.follow(response)
+                continue
+            return response, pages
+        raise AssertionError(f"/authorize did not come to an end: {pages}")
+
     def authorization(
         self,
         params: dict,

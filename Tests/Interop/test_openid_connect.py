@@ -254,32 +254,9 @@ class Walk:
 
 def walk(agent: UserAgent, params: dict, user: User | None, *, decision: str = "allow") -> Walk:
     """Follows /authorize through the login page (signing `user` in) and the consent page
-    (answering `decision`), following redirects on the server, until a response that is not
-    one of those pages nor a redirect to the server."""
-    pages: list[str] = []
-    response = agent.authorize(params)
-    for _ in range(8):
-        if response.status_code == 200:
-            page = Page.parse(response.text)
-            if page.is_login:
-                assert "login" not in pages, "the login page came back after signing in"
-                assert user is not None, "the login page was shown, but nobody was to sign in"
-                pages.append("login")
-                response = agent.login(page, user.username, user.password)
-                assert response.status_code == 303, f"login answered {response.status_code}: {response.text[:300]!r}"
-                continue
-            if page.is_consent:
-                assert "consent" not in pages, "the consent page came back after consenting"
-                pages.append("consent")
-                response = agent.consent(page, decision)
-                assert response.status_code in (200, 303), f"consent answered {response.status_code}: {response.text[:300]!r}"
-                continue
-            return Walk(response, pages)
-        if response.status_code in (302, 303) and redirect_target(response).startswith(agent.server.base_url + "/"):
-            response = agent.follow(response)
-            continue
-        return Walk(response, pages)
-    raise AssertionError(f"/authorize did not come to an end: {pages}")
+    (answering `decision`; a form_post response is a 200 page), following redirects on the
+    server, until a response that is not one of those pages nor a redirect to the server."""
+    return Walk(*agent.walk(agent.authorize(params), user, decision=decision, consent_statuses=(200, 303)))
 
 
 def redirect_uri_of(client: Client) -> str:

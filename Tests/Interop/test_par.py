@@ -36,6 +36,7 @@ from interop import (
     Warden,
     assert_authorization_error,
     assert_html_page,
+    assert_oauth_error,
     assert_redirect_to,
     authorization_params,
     finish,
@@ -209,16 +210,7 @@ def assert_par_error(response: requests.Response, errors: str | set[str], status
     statuses = {status} if isinstance(status, int) else status
     assert response.status_code in statuses, f"expected {statuses}, got {response.status_code}: {response.text[:500]!r}"
     assert "Location" not in response.headers, f"an error at /par is never a redirect: {response.headers['Location']}"
-    assert response.headers.get("Content-Type", "").split(";")[0].strip() == "application/json", (
-        f"not JSON: {response.status_code} {response.headers.get('Content-Type')!r} {response.text[:300]!r}"
-    )
-    body = response.json()
-    expected = {errors} if isinstance(errors, str) else errors
-    assert body.get("error") in expected, f"expected error in {expected}, got {body}"
-    assert set(body) <= {"error", "error_description", "error_uri"}, body
-    if "error_description" in body:
-        assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in body["error_description"]), body
-    return body
+    return assert_oauth_error(response, errors, status=None)
 
 
 def assert_error_page(response: requests.Response, status: int = 400) -> Page:
@@ -237,27 +229,7 @@ def walk(agent: UserAgent, response: requests.Response, user: User | None, *, de
          pages: list[str] | None = None) -> requests.Response:
     """From an /authorize response through login (as `user`) and consent (`decision`),
     following redirects on the server, to the first response that is none of those."""
-    seen: list[str] = []
-    for _ in range(8):
-        if response.status_code == 200:
-            page = Page.parse(response.text)
-            if page.is_login:
-                assert "login" not in seen and user is not None, f"login page again or unexpected: {seen}"
-                seen.append("login")
-                response = agent.login(page, user.username, user.password)
-                assert response.status_code == 303, f"login answered {response.status_code}: {response.text[:300]!r}"
-                continue
-            if page.is_consent:
-                assert "consent" not in seen, "the consent page came back"
-                seen.append("consent")
-                response = agent.consent(page, decision)
-                assert response.status_code == 303, f"consent answered {response.status_code}: {response.text[:300]!r}"
-                continue
-            break
-        if response.status_code in (302, 303) and redirect_target(response).startswith(agent.server.base_url + "/"):
-            response = agent.follow(response)
-            continue
-        break
+    response, seen = agent.walk(response, user, decision=decision)
     if pages is not None:
         assert seen == pages, f"pages shown: {seen}, expected {pages}"
     return response
