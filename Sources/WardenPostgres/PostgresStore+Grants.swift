@@ -45,7 +45,7 @@ extension PostgresStore: GrantRepository {
     }
 
     /// One lifecycle step as one transaction: `read` (locking what it reads), decide, apply.
-    private func take<Record: Sendable, T: Sendable>(
+    func take<Record: Sendable, T: Sendable>(
         _ step: @escaping @Sendable (Record?) throws -> GrantStep<T>, at now: Date,
         read: @escaping @Sendable (PostgresConnection, Logger) async throws -> Record?
     ) async throws -> T {
@@ -97,6 +97,14 @@ extension PostgresStore: GrantRepository {
             DELETE FROM backchannel_logouts WHERE (client_id, sid) IN (
                 SELECT client_id, sid FROM backchannel_logouts
                 WHERE due_at < \(seconds) AND attempts >= \(PendingBackchannelLogout.maximumAttempts) LIMIT \(limit))
+            RETURNING 1
+            """
+        ).collect().count
+        purged += try await query(
+            """
+            DELETE FROM device_authorizations WHERE device_code_digest IN (
+                SELECT device_code_digest FROM device_authorizations
+                WHERE expires_at < \(seconds - DeviceAuthorizationRecord.keptAfterExpiry) LIMIT \(limit))
             RETURNING 1
             """
         ).collect().count
@@ -236,6 +244,20 @@ extension PostgresStore: GrantRepository {
             case .bindGrant(let id, let key):
                 changed = try await returnsRow(
                     connection.query("UPDATE grants SET dpop_jkt = \(key) WHERE id = \(id) AND dpop_jkt IS NULL RETURNING 1", logger: logger))
+            case .recordDevicePoll(let digest, let interval):
+                try await connection.query(
+                    """
+                    UPDATE device_authorizations SET last_polled_at = \(seconds), poll_interval = \(interval)
+                    WHERE device_code_digest = \(ByteBuffer(bytes: digest))
+                    """, logger: logger)
+                changed = true
+            case .redeemDeviceCode(let digest):
+                changed = try await returnsRow(
+                    connection.query(
+                        """
+                        UPDATE device_authorizations SET redeemed_at = \(seconds)
+                        WHERE device_code_digest = \(ByteBuffer(bytes: digest)) AND redeemed_at IS NULL RETURNING 1
+                        """, logger: logger))
             }
             guard changed else { throw StoreError(description: "a grant write found its row changed under the lock") }
         }

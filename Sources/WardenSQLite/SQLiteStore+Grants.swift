@@ -12,16 +12,7 @@ extension SQLiteStore: GrantRepository {
     public func insert(grant: GrantRecord, code: AuthorizationCodeRecord) async throws {
         let audiences = try StoredForm.json(grant.audience)
         try await write { db in
-            try db.executeCached(
-                sql: """
-                    INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at, session_id, auth_time, claims,
-                        dpop_jkt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    grant.id, grant.clientID, grant.userID, grant.scope.description, audiences, grant.createdAt.unixSeconds,
-                    grant.expiresAt.unixSeconds, grant.sessionID, grant.authTime?.unixSeconds, grant.claimsRequest, grant.dpopKey,
-                ])
+            try Self.insert(grant, audiences: audiences, in: db)
             try db.executeCached(
                 sql: """
                     INSERT INTO authorization_codes (digest, grant_id, redirect_uri, redirect_uri_explicit, code_challenge,
@@ -33,6 +24,20 @@ extension SQLiteStore: GrantRepository {
                     code.codeChallengeMethod?.rawValue, code.expiresAt.unixSeconds, code.nonce,
                 ])
         }
+    }
+
+    /// Stores a new grant; `audiences` is its audience in stored form.
+    static func insert(_ grant: GrantRecord, audiences: String, in db: Database) throws {
+        try db.executeCached(
+            sql: """
+                INSERT INTO grants (id, client_id, user_id, scope, audiences, created_at, expires_at, session_id, auth_time, claims,
+                    dpop_jkt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                grant.id, grant.clientID, grant.userID, grant.scope.description, audiences, grant.createdAt.unixSeconds,
+                grant.expiresAt.unixSeconds, grant.sessionID, grant.authTime?.unixSeconds, grant.claimsRequest, grant.dpopKey,
+            ])
     }
 
     public func withLockedCode<T: Sendable>(
@@ -53,7 +58,7 @@ extension SQLiteStore: GrantRepository {
 
     /// One lifecycle step as one write: `read`, decide, apply. The writer is serial, so
     /// what the step read no other write changes before it ends.
-    private func take<Record, T: Sendable>(
+    func take<Record, T: Sendable>(
         _ step: @escaping @Sendable (Record?) throws -> GrantStep<T>, at now: Date,
         read: @escaping @Sendable (Database) throws -> Record?
     ) async throws -> T {
@@ -139,6 +144,15 @@ extension SQLiteStore: GrantRepository {
             case .bindGrant(let id, let key):
                 try db.executeCached(sql: "UPDATE grants SET dpop_jkt = ? WHERE id = ? AND dpop_jkt IS NULL", arguments: [key, id])
                 try expectOneChange(db)
+            case .recordDevicePoll(let digest, let interval):
+                try db.executeCached(
+                    sql: "UPDATE device_authorizations SET last_polled_at = ?, poll_interval = ? WHERE device_code_digest = ?",
+                    arguments: [seconds, interval, Data(digest)])
+            case .redeemDeviceCode(let digest):
+                try db.executeCached(
+                    sql: "UPDATE device_authorizations SET redeemed_at = ? WHERE device_code_digest = ? AND redeemed_at IS NULL",
+                    arguments: [seconds, Data(digest)])
+                try expectOneChange(db)
             }
         }
     }
@@ -191,6 +205,13 @@ extension SQLiteStore: GrantRepository {
                         (SELECT client_id, sid FROM backchannel_logouts WHERE due_at < ? AND attempts >= ? LIMIT ?)
                     """,
                 arguments: [seconds, PendingBackchannelLogout.maximumAttempts, limit])
+            purged += db.changesCount
+            try db.executeCached(
+                sql: """
+                    DELETE FROM device_authorizations WHERE device_code_digest IN
+                        (SELECT device_code_digest FROM device_authorizations WHERE expires_at < ? LIMIT ?)
+                    """,
+                arguments: [seconds - DeviceAuthorizationRecord.keptAfterExpiry, limit])
             purged += db.changesCount
             return purged
         }

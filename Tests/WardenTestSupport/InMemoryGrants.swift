@@ -22,6 +22,7 @@ public final class InMemoryGrants: GrantRepository, ConsentRepository {
         var refresh: [[UInt8]: StoredRefresh] = [:]
         var consents: [String: Scope] = [:]
         var users: [String: User] = [:]
+        var devices: [[UInt8]: DeviceAuthorizationRecord] = [:]
     }
 
     struct ChangedUnderLock: Error { let write: GrantWrite }
@@ -104,6 +105,12 @@ public final class InMemoryGrants: GrantRepository, ConsentRepository {
             case .bindGrant(let id, let key):
                 guard next.grants[id]?.dpopKey == nil else { throw ChangedUnderLock(write: write) }
                 next.grants[id]?.dpopKey = key
+            case .recordDevicePoll(let digest, let interval):
+                next.devices[digest]?.lastPolledAt = now
+                next.devices[digest]?.interval = interval
+            case .redeemDeviceCode(let digest):
+                guard next.devices[digest]?.redeemedAt == nil else { throw ChangedUnderLock(write: write) }
+                next.devices[digest]?.redeemedAt = now
             }
         }
         state = next

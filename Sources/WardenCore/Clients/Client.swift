@@ -96,10 +96,12 @@ public struct GrantType: RawRepresentable, Hashable, Sendable, Codable {
     public static let clientCredentials = GrantType(rawValue: "client_credentials")
     /// RFC 8693 §2.1
     public static let tokenExchange = GrantType(rawValue: "urn:ietf:params:oauth:grant-type:token-exchange")
+    /// RFC 8628 §3.4
+    public static let deviceCode = GrantType(rawValue: "urn:ietf:params:oauth:grant-type:device_code")
     /// The grants a client may be registered for.
-    public static let registrable: [GrantType] = [.authorizationCode, .refreshToken, .clientCredentials, .tokenExchange]
+    public static let registrable: [GrantType] = [.authorizationCode, .refreshToken, .clientCredentials, .tokenExchange, .deviceCode]
     /// Short names the CLI accepts for the URN grant types.
-    public static let aliases: [String: GrantType] = ["token_exchange": .tokenExchange]
+    public static let aliases: [String: GrantType] = ["token_exchange": .tokenExchange, "device_code": .deviceCode]
 
     /// The grant a CLI argument names: its registered value or its alias.
     public init(argument: String) { self = Self.aliases[argument] ?? GrantType(rawValue: argument) }

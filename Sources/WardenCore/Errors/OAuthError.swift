@@ -26,6 +26,10 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let unsupportedResponseType = Code(rawValue: "unsupported_response_type")
         /// RFC 8628 §3.5 (registered for the token endpoint): too many failed attempts, retry later.
         public static let slowDown = Code(rawValue: "slow_down")
+        /// RFC 8628 §3.5: the user has not decided yet; poll again.
+        public static let authorizationPending = Code(rawValue: "authorization_pending")
+        /// RFC 8628 §3.5: the device code has expired.
+        public static let expiredToken = Code(rawValue: "expired_token")
         /// RFC 9449 §5: the DPoP proof is invalid.
         public static let invalidDPoPProof = Code(rawValue: "invalid_dpop_proof")
         /// RFC 9449 §8: the proof must carry the server's nonce (given in `DPoP-Nonce`).

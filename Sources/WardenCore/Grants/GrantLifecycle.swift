@@ -112,4 +112,8 @@ public enum GrantWrite: Sendable, Equatable {
     case revokeGrant(id: String)
     /// Binds the grant to a DPoP key (RFC 9449): its refresh tokens need proofs of it.
     case bindGrant(id: String, dpopKey: String)
+    /// RFC 8628: notes a device's poll at the step's time, with its (maybe slowed) interval.
+    case recordDevicePoll(digest: [UInt8], interval: Int)
+    /// RFC 8628: marks an approved device code redeemed, so no other poll gets tokens.
+    case redeemDeviceCode(digest: [UInt8])
 }

@@ -2,7 +2,8 @@
 /// embedded SQLite store, and the PostgreSQL store that several instances share.
 /// The server and the CLI hold it as `any Storage` and never learn which it is.
 public protocol Storage: ClientRepository, UserRepository, GrantRepository, ConsentRepository, SessionRepository,
-    RevocationRepository, SigningKeyRepository, ChangeTracking, BackchannelLogoutQueue, AuditLog, ProofOfPossessionRepository
+    RevocationRepository, SigningKeyRepository, ChangeTracking, BackchannelLogoutQueue, AuditLog, ProofOfPossessionRepository,
+    DeviceAuthorizationRepository
 {
     /// Applies pending schema migrations (safe when several processes start at once).
     func migrate() async throws
