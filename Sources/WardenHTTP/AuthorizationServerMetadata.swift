@@ -23,6 +23,7 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
     public var revocationEndpointAuthSigningAlgValuesSupported: [String]
     public var dpopSigningAlgValuesSupported: [String]
     public var pushedAuthorizationRequestEndpoint: String
+    public var deviceAuthorizationEndpoint: String
     public var requirePushedAuthorizationRequests: Bool
     public var scopesSupported: [String]
     public var authorizationResponseIssParameterSupported: Bool
@@ -64,6 +65,7 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         revocationEndpointAuthSigningAlgValuesSupported = JWSAlgorithm.names
         dpopSigningAlgValuesSupported = JWSAlgorithm.names
         pushedAuthorizationRequestEndpoint = url("/par")
+        deviceAuthorizationEndpoint = url("/device_authorization")
         self.requirePushedAuthorizationRequests = requirePushedAuthorizationRequests
         scopesSupported = Array(Set(scopes + Self.openIDScopes)).sorted()
         authorizationResponseIssParameterSupported = true
@@ -99,6 +101,7 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         case revocationEndpointAuthSigningAlgValuesSupported = "revocation_endpoint_auth_signing_alg_values_supported"
         case dpopSigningAlgValuesSupported = "dpop_signing_alg_values_supported"
         case pushedAuthorizationRequestEndpoint = "pushed_authorization_request_endpoint"
+        case deviceAuthorizationEndpoint = "device_authorization_endpoint"
         case requirePushedAuthorizationRequests = "require_pushed_authorization_requests"
         case scopesSupported = "scopes_supported"
         case authorizationResponseIssParameterSupported = "authorization_response_iss_parameter_supported"

@@ -1,13 +1,15 @@
 import Foundation
 import WardenCore
 
-/// What the browser pages (`/authorize`, `/login`, `/consent`) call into.
+/// What the browser pages (`/authorize`, `/login`, `/consent`, `/device`) call into.
 public struct BrowserFlow: Sendable {
     public var authorization: AuthorizationEndpoint
     public var sessions: BrowserSessions
     /// The login form's CSRF token before a session exists.
     public var preLogin: PreLoginCookies
     public var signIn: SignIn
+    /// The device flow's pages (RFC 8628 §3.3).
+    public var device: DeviceVerification
     /// The proof, from the login form to `/authorize`, that the user just signed in.
     public var receipts: SignInReceipts
     /// RP-Initiated Logout.
@@ -38,10 +40,11 @@ public struct BrowserFlow: Sendable {
 
     public init(
         authorization: AuthorizationEndpoint, sessions: BrowserSessions, preLogin: PreLoginCookies, signIn: SignIn,
-        receipts: SignInReceipts, logout: LogoutEndpoint, sessionEnded: @escaping @Sendable () -> Void = {}, users: any UserRepository,
+        device: DeviceVerification, receipts: SignInReceipts, logout: LogoutEndpoint, sessionEnded: @escaping @Sendable () -> Void = {}, users: any UserRepository,
         pages: PageRenderer, secureCookies: Bool, scopeDescriptions: [String: String] = [:]
     ) {
         self.receipts = receipts
+        self.device = device
         self.logout = logout
         self.sessionEnded = sessionEnded
         self.scopeDescriptions = scopeDescriptions

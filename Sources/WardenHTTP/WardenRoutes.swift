@@ -13,6 +13,8 @@ public struct WardenRoutes: Sendable {
     public var userInfo: UserInfoEndpoint
     /// RFC 9126 `/par`.
     public var pushedAuthorization: PushedAuthorizationEndpoint
+    /// RFC 8628 `/device_authorization`.
+    public var deviceAuthorization: DeviceAuthorizationEndpoint
     /// RFC 9449 proofs presented with access tokens (UserInfo).
     public var dpop: DPoPProofVerifier
     public var keyRing: KeyRing
@@ -32,13 +34,14 @@ public struct WardenRoutes: Sendable {
     public init(
         tokenEndpoint: TokenEndpoint, introspectionEndpoint: IntrospectionEndpoint,
         revocationEndpoint: RevocationEndpoint, userInfo: UserInfoEndpoint, pushedAuthorization: PushedAuthorizationEndpoint,
-        dpop: DPoPProofVerifier, keyRing: KeyRing, metadata: AuthorizationServerMetadata,
+        deviceAuthorization: DeviceAuthorizationEndpoint, dpop: DPoPProofVerifier, keyRing: KeyRing, metadata: AuthorizationServerMetadata,
         registeredScopes: @escaping @Sendable () async throws -> [String], isHealthy: @escaping @Sendable () async -> Bool,
         jwksMaxAge: Int, browser: BrowserFlow, demo: DemoCallback? = nil
     ) {
         self.browser = browser
         self.userInfo = userInfo
         self.pushedAuthorization = pushedAuthorization
+        self.deviceAuthorization = deviceAuthorization
         self.dpop = dpop
         self.demo = demo
         self.tokenEndpoint = tokenEndpoint
@@ -76,6 +79,7 @@ public struct WardenRoutes: Sendable {
         let browserController = BrowserController(flow: browser)
         browserController.addRoutes(to: router)
         LogoutController(browser: browserController).addRoutes(to: router)
+        DeviceController(browser: browserController, device: browser.device).addRoutes(to: router)
         if let demo { DemoController(demo: demo, tokenEndpoint: tokenEndpoint, pages: browser.pages).addRoutes(to: router) }
         router.get("/healthz") { _, _ in
             await isHealthy()

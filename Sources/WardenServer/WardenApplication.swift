@@ -66,6 +66,10 @@ public func buildApplication(
         userInfo: UserInfoEndpoint(introspection: introspection, grants: store, clock: clock),
         pushedAuthorization: PushedAuthorizationEndpoint(
             authenticator: authenticator, authorization: browser.authorization, store: store, dpop: dpop, clock: clock),
+        deviceAuthorization: DeviceAuthorizationEndpoint(
+            configuration: .init(
+                issuer: issuer, lifetime: configuration.deviceCodeLifetime, defaultAudience: configuration.effectiveDefaultAudience),
+            authenticator: authenticator, store: store, clock: clock),
         dpop: dpop,
         keyRing: keyRing,
         metadata: AuthorizationServerMetadata(
@@ -126,6 +130,7 @@ func grantHandlers(
         .clientCredentials: clientCredentials,
         .authorizationCode: AuthorizationCodeGrant(tokens: userTokens, grants: store, clock: clock),
         .refreshToken: RefreshTokenGrant(tokens: userTokens, grants: store, clock: clock),
+        .deviceCode: DeviceCodeGrant(tokens: userTokens, store: store, clock: clock),
     ]
 }
 
@@ -149,6 +154,8 @@ func browserFlow(
             sessions: sessions,
             login: Login(users: store, hasher: hasher, decoyHash: try await hasher.hash(RandomToken.make(byteCount: 16))),
             perAccountFromAddress: signInLimits[0], perAccount: signInLimits[1], perAddress: signInLimits[2], clock: clock),
+        // Typed user codes spend the address's sign-in failure budget (DEVICES-AND-REGISTRATION.md).
+        device: DeviceVerification(store: store, clients: clients, perAddress: signInLimits[2], clock: clock),
         receipts: SignInReceipts(key: keyEncryptionKey.derivedKey(for: "warden sign-in receipt")),
         logout: LogoutEndpoint(clients: store, idTokens: idTokens), sessionEnded: sessionEnded,
         users: store,

@@ -46,6 +46,7 @@ extension WardenConfiguration {
         var dpop_nonce: String?
         var dpop_proof_lifetime: Int?
         var require_pushed_authorization_requests: Bool?
+        var device_code_lifetime: Int?
 
         /// Every key the file may hold: the names of the properties above, spelled once.
         static let keys = Set(Mirror(reflecting: File()).children.compactMap(\.label))
@@ -126,6 +127,7 @@ extension WardenConfiguration {
         allowHTTPJWKSURI = file.allow_http_jwks_uri ?? allowHTTPJWKSURI
         dpopProofLifetime = file.dpop_proof_lifetime ?? dpopProofLifetime
         requirePushedAuthorizationRequests = file.require_pushed_authorization_requests ?? requirePushedAuthorizationRequests
+        deviceCodeLifetime = file.device_code_lifetime ?? deviceCodeLifetime
         if let value = file.dpop_nonce {
             guard let mode = DPoPNonceMode(rawValue: value) else {
                 throw ConfigurationError("\(path): dpop_nonce '\(value)' is not one of off, required")
@@ -194,6 +196,9 @@ extension WardenConfiguration {
         }
         if let defaultAudience, !AudienceSelection.isAbsoluteURIWithoutFragment(defaultAudience) {
             throw ConfigurationError("\(source): default_audience '\(defaultAudience)' must be an absolute URI")
+        }
+        guard (60...3600).contains(deviceCodeLifetime) else {
+            throw ConfigurationError("\(source): device_code_lifetime must be between 60 and 3600 seconds")
         }
         guard (1...300).contains(dpopProofLifetime) else {
             throw ConfigurationError("\(source): dpop_proof_lifetime must be between 1 and 300 seconds")

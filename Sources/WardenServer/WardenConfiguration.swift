@@ -88,6 +88,8 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var dpopProofLifetime = 60
     /// RFC 9126 §5: every authorization request must be pushed to `/par` first.
     public var requirePushedAuthorizationRequests = false
+    /// Seconds a device code (RFC 8628) waits for its person.
+    public var deviceCodeLifetime = 600
 
     public init() {}
 

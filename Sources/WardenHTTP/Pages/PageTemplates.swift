@@ -4,7 +4,8 @@
 enum PageTemplates {
     static let all: [String: String] = [
         "header": header, "footer": footer, "login": login, "consent": consent, "error": error, "demo_callback": demoCallback,
-        "form_post": formPost, "logout": logout, "signed_out": signedOut,
+        "form_post": formPost, "logout": logout, "signed_out": signedOut, "credentials": credentials, "device": device,
+        "device_login": deviceLogin, "device_consent": deviceConsent, "device_done": deviceDone,
     ]
 
     static let header = """
@@ -35,14 +36,19 @@ enum PageTemplates {
         <form method="post" action="/login">
         <input type="hidden" name="csrf_token" value="{{csrf_token}}">
         <input type="hidden" name="authorization_request" value="{{authorization_request}}">
+        {{> credentials}}
+        </form>
+        <p class="cancel"><a href="/authorize/cancel?{{authorization_request}}">Cancel and go back to {{client_name}}</a></p>
+        {{> footer}}
+        """
+
+    /// The username and password fields of the sign-in forms (`login`, `device_login`).
+    static let credentials = """
         <label for="username">Username</label>
         <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" required{{^failed}} autofocus{{/failed}} value="{{username}}">
         <label for="password">Password</label>
         <input id="password" name="password" type="password" autocomplete="current-password" required{{#failed}} autofocus{{/failed}}>
         <button type="submit">Sign in</button>
-        </form>
-        <p class="cancel"><a href="/authorize/cancel?{{authorization_request}}">Cancel and go back to {{client_name}}</a></p>
-        {{> footer}}
         """
 
     static let consent = """
@@ -165,6 +171,9 @@ enum PageTemplates {
         .scopes { padding-left: 1.25rem; }
         .scopes code, .code { font-size: 0.8rem; color: var(--muted); }
         .cancel { margin-top: 1.25rem; font-size: 0.9rem; }
+        .warning { border-left: 0.25rem solid #f0a500; padding: 0.5rem 0.75rem; background: var(--page); }
+        .user-code { font-family: ui-monospace, monospace; font-size: 1.25rem; letter-spacing: 0.1em; }
+        input.user-code { text-transform: uppercase; text-align: center; }
         pre.wrap { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.8rem; padding: 0.75rem; background: var(--page);
           border: 1px solid var(--border); border-radius: 0.375rem; }
         @media (max-width: 30rem) { body { padding: 0.5rem; } .card { margin: 1rem auto; padding: 1.25rem; } }

@@ -62,16 +62,9 @@ struct BrowserController: Sendable {
         case .signIn:
             // Nothing is stored for someone not signed in: the login form's CSRF token
             // rides in a signed cookie (or the session's, when a signed-in user must sign in again).
-            let username = authorizationRequest.loginHint ?? ""
-            if let session, session.userID != nil {
-                return loginPage(flow, authorizationRequest, query: query, csrf: session.csrfToken, username: username)
-            }
-            if let csrf = flow.preLogin.csrfToken(from: preLoginCookie) {
-                return loginPage(flow, authorizationRequest, query: query, csrf: csrf, username: username)
-            }
-            let (cookie, csrf) = flow.preLogin.issue()
-            var response = loginPage(flow, authorizationRequest, query: query, csrf: csrf, username: username)
-            response.setCookie(self.cookie(Self.preLoginCookie, cookie))
+            let (csrf, newCookie) = flow.formCSRF(session: session, preLoginCookie: preLoginCookie)
+            var response = loginPage(flow, authorizationRequest, query: query, csrf: csrf, username: authorizationRequest.loginHint ?? "")
+            if let newCookie { response.setCookie(self.cookie(Self.preLoginCookie, newCookie)) }
             return response
         case .consent:
             guard let session, let user else { return errorPage(flow, .invalidRequest("Sign in first")) }
@@ -96,9 +89,7 @@ struct BrowserController: Sendable {
         let session = try await flow.sessions.current(cookie: request.cookies[Self.sessionCookie]?.value)
         let form: FormBody
         do { form = try await request.oauthForm() } catch let error as OAuthError { return errorPage(flow, error) }
-        let preLoginCSRF = flow.preLogin.csrfToken(from: request.cookies[Self.preLoginCookie]?.value)
-        guard let csrf = form["csrf_token"],
-            preLoginCSRF.map({ ConstantTime.equals(Array($0.utf8), Array(csrf.utf8)) }) == true || session?.acceptsCSRF(csrf) == true
+        guard let csrf = form["csrf_token"], flow.acceptsFormCSRF(csrf, session: session, preLoginCookie: request.cookies[Self.preLoginCookie]?.value)
         else { return expiredFormPage(flow) }
         let query = form["authorization_request"] ?? ""
         let authorizationRequest: AuthorizationRequest
@@ -112,9 +103,7 @@ struct BrowserController: Sendable {
         switch outcome {
         case .rateLimited(let wait):
             context.outcome.event = .init(name: "login_rate_limited", fields: ["username": String(username.prefix(SignIn.maximumUsernameLength))])
-            var headers = HTTPFields()
-            headers[.retryAfter] = "\(wait)"
-            return flow.pages.page("error", ErrorPageText.tooManyAttempts(retryAfter: wait), status: .tooManyRequests, headers: headers)
+            return tooManyAttempts(wait)
         case .failed:
             context.outcome.errorCause = "failed login"
             context.outcome.event = .init(name: "login_failed", fields: ["username": String(username.prefix(SignIn.maximumUsernameLength))])
@@ -245,6 +234,13 @@ struct BrowserController: Sendable {
 
     func errorPage(_ flow: BrowserFlow, _ error: OAuthError, status: HTTPResponse.Status = .badRequest) -> Response {
         flow.pages.page("error", ErrorPageText.values(for: error), status: status)
+    }
+
+    /// 429 with `Retry-After`: too many failed attempts from here.
+    func tooManyAttempts(_ wait: Int) -> Response {
+        var headers = HTTPFields()
+        headers[.retryAfter] = "\(wait)"
+        return flow.pages.page("error", ErrorPageText.tooManyAttempts(retryAfter: wait), status: .tooManyRequests, headers: headers)
     }
 
     func expiredFormPage(_ flow: BrowserFlow) -> Response {

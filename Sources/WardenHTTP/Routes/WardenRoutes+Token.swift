@@ -3,7 +3,8 @@ import Hummingbird
 import WardenCore
 
 extension WardenRoutes {
-    /// `/token` (RFC 6749 §3.2), `/introspect` (RFC 7662), `/revoke` (RFC 7009), `/par` (RFC 9126).
+    /// `/token` (RFC 6749 §3.2), `/introspect` (RFC 7662), `/revoke` (RFC 7009), `/par` (RFC 9126),
+    /// `/device_authorization` (RFC 8628).
     func addTokenRoutes(to router: Router<WardenRequestContext>) {
         router.post("/token") { request, context in
             var request = request
@@ -26,6 +27,13 @@ extension WardenRoutes {
             writer.add("request_uri", requestURI)
             writer.add("expires_in", expiresIn)
             return JSONBody.response(bytes: writer.finish(), status: .created, headers: noStoreHeaders(answering: proofs))
+        }
+        router.post("/device_authorization") { request, context in
+            var request = request
+            let (client, response) = try await deviceAuthorization.authorize(
+                form: try await request.oauthForm(), authorization: request.authorization, address: context.remoteAddress)
+            context.outcome.clientID = client.id
+            return JSONBody.response(bytes: response.json, headers: .noStore)
         }
         router.post("/introspect") { request, context in
             var request = request
