@@ -52,6 +52,11 @@ public enum ExportSchema {
         ExportTable("pushed_authorization_requests", key: ["digest"], [
             .bytes("digest"), .text("client_id"), .text("parameters"), .integer("expires_at"),
         ]),
+        ExportTable("device_authorizations", key: ["device_code_digest"], [
+            .bytes("device_code_digest"), .text("user_code"), .text("client_id"), .text("scope"), .text("audiences"),
+            .integer("created_at"), .integer("expires_at"), .integer("poll_interval"), .integer("last_polled_at"), .boolean("denied"),
+            .text("grant_id"), .integer("redeemed_at"),
+        ]),
     ]
 
     /// The table called `name`, if it is exported.

@@ -11,12 +11,6 @@ struct AuthorizationFlowTests {
     static let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
     static let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
-    final class MovableClock: WardenClock {
-        let date = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
-        func now() -> Date { date.withLock { $0 } }
-        func advance(_ seconds: TimeInterval) { date.withLock { $0 = $0.addingTimeInterval(seconds) } }
-    }
-
     struct World {
         let clock = MovableClock()
         let grants = InMemoryGrants()

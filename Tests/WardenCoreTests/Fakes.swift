@@ -79,6 +79,13 @@ final class RecordingSigner: AccessTokenSigner, AccessTokenVerifier {
     }
 }
 
+/// A clock the test moves.
+final class MovableClock: WardenClock {
+    let date = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+    func now() -> Date { date.withLock { $0 } }
+    func advance(_ seconds: TimeInterval) { date.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}
+
 struct FixedClock: WardenClock {
     var date: Date
     func now() -> Date { date }

@@ -25,7 +25,7 @@ struct OpenIDFlowTests {
     static let redirect = "http://127.0.0.1:8765/callback"
 
     struct World {
-        let clock = AuthorizationFlowTests.MovableClock()
+        let clock = MovableClock()
         let grants = InMemoryGrants()
         let signer = RecordingSigner()
         let idTokens = RecordingOpenIDSigner()

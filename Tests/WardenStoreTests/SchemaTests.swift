@@ -36,9 +36,10 @@ enum SchemaDescription {
         "refresh_tokens.successor_digest", "sessions.user_id", "sessions.authenticated_at", "users.name", "users.given_name",
         "users.family_name", "users.email", "clients.backchannel_logout_uri", "grants.session_id", "grants.auth_time", "grants.claims",
         "authorization_codes.nonce", "clients.jwks", "clients.jwks_uri", "grants.dpop_jkt",
+        "device_authorizations.last_polled_at", "device_authorizations.grant_id", "device_authorizations.redeemed_at",
     ]
 
-    static let unique: [String: Set<[String]>] = ["users": [["username"]]]
+    static let unique: [String: Set<[String]>] = ["users": [["username"]], "device_authorizations": [["user_code"]]]
 
     static let foreignKeys: [String: Set<ForeignKey>] = [
         "grants": [.init(column: "client_id", table: "clients", cascades: true), .init(column: "user_id", table: "users", cascades: true)],
@@ -48,10 +49,14 @@ enum SchemaDescription {
         "sessions": [.init(column: "user_id", table: "users", cascades: true)],
         "backchannel_logouts": [.init(column: "client_id", table: "clients", cascades: true)],
         "pushed_authorization_requests": [.init(column: "client_id", table: "clients", cascades: true)],
+        "device_authorizations": [
+            .init(column: "client_id", table: "clients", cascades: true), .init(column: "grant_id", table: "grants", cascades: true),
+        ],
     ]
 
     static let checks: [String: Int] = [
         "clients": 7, "used_jtis": 2, "pushed_authorization_requests": 1, "signing_keys": 1, "authorization_codes": 3, "refresh_tokens": 1, "sessions": 2, "users": 1,
+        "device_authorizations": 5,
     ]
 
     static let indexes: [String: Set<Index>] = [
@@ -84,6 +89,11 @@ enum SchemaDescription {
         "pushed_authorization_requests": [
             .init(name: "pushed_authorization_requests_by_expiry", columns: ["expires_at"], partial: false),
             .init(name: "pushed_authorization_requests_by_client", columns: ["client_id"], partial: false),
+        ],
+        "device_authorizations": [
+            .init(name: "device_authorizations_by_expiry", columns: ["expires_at"], partial: false),
+            .init(name: "device_authorizations_by_client", columns: ["client_id"], partial: false),
+            .init(name: "device_authorizations_by_grant", columns: ["grant_id"], partial: false),
         ],
     ]
 
@@ -136,6 +146,9 @@ struct SchemaTests {
             "SELECT digest FROM used_jtis WHERE expires_at < 1 LIMIT 10",
             "SELECT digest FROM pushed_authorization_requests WHERE expires_at < 1 LIMIT 10",
             "SELECT 1 FROM pushed_authorization_requests WHERE client_id = 'c'",
+            "SELECT device_code_digest FROM device_authorizations WHERE expires_at < 1 LIMIT 10",
+            "SELECT 1 FROM device_authorizations WHERE client_id = 'c'",
+            "SELECT 1 FROM device_authorizations WHERE grant_id = 'g'",
         ]
         try await withTemporaryDatabase(backend) { database in
             try await WardenConfiguration.with(database: database).withStorage { _ in }
