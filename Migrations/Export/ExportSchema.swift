@@ -11,6 +11,7 @@ public enum ExportSchema {
             .boolean("pkce_optional"), .integer("created_at"), .text("id_token_signed_response_alg"),
             .text("post_logout_redirect_uris"), .text("backchannel_logout_uri"), .text("jwks"), .text("jwks_uri"),
             .boolean("dpop_bound_access_tokens"), .boolean("require_pushed_authorization_requests"), .text("exchange_audiences"),
+            .bytes("registration_token_digest"), .text("registration_metadata"),
         ]),
         ExportTable("users", key: ["id"], [
             .text("id"), .text("username"), .text("password_hash"), .integer("created_at"), .text("name"), .text("given_name"),
@@ -51,6 +52,10 @@ public enum ExportSchema {
         ExportTable("used_jtis", key: ["digest"], [.bytes("digest"), .text("kind"), .integer("expires_at")]),
         ExportTable("pushed_authorization_requests", key: ["digest"], [
             .bytes("digest"), .text("client_id"), .text("parameters"), .integer("expires_at"),
+        ]),
+        ExportTable("initial_access_tokens", key: ["id"], [
+            .text("id"), .bytes("digest"), .integer("created_at"), .integer("expires_at"), .integer("max_uses"), .integer("uses"),
+            .integer("revoked_at"),
         ]),
         ExportTable("device_authorizations", key: ["device_code_digest"], [
             .bytes("device_code_digest"), .text("user_code"), .text("client_id"), .text("scope"), .text("audiences"),

@@ -3,5 +3,5 @@
 /// types are PostgreSQL's own: `bytea`, `bigint` Unix seconds, `boolean`.
 public enum PostgreSQLMigrations {
     /// Every migration, oldest first.
-    public static let all: [Migration] = [initial, purgeAndCascadeIndexes, openIDConnect, auditEvents, proofOfPossession, tokenExchange, deviceAuthorization]
+    public static let all: [Migration] = [initial, purgeAndCascadeIndexes, openIDConnect, auditEvents, proofOfPossession, tokenExchange, deviceAuthorization, dynamicRegistration]
 }

@@ -8,11 +8,11 @@ extension PostgresStore: ClientRepository {
         """
         id, name, secret_digest, auth_method, grant_types, redirect_uris, scope, audiences, skip_consent, pkce_optional, created_at,
         id_token_signed_response_alg, post_logout_redirect_uris, backchannel_logout_uri, jwks, jwks_uri, dpop_bound_access_tokens,
-        require_pushed_authorization_requests, exchange_audiences
+        require_pushed_authorization_requests, exchange_audiences, registration_token_digest, registration_metadata
         """
     typealias ClientRow = (
         String, String, ByteBuffer?, String, String, String, String, String, Bool, Bool, Int64, String, String, String?, String?, String?,
-        Bool, Bool, String
+        Bool, Bool, String, ByteBuffer?, String?
     )
 
     public func client(id: String) async throws -> Client? {
@@ -24,20 +24,57 @@ extension PostgresStore: ClientRepository {
     }
 
     public func insert(_ client: Client) async throws {
-        let redirectURIs = try StoredForm.json(client.redirectURIs)
-        let audiences = try StoredForm.json(client.audiences)
-        let postLogoutRedirectURIs = try StoredForm.json(client.postLogoutRedirectURIs)
-        let exchangeAudiences = try StoredForm.json(client.exchangeAudiences)
-        let digest = client.secretDigest.map { ByteBuffer(bytes: $0.bytes) }
+        let stored = try StoredClient(client)
         try await query(
             """
             INSERT INTO clients (\(unescaped: Self.clientColumns))
-            VALUES (\(client.id), \(client.name), \(digest), \(client.authMethod.rawValue), \(StoredForm.grantTypes(client.grantTypes)),
-                \(redirectURIs), \(client.scope.description), \(audiences), \(client.skipConsent), \(client.pkceOptional),
-                \(client.createdAt.unixSeconds), \(client.idTokenSigningAlgorithm.rawValue), \(postLogoutRedirectURIs),
+            VALUES (\(client.id), \(client.name), \(stored.secretDigest), \(client.authMethod.rawValue), \(stored.grantTypes),
+                \(stored.redirectURIs), \(client.scope.description), \(stored.audiences), \(client.skipConsent), \(client.pkceOptional),
+                \(client.createdAt.unixSeconds), \(client.idTokenSigningAlgorithm.rawValue), \(stored.postLogoutRedirectURIs),
                 \(client.backchannelLogoutURI), \(client.jwks), \(client.jwksURI), \(client.dpopBoundAccessTokens),
-                \(client.requirePushedAuthorizationRequests), \(exchangeAudiences))
+                \(client.requirePushedAuthorizationRequests), \(stored.exchangeAudiences), \(stored.registrationTokenDigest),
+                \(client.registeredMetadata))
             """)
+    }
+
+    public func replaceRegisteredClient(_ client: Client, presented: [UInt8]) async throws -> Bool {
+        let stored = try StoredClient(client)
+        return try await returnsRow(
+            query(
+                """
+                UPDATE clients SET name = \(client.name), secret_digest = \(stored.secretDigest), auth_method = \(client.authMethod.rawValue),
+                    grant_types = \(stored.grantTypes), redirect_uris = \(stored.redirectURIs), scope = \(client.scope.description),
+                    audiences = \(stored.audiences), skip_consent = \(client.skipConsent), pkce_optional = \(client.pkceOptional),
+                    id_token_signed_response_alg = \(client.idTokenSigningAlgorithm.rawValue),
+                    post_logout_redirect_uris = \(stored.postLogoutRedirectURIs), backchannel_logout_uri = \(client.backchannelLogoutURI),
+                    jwks = \(client.jwks), jwks_uri = \(client.jwksURI), dpop_bound_access_tokens = \(client.dpopBoundAccessTokens),
+                    require_pushed_authorization_requests = \(client.requirePushedAuthorizationRequests),
+                    exchange_audiences = \(stored.exchangeAudiences), registration_token_digest = \(stored.registrationTokenDigest),
+                    registration_metadata = \(client.registeredMetadata)
+                WHERE id = \(client.id) AND registration_token_digest = \(ByteBuffer(bytes: presented)) RETURNING 1
+                """))
+    }
+
+    public func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool {
+        try await returnsRow(
+            query("DELETE FROM clients WHERE id = \(id) AND registration_token_digest = \(ByteBuffer(bytes: presented)) RETURNING 1"))
+    }
+
+    /// A client's values as their columns hold them.
+    struct StoredClient {
+        let secretDigest: ByteBuffer?
+        let grantTypes, redirectURIs, audiences, postLogoutRedirectURIs, exchangeAudiences: String
+        let registrationTokenDigest: ByteBuffer?
+
+        init(_ client: Client) throws {
+            secretDigest = client.secretDigest.map { ByteBuffer(bytes: $0.bytes) }
+            grantTypes = StoredForm.grantTypes(client.grantTypes)
+            redirectURIs = try StoredForm.json(client.redirectURIs)
+            audiences = try StoredForm.json(client.audiences)
+            postLogoutRedirectURIs = try StoredForm.json(client.postLogoutRedirectURIs)
+            exchangeAudiences = try StoredForm.json(client.exchangeAudiences)
+            registrationTokenDigest = client.registrationAccessTokenDigest.map { ByteBuffer(bytes: $0) }
+        }
     }
 
     public func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
@@ -76,6 +113,8 @@ extension PostgresStore: ClientRepository {
                 postLogoutRedirectURIs: try StoredForm.strings(row.12), backchannelLogoutURI: row.13)
             (client.jwks, client.jwksURI, client.dpopBoundAccessTokens, client.requirePushedAuthorizationRequests) = (row.14, row.15, row.16, row.17)
             client.exchangeAudiences = try StoredForm.strings(row.18)
+            client.registrationAccessTokenDigest = row.19.map { Array($0.readableBytesView) }
+            client.registeredMetadata = row.20
             clients.append(client)
         }
         return clients

@@ -17,29 +17,55 @@ extension SQLiteStore: ClientRepository {
     }
 
     public func insert(_ client: Client) async throws {
-        let redirectURIs = try StoredForm.json(client.redirectURIs)
-        let audiences = try StoredForm.json(client.audiences)
-        let postLogoutRedirectURIs = try StoredForm.json(client.postLogoutRedirectURIs)
-        let exchangeAudiences = try StoredForm.json(client.exchangeAudiences)
+        let values = try Self.columnValues(client)
         try await write { db in
             try db.executeCached(
-                sql: """
-                    INSERT INTO clients (id, name, secret_digest, auth_method, grant_types, redirect_uris, scope,
-                        audiences, skip_consent, pkce_optional, created_at, id_token_signed_response_alg,
-                        post_logout_redirect_uris, backchannel_logout_uri, jwks, jwks_uri, dpop_bound_access_tokens,
-                        require_pushed_authorization_requests, exchange_audiences)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    client.id, client.name, client.secretDigest.map { Data($0.bytes) }, client.authMethod.rawValue,
-                    StoredForm.grantTypes(client.grantTypes), redirectURIs, client.scope.description,
-                    audiences, client.skipConsent, client.pkceOptional, client.createdAt.unixSeconds,
-                    client.idTokenSigningAlgorithm.rawValue, postLogoutRedirectURIs, client.backchannelLogoutURI,
-                    client.jwks, client.jwksURI, client.dpopBoundAccessTokens, client.requirePushedAuthorizationRequests,
-                    exchangeAudiences,
-                ]
-            )
+                sql: "INSERT INTO clients (\(Self.columns.joined(separator: ", "))) VALUES (\(Self.columns.map { _ in "?" }.joined(separator: ", ")))",
+                arguments: StatementArguments(values))
         }
+    }
+
+    public func replaceRegisteredClient(_ client: Client, presented: [UInt8]) async throws -> Bool {
+        let values = try Self.columnValues(client)
+        // Everything but the id and when it was made.
+        let assignments = Self.columns.enumerated().filter { !["id", "created_at"].contains($0.element) }
+        return try await write { db in
+            try db.executeCached(
+                sql: """
+                    UPDATE clients SET \(assignments.map { "\($0.element) = ?" }.joined(separator: ", "))
+                    WHERE id = ? AND registration_token_digest = ?
+                    """,
+                arguments: StatementArguments(assignments.map { values[$0.offset] } + [client.id.databaseValue, Data(presented).databaseValue]))
+            return db.changesCount == 1
+        }
+    }
+
+    public func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool {
+        try await write { db in
+            try db.executeCached(sql: "DELETE FROM clients WHERE id = ? AND registration_token_digest = ?", arguments: [id, Data(presented)])
+            return db.changesCount == 1
+        }
+    }
+
+    static let columns = [
+        "id", "name", "secret_digest", "auth_method", "grant_types", "redirect_uris", "scope", "audiences", "skip_consent",
+        "pkce_optional", "created_at", "id_token_signed_response_alg", "post_logout_redirect_uris", "backchannel_logout_uri", "jwks",
+        "jwks_uri", "dpop_bound_access_tokens", "require_pushed_authorization_requests", "exchange_audiences",
+        "registration_token_digest", "registration_metadata",
+    ]
+
+    /// `client`'s values in the order of `columns`.
+    static func columnValues(_ client: Client) throws -> [DatabaseValue] {
+        let values: [(any DatabaseValueConvertible)?] = [
+            client.id, client.name, client.secretDigest.map { Data($0.bytes) }, client.authMethod.rawValue,
+            StoredForm.grantTypes(client.grantTypes), try StoredForm.json(client.redirectURIs), client.scope.description,
+            try StoredForm.json(client.audiences), client.skipConsent, client.pkceOptional, client.createdAt.unixSeconds,
+            client.idTokenSigningAlgorithm.rawValue, try StoredForm.json(client.postLogoutRedirectURIs), client.backchannelLogoutURI,
+            client.jwks, client.jwksURI, client.dpopBoundAccessTokens, client.requirePushedAuthorizationRequests,
+            try StoredForm.json(client.exchangeAudiences), client.registrationAccessTokenDigest.map { Data($0) },
+            client.registeredMetadata,
+        ]
+        return values.map { $0?.databaseValue ?? .null }
     }
 
     public func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool {
@@ -89,6 +115,9 @@ extension SQLiteStore: ClientRepository {
         client.dpopBoundAccessTokens = row["dpop_bound_access_tokens"]
         client.requirePushedAuthorizationRequests = row["require_pushed_authorization_requests"]
         client.exchangeAudiences = try StoredForm.strings(row["exchange_audiences"])
+        let registrationDigest: Data? = row["registration_token_digest"]
+        client.registrationAccessTokenDigest = registrationDigest.map { [UInt8]($0) }
+        client.registeredMetadata = row["registration_metadata"]
         return client
     }
 }

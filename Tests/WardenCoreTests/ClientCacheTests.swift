@@ -27,6 +27,12 @@ struct ClientCacheTests {
             try await inner.updateKeys(clientID: clientID, jwks: jwks, jwksURI: jwksURI)
         }
         func delete(clientID: String) async throws -> Bool { try await inner.delete(clientID: clientID) }
+        func replaceRegisteredClient(_ client: Client, presented: [UInt8]) async throws -> Bool {
+            try await inner.replaceRegisteredClient(client, presented: presented)
+        }
+        func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool {
+            try await inner.deleteRegisteredClient(id: id, presented: presented)
+        }
     }
 
     struct World {

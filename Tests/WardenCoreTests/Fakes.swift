@@ -41,6 +41,21 @@ final class InMemoryClients: ClientRepository {
         changes.withLock { $0 += 1 }
         return clients.withLock { $0.removeValue(forKey: clientID) != nil }
     }
+    func replaceRegisteredClient(_ client: Client, presented: [UInt8]) async throws -> Bool {
+        changes.withLock { $0 += 1 }
+        return clients.withLock { clients in
+            guard clients[client.id]?.registrationAccessTokenDigest == presented else { return false }
+            clients[client.id] = client
+            return true
+        }
+    }
+    func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool {
+        changes.withLock { $0 += 1 }
+        return clients.withLock { clients in
+            guard clients[id]?.registrationAccessTokenDigest == presented else { return false }
+            return clients.removeValue(forKey: id) != nil
+        }
+    }
 }
 
 final class InMemoryRevocations: RevocationRepository {

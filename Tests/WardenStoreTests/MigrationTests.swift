@@ -19,6 +19,7 @@ struct MigrationTests {
                 "0001_initial", "0002_browser_flow", "0003_change_counters", "0004_codes_in_issue_order",
                 "0005_purge_and_cascade_indexes", "0006_openid_connect", "0007_audit_events",
                 "0008_proof_of_possession", "0009_token_exchange", "0010_device_authorization",
+                "0011_dynamic_registration",
             ])
         #expect(try unmigrated.migrationStatus().allSatisfy(\.applied))
         try unmigrated.close()

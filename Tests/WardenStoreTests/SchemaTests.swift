@@ -36,10 +36,11 @@ enum SchemaDescription {
         "refresh_tokens.successor_digest", "sessions.user_id", "sessions.authenticated_at", "users.name", "users.given_name",
         "users.family_name", "users.email", "clients.backchannel_logout_uri", "grants.session_id", "grants.auth_time", "grants.claims",
         "authorization_codes.nonce", "clients.jwks", "clients.jwks_uri", "grants.dpop_jkt",
-        "device_authorizations.last_polled_at", "device_authorizations.grant_id", "device_authorizations.redeemed_at",
+        "clients.registration_token_digest", "clients.registration_metadata", "initial_access_tokens.expires_at",
+        "initial_access_tokens.max_uses", "initial_access_tokens.revoked_at", "device_authorizations.last_polled_at", "device_authorizations.grant_id", "device_authorizations.redeemed_at",
     ]
 
-    static let unique: [String: Set<[String]>] = ["users": [["username"]], "device_authorizations": [["user_code"]]]
+    static let unique: [String: Set<[String]>] = ["users": [["username"]], "device_authorizations": [["user_code"]], "initial_access_tokens": [["digest"]]]
 
     static let foreignKeys: [String: Set<ForeignKey>] = [
         "grants": [.init(column: "client_id", table: "clients", cascades: true), .init(column: "user_id", table: "users", cascades: true)],
@@ -56,7 +57,7 @@ enum SchemaDescription {
 
     static let checks: [String: Int] = [
         "clients": 7, "used_jtis": 2, "pushed_authorization_requests": 1, "signing_keys": 1, "authorization_codes": 3, "refresh_tokens": 1, "sessions": 2, "users": 1,
-        "device_authorizations": 5,
+        "device_authorizations": 5, "initial_access_tokens": 2,
     ]
 
     static let indexes: [String: Set<Index>] = [

@@ -80,4 +80,12 @@ public final class ClientCache: ClientRepository {
     }
 
     public func delete(clientID: String) async throws -> Bool { try await store.delete(clientID: clientID) }
+
+    public func replaceRegisteredClient(_ client: Client, presented: [UInt8]) async throws -> Bool {
+        try await store.replaceRegisteredClient(client, presented: presented)
+    }
+
+    public func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool {
+        try await store.deleteRegisteredClient(id: id, presented: presented)
+    }
 }

@@ -40,6 +40,12 @@ public struct Client: Sendable, Equatable {
     public var requirePushedAuthorizationRequests = false
     /// RFC 8693: the audiences this client may get tokens for by exchanging another's.
     public var exchangeAudiences: [String] = []
+    /// RFC 7592: for a client registered over HTTP, the SHA-256 of its current registration
+    /// access token; nil for clients the CLI made (which `/register/...` cannot manage).
+    public var registrationAccessTokenDigest: [UInt8]?
+    /// RFC 7591's descriptive metadata (`client_uri`, `logo_uri`, `contacts`, `software_id`,
+    /// `software_version`) as registered over HTTP: a JSON object's text.
+    public var registeredMetadata: String?
 
     /// Makes a client.
     public init(
@@ -66,6 +72,9 @@ public struct Client: Sendable, Equatable {
 
     /// A client that holds a secret (RFC 6749 §2.1).
     public var isConfidential: Bool { authMethod != .none }
+
+    /// Where the client came from, as `warden clients list` shows it.
+    public var origin: String { registrationAccessTokenDigest == nil ? "cli" : "registration" }
 }
 
 /// RFC 7591 §2 `token_endpoint_auth_method` values Warden supports.

@@ -13,4 +13,11 @@ public protocol ClientRepository: Sendable {
     func updateKeys(clientID: String, jwks: String?, jwksURI: String?) async throws -> Bool
     /// Removes a client; false when there is no such client.
     func delete(clientID: String) async throws -> Bool
+    /// RFC 7592: replaces everything registered about the client `client.id` (its name,
+    /// methods, URIs, keys, secret digest, metadata and registration access token digest)
+    /// with `client`'s, if its current registration access token digest is `presented`;
+    /// false, and nothing changed, otherwise. One step, so of two updates with one token one wins.
+    func replaceRegisteredClient(_ client: Client, presented: [UInt8]) async throws -> Bool
+    /// RFC 7592: removes the client if its registration access token digest is `presented`.
+    func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool
 }

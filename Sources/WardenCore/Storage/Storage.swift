@@ -3,7 +3,7 @@
 /// The server and the CLI hold it as `any Storage` and never learn which it is.
 public protocol Storage: ClientRepository, UserRepository, GrantRepository, ConsentRepository, SessionRepository,
     RevocationRepository, SigningKeyRepository, ChangeTracking, BackchannelLogoutQueue, AuditLog, ProofOfPossessionRepository,
-    DeviceAuthorizationRepository
+    DeviceAuthorizationRepository, InitialAccessTokenRepository
 {
     /// Applies pending schema migrations (safe when several processes start at once).
     func migrate() async throws

@@ -57,6 +57,8 @@ public final class FuzzRepositories: ClientRepository, SigningKeyRepository, Gra
     public func updateSecret(clientID: String, digest: ClientSecretDigest) async throws -> Bool { unexpected() }
     public func updateKeys(clientID: String, jwks: String?, jwksURI: String?) async throws -> Bool { unexpected() }
     public func delete(clientID: String) async throws -> Bool { unexpected() }
+    public func replaceRegisteredClient(_ client: Client, presented: [UInt8]) async throws -> Bool { unexpected() }
+    public func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool { unexpected() }
 
     public func allSigningKeys() async throws -> [SigningKeyRecord] { keys.withLock { $0 } }
     public func insert(_ key: SigningKeyRecord) async throws { keys.withLock { $0.append(key) } }
