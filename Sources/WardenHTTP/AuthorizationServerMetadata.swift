@@ -24,6 +24,8 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
     public var dpopSigningAlgValuesSupported: [String]
     public var pushedAuthorizationRequestEndpoint: String
     public var deviceAuthorizationEndpoint: String
+    /// RFC 7591: only when registration is on.
+    public var registrationEndpoint: String?
     public var requirePushedAuthorizationRequests: Bool
     public var scopesSupported: [String]
     public var authorizationResponseIssParameterSupported: Bool
@@ -42,7 +44,8 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
 
     /// The document for `issuer` with Warden's default paths.
     public init(
-        issuer: String, grantTypes: [String], scopes: [String], codeChallengeMethods: [String], requirePushedAuthorizationRequests: Bool = false
+        issuer: String, grantTypes: [String], scopes: [String], codeChallengeMethods: [String], requirePushedAuthorizationRequests: Bool = false,
+        registration: Bool = false
     ) {
         let url = { (path: String) in EndpointURL.of(path, issuer: issuer) }
         self.issuer = issuer
@@ -66,6 +69,7 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         dpopSigningAlgValuesSupported = JWSAlgorithm.names
         pushedAuthorizationRequestEndpoint = url("/par")
         deviceAuthorizationEndpoint = url("/device_authorization")
+        registrationEndpoint = registration ? url("/register") : nil
         self.requirePushedAuthorizationRequests = requirePushedAuthorizationRequests
         scopesSupported = Array(Set(scopes + Self.openIDScopes)).sorted()
         authorizationResponseIssParameterSupported = true
@@ -102,6 +106,7 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         case dpopSigningAlgValuesSupported = "dpop_signing_alg_values_supported"
         case pushedAuthorizationRequestEndpoint = "pushed_authorization_request_endpoint"
         case deviceAuthorizationEndpoint = "device_authorization_endpoint"
+        case registrationEndpoint = "registration_endpoint"
         case requirePushedAuthorizationRequests = "require_pushed_authorization_requests"
         case scopesSupported = "scopes_supported"
         case authorizationResponseIssParameterSupported = "authorization_response_iss_parameter_supported"

@@ -15,6 +15,8 @@ public struct WardenRoutes: Sendable {
     public var pushedAuthorization: PushedAuthorizationEndpoint
     /// RFC 8628 `/device_authorization`.
     public var deviceAuthorization: DeviceAuthorizationEndpoint
+    /// RFC 7591 and 7592 `/register`; nil or `off`: no such route.
+    public var registration: DynamicClientRegistration?
     /// RFC 9449 proofs presented with access tokens (UserInfo).
     public var dpop: DPoPProofVerifier
     public var keyRing: KeyRing
@@ -36,8 +38,9 @@ public struct WardenRoutes: Sendable {
         revocationEndpoint: RevocationEndpoint, userInfo: UserInfoEndpoint, pushedAuthorization: PushedAuthorizationEndpoint,
         deviceAuthorization: DeviceAuthorizationEndpoint, dpop: DPoPProofVerifier, keyRing: KeyRing, metadata: AuthorizationServerMetadata,
         registeredScopes: @escaping @Sendable () async throws -> [String], isHealthy: @escaping @Sendable () async -> Bool,
-        jwksMaxAge: Int, browser: BrowserFlow, demo: DemoCallback? = nil
+        jwksMaxAge: Int, browser: BrowserFlow, demo: DemoCallback? = nil, registration: DynamicClientRegistration? = nil
     ) {
+        self.registration = registration
         self.browser = browser
         self.userInfo = userInfo
         self.pushedAuthorization = pushedAuthorization
@@ -76,6 +79,7 @@ public struct WardenRoutes: Sendable {
         addDiscoveryRoutes(to: router)
         addUserInfoRoutes(to: router)
         addOpenAPIRoute(to: router)
+        addRegistrationRoutes(to: router)
         let browserController = BrowserController(flow: browser)
         browserController.addRoutes(to: router)
         LogoutController(browser: browserController).addRoutes(to: router)

@@ -35,6 +35,7 @@ public func buildApplication(
     // private_key_jwt's keys (fetched from jwks_uri when registered so) and DPoP's proofs and nonces.
     let jwksFetcher = HTTPJWKSFetcher()
     if configuration.allowHTTPJWKSURI { logger.warning("allow_http_jwks_uri is on: client keys may be fetched over plain http (development only)") }
+    if configuration.registration == .open { logger.warning("registration is open: anyone may register a client over HTTP (development only)") }
     let assertions = ClientAssertionVerifier(
         issuer: issuer, keys: ClientKeys(fetcher: jwksFetcher, allowHTTP: configuration.allowHTTPJWKSURI, clock: clock), usedJTIs: store,
         clock: clock)
@@ -75,11 +76,17 @@ public func buildApplication(
         metadata: AuthorizationServerMetadata(
             issuer: issuer, grantTypes: handlers.keys.map(\.rawValue).sorted(), scopes: configuration.scopes,
             codeChallengeMethods: configuration.allowPlainPKCE ? ["S256", "plain"] : ["S256"],
-            requirePushedAuthorizationRequests: configuration.requirePushedAuthorizationRequests),
+            requirePushedAuthorizationRequests: configuration.requirePushedAuthorizationRequests,
+            registration: configuration.registration != .off),
         registeredScopes: { try await clients.allClients().flatMap(\.scope.tokens) },
         isHealthy: { await store.isHealthy() },
         jwksMaxAge: configuration.jwksMaxAge,
-        browser: browser, demo: demo)
+        browser: browser, demo: demo,
+        registration: DynamicClientRegistration(
+            configuration: .init(
+                issuer: issuer, mode: configuration.registration, scopes: Scope(tokens: configuration.effectiveRegistrationScopes),
+                idTokenAlgorithms: configuration.requiredSigningAlgorithms, allowHTTPJWKSURI: configuration.allowHTTPJWKSURI),
+            clients: clients, initialTokens: store, perAddress: signInLimits[2], clock: clock))
 
     let connections = ConnectionCounter(maximum: configuration.maxConnections)
     let maintenance = MaintenanceService(

@@ -47,6 +47,8 @@ extension WardenConfiguration {
         var dpop_proof_lifetime: Int?
         var require_pushed_authorization_requests: Bool?
         var device_code_lifetime: Int?
+        var registration: String?
+        var registration_scopes: [String]?
 
         /// Every key the file may hold: the names of the properties above, spelled once.
         static let keys = Set(Mirror(reflecting: File()).children.compactMap(\.label))
@@ -128,6 +130,18 @@ extension WardenConfiguration {
         dpopProofLifetime = file.dpop_proof_lifetime ?? dpopProofLifetime
         requirePushedAuthorizationRequests = file.require_pushed_authorization_requests ?? requirePushedAuthorizationRequests
         deviceCodeLifetime = file.device_code_lifetime ?? deviceCodeLifetime
+        if let value = file.registration {
+            guard let mode = DynamicClientRegistration.Mode(rawValue: value) else {
+                throw ConfigurationError("\(path): registration '\(value)' is not one of off, token, open")
+            }
+            registration = mode
+        }
+        if let scopes = file.registration_scopes {
+            for scope in scopes where (try? Scope(parsing: scope))?.tokens != [scope] {
+                throw ConfigurationError("\(path): registration_scopes: '\(scope)' is not one scope")
+            }
+            registrationScopes = scopes
+        }
         if let value = file.dpop_nonce {
             guard let mode = DPoPNonceMode(rawValue: value) else {
                 throw ConfigurationError("\(path): dpop_nonce '\(value)' is not one of off, required")

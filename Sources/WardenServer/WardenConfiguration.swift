@@ -90,6 +90,15 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var requirePushedAuthorizationRequests = false
     /// Seconds a device code (RFC 8628) waits for its person.
     public var deviceCodeLifetime = 600
+    /// RFC 7591: who may register clients over HTTP.
+    public var registration: DynamicClientRegistration.Mode = .off
+    /// The scopes clients registered over HTTP may have; nil: `scopes` and OpenID Connect's.
+    public var registrationScopes: [String]?
+
+    /// The scopes in force for registration over HTTP.
+    public var effectiveRegistrationScopes: [String] {
+        registrationScopes ?? Array(Set(scopes + ["openid", "profile", "email", "offline_access"])).sorted()
+    }
 
     public init() {}
 

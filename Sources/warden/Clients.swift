@@ -112,7 +112,9 @@ struct Clients: AsyncParsableCommand {
                 ClientOutput.printJSON(clients.map { ClientOutput.Description($0, secret: nil) })
             } else {
                 for client in clients {
-                    print("\(client.id)  \(client.name)  \(client.authMethod.rawValue)  [\(client.grantTypes.map(\.rawValue).joined(separator: " "))]")
+                    print(
+                        "\(client.id)  \(client.name)  \(client.authMethod.rawValue)  [\(client.grantTypes.map(\.rawValue).joined(separator: " "))]"
+                            + "  (\(client.origin))")
                 }
             }
         }
@@ -199,6 +201,8 @@ enum ClientOutput {
         var dpop_bound_access_tokens: Bool
         var require_pushed_authorization_requests: Bool
         var exchange_audiences: [String]?
+        /// `cli`, or `registration` for clients registered over HTTP (RFC 7591).
+        var origin: String
 
         init(_ client: Client, secret: ClientSecret?) {
             client_id = client.id
@@ -222,6 +226,7 @@ enum ClientOutput {
             dpop_bound_access_tokens = client.dpopBoundAccessTokens
             require_pushed_authorization_requests = client.requirePushedAuthorizationRequests
             exchange_audiences = client.exchangeAudiences.isEmpty ? nil : client.exchangeAudiences
+            origin = client.origin
         }
     }
 
@@ -232,6 +237,7 @@ enum ClientOutput {
         if let secret { Swift.print("client_secret: \(secret.value)   (shown once; store it now)") }
         Swift.print("name:          \(description.client_name)")
         Swift.print("auth method:   \(description.token_endpoint_auth_method)")
+        Swift.print("origin:        \(description.origin)")
         Swift.print("grant types:   \(description.grant_types.joined(separator: " "))")
         Swift.print("scope:         \(description.scope)")
         Swift.print("audience:      \(description.audience.joined(separator: " "))")

@@ -7,6 +7,6 @@ struct Warden: AsyncParsableCommand {
         commandName: "warden",
         abstract: "An OAuth 2.0 authorization server issuing RFC 9068 JWT access tokens.",
         version: WardenVersion.current,
-        subcommands: [Serve.self, Migrate.self, Clients.self, Users.self, Sessions.self, Keys.self, Purge.self, Export.self, Import.self]
+        subcommands: [Serve.self, Migrate.self, Clients.self, Users.self, Sessions.self, RegistrationTokens.self, Keys.self, Purge.self, Export.self, Import.self]
     )
 }

@@ -36,6 +36,8 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let useDPoPNonce = Code(rawValue: "use_dpop_nonce")
         /// RFC 7591 §3.2.2
         public static let invalidRedirectURI = Code(rawValue: "invalid_redirect_uri")
+        /// RFC 7591 §3.2.2
+        public static let invalidClientMetadata = Code(rawValue: "invalid_client_metadata")
         /// RFC 6749 §4.1.2.1: the server cannot answer now (its database is unreachable or full).
         public static let temporarilyUnavailable = Code(rawValue: "temporarily_unavailable")
     }

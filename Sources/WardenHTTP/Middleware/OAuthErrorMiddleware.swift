@@ -49,6 +49,10 @@ struct OAuthErrorMiddleware: RouterMiddleware {
             // RFC 6749 §5.2: 401, with the scheme the client may use.
             status = .unauthorized
             headers[.wwwAuthenticate] = #"Basic realm="warden""#
+        case .invalidToken:
+            // RFC 6750 §3.1, for the bearer tokens of `/register/<id>`.
+            status = .unauthorized
+            headers[.wwwAuthenticate] = #"Bearer realm="warden", error="invalid_token""#
         default:
             status = .badRequest
         }
