@@ -26,6 +26,8 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
     public var deviceAuthorizationEndpoint: String
     /// RFC 7591: only when registration is on.
     public var registrationEndpoint: String?
+    /// draft-ietf-oauth-client-id-metadata-document: only when they are on.
+    public var clientIDMetadataDocumentSupported: Bool?
     public var requirePushedAuthorizationRequests: Bool
     public var scopesSupported: [String]
     public var authorizationResponseIssParameterSupported: Bool
@@ -45,7 +47,7 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
     /// The document for `issuer` with Warden's default paths.
     public init(
         issuer: String, grantTypes: [String], scopes: [String], codeChallengeMethods: [String], requirePushedAuthorizationRequests: Bool = false,
-        registration: Bool = false
+        registration: Bool = false, clientIDMetadataDocuments: Bool = false
     ) {
         let url = { (path: String) in EndpointURL.of(path, issuer: issuer) }
         self.issuer = issuer
@@ -70,6 +72,7 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         pushedAuthorizationRequestEndpoint = url("/par")
         deviceAuthorizationEndpoint = url("/device_authorization")
         registrationEndpoint = registration ? url("/register") : nil
+        clientIDMetadataDocumentSupported = clientIDMetadataDocuments ? true : nil
         self.requirePushedAuthorizationRequests = requirePushedAuthorizationRequests
         scopesSupported = Array(Set(scopes + Self.openIDScopes)).sorted()
         authorizationResponseIssParameterSupported = true
@@ -107,6 +110,7 @@ public struct AuthorizationServerMetadata: Encodable, Sendable {
         case pushedAuthorizationRequestEndpoint = "pushed_authorization_request_endpoint"
         case deviceAuthorizationEndpoint = "device_authorization_endpoint"
         case registrationEndpoint = "registration_endpoint"
+        case clientIDMetadataDocumentSupported = "client_id_metadata_document_supported"
         case requirePushedAuthorizationRequests = "require_pushed_authorization_requests"
         case scopesSupported = "scopes_supported"
         case authorizationResponseIssParameterSupported = "authorization_response_iss_parameter_supported"

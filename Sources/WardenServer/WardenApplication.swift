@@ -28,12 +28,17 @@ public func buildApplication(
 
     // The hot endpoints read clients from memory; the store's change counters keep it exact.
     let clients = ClientCache(store: store, changes: store)
+    // Clients whose id is the URL of their metadata document join them, when that is on.
+    let (knownClients, documentFetcher) = metadataDocumentClients(configuration: configuration, stored: clients, clock: clock)
+    if configuration.allowHTTPClientMetadata {
+        logger.warning("allow_http_client_metadata is on: client metadata documents may be fetched over http and from private addresses (development only)")
+    }
     let clientLimits = (
         perClientFromAddress: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerClient),
         perAddress: FailureRateLimiter(limit: configuration.clientAuthenticationFailuresPerAddress)
     )
     // private_key_jwt's keys (fetched from jwks_uri when registered so) and DPoP's proofs and nonces.
-    let jwksFetcher = HTTPJWKSFetcher()
+    let jwksFetcher = HTTPDocumentFetcher(maximumSize: 64 * 1024, publicAddressesOnly: !configuration.allowHTTPJWKSURI)
     if configuration.allowHTTPJWKSURI { logger.warning("allow_http_jwks_uri is on: client keys may be fetched over plain http (development only)") }
     if configuration.registration == .open { logger.warning("registration is open: anyone may register a client over HTTP (development only)") }
     let assertions = ClientAssertionVerifier(
@@ -44,10 +49,10 @@ public func buildApplication(
         issuer: issuer, nonces: DPoPNonces(secret: try await store.serverSecret(name: "dpop_nonce") { RandomToken.bytes(32) }),
         usedJTIs: store, clock: clock)
     let authenticator = ClientAuthenticator(
-        clients: clients, failuresPerClient: clientLimits.perClientFromAddress, failuresPerAddress: clientLimits.perAddress, clock: clock,
+        clients: knownClients, failuresPerClient: clientLimits.perClientFromAddress, failuresPerAddress: clientLimits.perAddress, clock: clock,
         assertions: assertions)
     let introspection = IntrospectionEndpoint(
-        authenticator: authenticator, verifier: keys, revocations: store, clients: clients, grants: store, changes: store, clock: clock)
+        authenticator: authenticator, verifier: keys, revocations: store, clients: knownClients, grants: store, changes: store, clock: clock)
     var handlers = grantHandlers(configuration: configuration, store: store, signer: keyRing, idTokens: keys, clock: clock)
     // RFC 8693: a subject token is live by introspection's rule.
     handlers[.tokenExchange] = TokenExchangeGrant(issuer: issuer, introspection: introspection, signer: keyRing, clock: clock)
@@ -58,7 +63,7 @@ public func buildApplication(
         store.signInFailures(scope: "address", limit: configuration.loginFailuresPerAddress, window: 60),
     ]
     let browser = try await browserFlow(
-        configuration: configuration, store: store, clients: clients, signInLimits: signInLimits, idTokens: keys,
+        configuration: configuration, store: store, clients: knownClients, signInLimits: signInLimits, idTokens: keys,
         sessionEnded: { backchannelLogouts.wake() }, keyEncryptionKey: keyEncryptionKey, clock: clock)
     let routes = WardenRoutes(
         tokenEndpoint: TokenEndpoint(authenticator: authenticator, handlers: handlers, dpop: dpop),
@@ -77,15 +82,17 @@ public func buildApplication(
             issuer: issuer, grantTypes: handlers.keys.map(\.rawValue).sorted(), scopes: configuration.scopes,
             codeChallengeMethods: configuration.allowPlainPKCE ? ["S256", "plain"] : ["S256"],
             requirePushedAuthorizationRequests: configuration.requirePushedAuthorizationRequests,
-            registration: configuration.registration != .off),
+            registration: configuration.registration != .off, clientIDMetadataDocuments: configuration.clientIDMetadataDocuments),
         registeredScopes: { try await clients.allClients().flatMap(\.scope.tokens) },
         isHealthy: { await store.isHealthy() },
         jwksMaxAge: configuration.jwksMaxAge,
         browser: browser, demo: demo,
         registration: DynamicClientRegistration(
             configuration: .init(
-                issuer: issuer, mode: configuration.registration, scopes: Scope(tokens: configuration.effectiveRegistrationScopes),
-                idTokenAlgorithms: configuration.requiredSigningAlgorithms, allowHTTPJWKSURI: configuration.allowHTTPJWKSURI),
+                issuer: issuer, mode: configuration.registration,
+                policy: .registration(
+                    scopes: Scope(tokens: configuration.effectiveRegistrationScopes), idTokenAlgorithms: configuration.requiredSigningAlgorithms,
+                    allowHTTPJWKSURI: configuration.allowHTTPJWKSURI)),
             clients: clients, initialTokens: store, perAddress: signInLimits[2], clock: clock))
 
     let connections = ConnectionCounter(maximum: configuration.maxConnections)
@@ -94,6 +101,7 @@ public func buildApplication(
         limiters: [clientLimits.perClientFromAddress, clientLimits.perAddress] + signInLimits.compactMap { $0 as? FailureRateLimiter },
         configuration: configuration, interval: .seconds(2), logger: logger)
     var services: [any Service] = [maintenance, backchannelLogouts, jwksFetcher]
+    if let documentFetcher { services.append(documentFetcher) }
     if let metrics, let address = configuration.metricsAddress { services.append(metrics.listener(address: address, logger: logger)) }
     if let tracing { services.append(tracing) }
     return Application(
@@ -113,6 +121,21 @@ public func buildApplication(
             await onServerRunning("http://\(configuration.host):\(port)")
         },
         logger: logger)
+}
+
+/// The clients requests may name: `stored`, and with `client_id_metadata_documents` on,
+/// those whose id is their metadata document's URL; with the fetcher to run as a service.
+func metadataDocumentClients(
+    configuration: WardenConfiguration, stored: any ClientRepository, clock: any WardenClock
+) -> (any ClientRepository, HTTPDocumentFetcher?) {
+    guard configuration.clientIDMetadataDocuments else { return (stored, nil) }
+    let allowHTTP = configuration.allowHTTPClientMetadata
+    let fetcher = HTTPDocumentFetcher(maximumSize: ClientIDMetadataDocuments.maximumSize, publicAddressesOnly: !allowHTTP)
+    let policy = ClientMetadataPolicy.metadataDocument(
+        scopes: Scope(tokens: configuration.effectiveRegistrationScopes), idTokenAlgorithms: configuration.requiredSigningAlgorithms,
+        allowHTTPJWKSURI: configuration.allowHTTPJWKSURI)
+    let documents = ClientIDMetadataDocuments(policy: policy, fetcher: fetcher, allowHTTP: allowHTTP, clock: clock)
+    return (MetadataDocumentClients(stored: stored, documents: documents, allowHTTP: allowHTTP), fetcher)
 }
 
 /// The token endpoint's grant handlers, by `grant_type`.

@@ -49,6 +49,8 @@ extension WardenConfiguration {
         var device_code_lifetime: Int?
         var registration: String?
         var registration_scopes: [String]?
+        var client_id_metadata_documents: Bool?
+        var allow_http_client_metadata: Bool?
 
         /// Every key the file may hold: the names of the properties above, spelled once.
         static let keys = Set(Mirror(reflecting: File()).children.compactMap(\.label))
@@ -130,6 +132,8 @@ extension WardenConfiguration {
         dpopProofLifetime = file.dpop_proof_lifetime ?? dpopProofLifetime
         requirePushedAuthorizationRequests = file.require_pushed_authorization_requests ?? requirePushedAuthorizationRequests
         deviceCodeLifetime = file.device_code_lifetime ?? deviceCodeLifetime
+        clientIDMetadataDocuments = file.client_id_metadata_documents ?? clientIDMetadataDocuments
+        allowHTTPClientMetadata = file.allow_http_client_metadata ?? allowHTTPClientMetadata
         if let value = file.registration {
             guard let mode = DynamicClientRegistration.Mode(rawValue: value) else {
                 throw ConfigurationError("\(path): registration '\(value)' is not one of off, token, open")

@@ -94,6 +94,10 @@ public struct WardenConfiguration: Sendable, Equatable {
     public var registration: DynamicClientRegistration.Mode = .off
     /// The scopes clients registered over HTTP may have; nil: `scopes` and OpenID Connect's.
     public var registrationScopes: [String]?
+    /// Client ID Metadata Documents: a client id that is an https URL names its metadata.
+    public var clientIDMetadataDocuments = false
+    /// Fetch them over http from loopback and from private addresses (development only).
+    public var allowHTTPClientMetadata = false
 
     /// The scopes in force for registration over HTTP.
     public var effectiveRegistrationScopes: [String] {

@@ -68,7 +68,7 @@ from interop import (
     verify_with_pyjwt,
     wait_until,
 )
-from proof_of_possession import dpop_proof, new_key, thumbprint
+from proof_of_possession import assertion_form, dpop_proof, new_key, public_jwks, thumbprint
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 API = "https://api.example.com"
@@ -96,6 +96,8 @@ class Env:
     servers: tuple[Server, ...]
     clients: dict[str, Client]
     users: dict[str, User]
+    #: The private key of the private_key_jwt client (its public half is registered).
+    key: object = None
 
     @property
     def server(self) -> Server:
@@ -109,6 +111,9 @@ class Env:
 def provision(warden: Warden, *, instances: int = 1) -> Env:
     """Clients and users first, then the servers, so every one is there from the first request."""
     create = warden.create_client
+    key = new_key("ES256", kid="device-client-key")
+    jwks_file = warden.root / "client-jwks.json"
+    jwks_file.write_text(json.dumps(public_jwks(key)))
     clients = {
         # Public, with refresh tokens and OpenID: the TV of the browser test.
         "tv": create(name=TV_NAME, scope=TV_SCOPE, audiences=(API,), auth_method="none",
@@ -116,6 +121,10 @@ def provision(warden: Warden, *, instances: int = 1) -> Env:
         # Confidential (client_secret_basic), registered with the full URN; no refresh grant.
         "kiosk": create(name="Lobby Kiosk", scope="profile", audiences=(API,),
                         grant_types=(DEVICE_GRANT,)),
+        "client_secret_post": create(name="Post Kiosk", scope="profile", audiences=(API,), auth_method="client_secret_post",
+                                     grant_types=("device_code",)),
+        "private_key_jwt": create(name="Key Kiosk", scope="profile", audiences=(API,), auth_method="private_key_jwt",
+                                  grant_types=("device_code",), extra=("--jwks", str(jwks_file))),
         "other": create(name="Other TV", scope=TV_SCOPE, audiences=(API,), auth_method="none",
                         grant_types=("device_code",)),
         "trusted": create(name="Trusted TV", scope="profile", audiences=(API,), auth_method="none",
@@ -128,7 +137,7 @@ def provision(warden: Warden, *, instances: int = 1) -> Env:
     users = {name: warden.create_user(name) for name in ("alice", "bob", "carol", "dave")}
     first = warden.start_server()
     servers = (first, *(warden.start_server(issuer=first.issuer) for _ in range(instances - 1)))
-    return Env(warden, servers, clients, users)
+    return Env(warden, servers, clients, users, key)
 
 
 @pytest.fixture(scope="module")
@@ -141,17 +150,12 @@ def env(tmp_path_factory) -> Iterator[Env]:
         finish(warden)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def backend(request, tmp_path_factory) -> Iterator[Env]:
-    """The installation on each storage backend: the main one (SQLite), and two instances of one
-    issuer on a PostgreSQL database of their own."""
-    if request.param == "sqlite":
-        yield request.getfixturevalue("env")
-        return
-    from postgres import tables
+@pytest.fixture(scope="module")
+def postgres_env(postgres, tmp_path_factory) -> Iterator[Env]:
+    """Two instances of one issuer on a PostgreSQL database of their own."""
+    from postgres import tables  # the module; the fixture of the same name is the cluster
 
-    cluster = request.getfixturevalue("postgres")
-    url = cluster.create_database("device")
+    url = postgres.create_database("device")
     warden = Warden(tmp_path_factory.mktemp("device-pg"), config=CONFIG, database_url=url)
     try:
         installation = provision(warden, instances=2)
@@ -160,7 +164,13 @@ def backend(request, tmp_path_factory) -> Iterator[Env]:
         yield installation
     finally:
         finish(warden)
-        cluster.drop_database(url)
+        postgres.drop_database(url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(request) -> Env:
+    """The installation on each storage backend: the main one (SQLite), and PostgreSQL's."""
+    return request.getfixturevalue("env" if request.param == "sqlite" else "postgres_env")
 
 
 @pytest.fixture(scope="module")
@@ -174,10 +184,11 @@ def driver():
 # -- helpers: the device's side ----------------------------------------------------------------------------
 
 
-def authorize_device(server: Server, client: Client, *, auth=None, **params) -> requests.Response:
-    """POST /device_authorization with the client's registered authentication (or `auth`);
-    list values repeat a parameter, None values are left out."""
-    kwargs = client.credentials()
+def authorize_device(server: Server, client: Client, *, auth=None, credentials: dict | None = None,
+                     **params) -> requests.Response:
+    """POST /device_authorization with the client's registered authentication (or Basic `auth`, or
+    the form members `credentials`); list values repeat a parameter, None values are left out."""
+    kwargs = client.credentials() if credentials is None else {"data": credentials}
     data = list(kwargs.pop("data").items())
     if auth is not None:
         kwargs["auth"] = auth
@@ -190,9 +201,9 @@ def authorize_device(server: Server, client: Client, *, auth=None, **params) -> 
                          headers={"Content-Type": "application/x-www-form-urlencoded"}, **kwargs)
 
 
-def started(env: Env, client: Client, *, server: Server | None = None, **params) -> dict:
+def started(env: Env, client: Client, **params) -> dict:
     """A device authorization that succeeded (RFC 8628 §3.2), its response checked; the body."""
-    response = authorize_device(server or env.server, client, **params)
+    response = authorize_device(env.server, client, **params)
     assert response.status_code == 200, f"{response.status_code} {response.text!r}"
     assert response.headers.get("Content-Type", "").split(";")[0] == "application/json", dict(response.headers)
     assert "no-store" in response.headers.get("Cache-Control", ""), dict(response.headers)
@@ -207,9 +218,13 @@ def started(env: Env, client: Client, *, server: Server | None = None, **params)
     return body
 
 
-def poll(server: Server, client: Client, device_code: str | None, *, dpop: str | None = None) -> requests.Response:
-    """One device poll at /token (RFC 8628 §3.4) with the client's registered authentication."""
-    kwargs = client.credentials()
+def poll(server: Server, client: Client, device_code: str | None, *, dpop: str | None = None, auth=None,
+         credentials: dict | None = None) -> requests.Response:
+    """One device poll at /token (RFC 8628 §3.4) with the client's registered authentication (or
+    Basic `auth`, or the form members `credentials`)."""
+    kwargs = client.credentials() if credentials is None else {"data": credentials}
+    if auth is not None:
+        kwargs["auth"] = auth
     data = [("grant_type", DEVICE_GRANT), *kwargs.pop("data").items()]
     if device_code is not None:
         data.append(("device_code", device_code))
@@ -226,9 +241,9 @@ def tokens(response: requests.Response) -> dict:
 # -- helpers: the person's side (a browser without JavaScript: interop.UserAgent) ----------------------------
 
 
-def entry_form(agent: UserAgent, query: str = "") -> dict:
+def entry_form(agent: UserAgent) -> dict:
     """GET /device: the code entry page's hidden fields (the CSRF token)."""
-    page = assert_html_page(agent.get("/device" + query))
+    page = assert_html_page(agent.get("/device"))
     return page.form("/device").hidden()
 
 
@@ -264,9 +279,10 @@ def decide(agent: UserAgent, consent: Page, decision: str) -> requests.Response:
     return agent.post("/device/consent", dict(consent.form("/device/consent").hidden(), decision=decision))
 
 
-def approve(env: Env, user_code: str, user: User, *, decision: str = "allow", agent: UserAgent | None = None) -> UserAgent:
-    """The whole person's side: code, sign-in, consent and `decision`; returns the browser."""
-    agent = agent or UserAgent(env.server)
+def approve(env: Env, user_code: str, user: User, *, decision: str = "allow") -> UserAgent:
+    """The whole person's side in a new browser: code, sign-in, consent and `decision`; returns
+    the browser, signed in."""
+    agent = UserAgent(env.server)
     done = decide(agent, to_consent(agent, user_code, user), decision)
     heading = "You're all set" if decision == "allow" else "Request denied"
     assert assert_html_page(done).h1 == heading, done.text[:500]
@@ -319,15 +335,25 @@ def write(env: Env, query: str, params: tuple = ()) -> int:
 
 
 def device_row(env: Env, device_code: str) -> dict:
-    (row,) = read(env, "SELECT created_at, expires_at, poll_interval, grant_id, redeemed_at, denied "
-                       "FROM device_authorizations WHERE device_code_digest = ?", (digest(device_code),))
-    return dict(zip(("created_at", "expires_at", "poll_interval", "grant_id", "redeemed_at", "denied"), row))
+    columns = ("created_at", "expires_at", "poll_interval", "last_polled_at", "grant_id", "redeemed_at", "denied")
+    (row,) = read(env, f"SELECT {', '.join(columns)} FROM device_authorizations WHERE device_code_digest = ?",
+                  (digest(device_code),))
+    return dict(zip(columns, row))
 
 
 def expire(env: Env, device_code: str) -> None:
     """Moves the device code's expiry one second into the past."""
     assert write(env, "UPDATE device_authorizations SET expires_at = ? WHERE device_code_digest = ?",
                  (int(time.time()) - 1, digest(device_code))) == 1
+
+
+def after_a_purge(env: Env) -> None:
+    """Returns once a server has run a whole maintenance tick (which purges expired rows) since
+    the call: the tick that logs a CLI security event purges right after, so two events logged one
+    after the other mean the first one's tick has finished."""
+    for _ in range(2):
+        env.warden.create_user(f"tick-{time.monotonic_ns()}")
+        env.warden.wait_for_cli_events_logged()
 
 
 def events(env: Env, name: str) -> list[dict]:
@@ -390,6 +416,21 @@ def test_a_public_and_a_confidential_client_start_a_device_authorization(env):
     assert row["poll_interval"] == INTERVAL and row["grant_id"] is None and row["redeemed_at"] is None, row
 
 
+@pytest.mark.parametrize("method", ["client_secret_post", "private_key_jwt"])
+def test_a_client_authenticates_as_at_the_token_endpoint(env, method):
+    client = env.clients[method]
+
+    def credentials(endpoint: str) -> dict:
+        if method == "client_secret_post":
+            return {"client_id": client.client_id, "client_secret": client.client_secret}
+        return assertion_form(env.key, client.client_id, env.issuer + endpoint)  # aud: the endpoint's URL
+
+    device = started(env, client, credentials=credentials("/device_authorization"))
+    approve(env, device["user_code"], env.users["bob"])
+    body = tokens(poll(env.server, client, device["device_code"], credentials=credentials("/token")))
+    assert jwt_claims_unverified(body["access_token"])["client_id"] == client.client_id
+
+
 def test_a_client_without_the_device_grant_is_unauthorized_client(env):
     assert_oauth_error(authorize_device(env.server, env.clients["web"]), "unauthorized_client")
     # Nor may it poll.
@@ -405,26 +446,30 @@ def test_a_resource_not_among_the_clients_audiences_is_invalid_target(env):
     assert_oauth_error(authorize_device(env.server, env.clients["tv"], resource=[API, ELSEWHERE]), "invalid_target")
 
 
-@pytest.mark.parametrize("case", ["wrong secret", "unknown client_id"])
+@pytest.mark.parametrize("case", ["wrong secret", "unknown client_id", "wrong secret when polling"])
 def test_bad_client_credentials_are_invalid_client(env, case):
+    kiosk = env.clients["kiosk"]
     if case == "wrong secret":
-        kiosk = env.clients["kiosk"]
         response = authorize_device(env.server, kiosk, auth=(kiosk.client_id, "not-the-secret"))
+    elif case == "unknown client_id":
+        response = authorize_device(env.server, kiosk, credentials={"client_id": "no-such-client"})
     else:
-        response = requests.post(env.server.url("/device_authorization"), data={"client_id": "no-such-client"}, timeout=10)
+        device = started(env, kiosk)
+        response = poll(env.server, kiosk, device["device_code"], auth=(kiosk.client_id, "not-the-secret"))
     assert_oauth_error(response, "invalid_client", status=401)
 
 
 # -- polling --------------------------------------------------------------------------------------------------
 
 
-def test_polls_before_the_decision_are_authorization_pending(env):
+def test_a_poll_before_the_decision_is_authorization_pending_and_recorded(env):
     device = started(env, env.clients["tv"])
-    assert_oauth_error(poll(env.server, env.clients["tv"], device["device_code"]), "authorization_pending")
-    # The person has signed in and sees the consent page: still undecided.
+    # The person has entered the code and signed in, and sees the consent page: still undecided.
     to_consent(UserAgent(env.server), device["user_code"], env.users["alice"])
-    time.sleep(INTERVAL)
+    polled_at = int(time.time())
     assert_oauth_error(poll(env.server, env.clients["tv"], device["device_code"]), "authorization_pending")
+    row = device_row(env, device["device_code"])
+    assert polled_at <= row["last_polled_at"] <= polled_at + 1 and row["poll_interval"] == INTERVAL, row
 
 
 def test_slow_down_adds_five_seconds_to_the_interval_each_time(env):
@@ -478,11 +523,10 @@ def test_another_clients_device_code_is_invalid_grant(env):
     tv, other = env.clients["tv"], env.clients["other"]
     device = started(env, tv)
     assert_oauth_error(poll(env.server, other, device["device_code"]), "invalid_grant")
-    # Nothing was recorded for the owner: its first poll is not "too fast".
-    assert_oauth_error(poll(env.server, tv, device["device_code"]), "authorization_pending")
     approve(env, device["user_code"], env.users["alice"])
     assert_oauth_error(poll(env.server, other, device["device_code"]), "invalid_grant")
-    time.sleep(INTERVAL)
+    # Nothing was recorded for the owner (its first poll is not "too fast"), nothing redeemed.
+    assert device_row(env, device["device_code"])["last_polled_at"] is None
     tokens(poll(env.server, tv, device["device_code"]))
 
 
@@ -864,6 +908,18 @@ def test_an_approval_revoked_before_the_poll_is_invalid_grant(env):
     assert_oauth_error(poll(env.server, tv, device["device_code"]), "invalid_grant")
 
 
+def test_ending_the_session_ends_a_redeemed_grant_without_offline_access(env):
+    tv, api, dave = env.clients["tv"], env.clients["api"], env.users["dave"]
+    body = device_tokens(env, tv, dave, scope="openid profile")
+    assert body["refresh_token"], "the client has the refresh grant"
+    sid = verify_id_token(env, body["id_token"], tv)["sid"]
+    assert sid in {session["sid"] for session in env.warden.run_json("sessions", "list", "--username", dave.username)}
+    assert env.server.is_active(api, body["access_token"])
+    env.warden.run("sessions", "revoke", positional=(sid,))
+    assert env.server.is_active(api, body["access_token"]) is False
+    assert_oauth_error(env.server.refresh(tv, body["refresh_token"]), "invalid_grant")
+
+
 def test_a_dpop_proof_binds_the_access_token_and_a_public_clients_refresh_token(env):
     tv = env.clients["tv"]
     key = new_key()
@@ -871,7 +927,7 @@ def test_a_dpop_proof_binds_the_access_token_and_a_public_clients_refresh_token(
     approve(env, device["user_code"], env.users["bob"])
     token_url = env.issuer + "/token"
     body = tokens(poll(env.server, tv, device["device_code"], dpop=dpop_proof(key, "POST", token_url)))
-    assert body["token_type"] == "DPoP", body
+    assert body["token_type"] == "DPoP" and "id_token" not in body, body
     assert jwt_claims_unverified(body["access_token"])["cnf"] == {"jkt": thumbprint(key)}
     assert_oauth_error(env.server.refresh(tv, body["refresh_token"]), "invalid_grant")  # no proof
     response = requests.post(token_url, data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"],
@@ -906,17 +962,21 @@ def assert_sound_in_chromium(browser) -> None:
 
 
 def screenshots(browser, name: str) -> list[Path]:
-    """The page at desktop size and at 390 px (a phone), saved for a person to look at."""
+    """The page in a 1280×800 viewport and in a 390×844 phone's, saved for a person to look at
+    (the viewport is set exactly, which the window size does not do)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     saved = []
-    for width, height, suffix in ((1280, 800, "desktop"), (390, 844, "390px")):
-        browser.set_window_size(width, height)
-        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), (
-            f"the {name} page scrolls sideways at {width} px")
-        path = ARTIFACTS / f"{name}-{suffix}.png"
-        assert browser.save_screenshot(str(path)), f"could not save {path}"
-        saved.append(path)
-    browser.set_window_size(1280, 800)
+    try:
+        for width, height, suffix in ((1280, 800, "desktop"), (390, 844, "390px")):
+            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+            assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), (
+                f"the {name} page scrolls sideways at {width} px")
+            path = ARTIFACTS / f"{name}-{suffix}.png"
+            assert browser.save_screenshot(str(path)), f"could not save {path}"
+            saved.append(path)
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     return saved
 
 
@@ -974,7 +1034,6 @@ def test_a_person_signs_in_with_chromium_while_requests_oauth2client_polls(env, 
 
         driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
         driver.get_log("browser")
-        driver.set_window_size(1280, 800)
         driver.get(authorization.verification_uri_complete)
         assert chromium_heading(driver) == "Connect a device"
         field = driver.find_element(By.ID, "user_code")
@@ -1035,3 +1094,31 @@ def test_a_device_code_lifetime_out_of_range_stops_startup_with_one_line(tmp_pat
     installation = Warden(tmp_path / "w", config={"device_code_lifetime": lifetime})
     result = installation.run("serve", "--port", "0", check=False, timeout=30)
     assert_one_line_failure(result, "device_code_lifetime")
+
+
+# -- last, so that a failure here stops no other test under -x ---------------------------------------------------
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_an_expired_request_is_answered_expired_token_across_the_purge(request, storage):
+    """Expired requests are kept for an hour, so that the device hears `expired_token`: pending,
+    denied, and approved but never redeemed alike. (The approved one's grant was created to end
+    with the request; natural expiry moves both, so both are moved here.) Parametrized by hand, not
+    with `backend`, which pytest would move up among the other storage tests."""
+    backend = request.getfixturevalue("env" if storage == "sqlite" else "postgres_env")
+    tv, alice = backend.clients["tv"], backend.users["alice"]
+    devices = {"pending": started(backend, tv), "denied": started(backend, tv), "approved": started(backend, tv)}
+    approve(backend, devices["denied"]["user_code"], alice, decision="deny")
+    approve(backend, devices["approved"]["user_code"], alice)
+    approved = device_row(backend, devices["approved"]["device_code"])
+    assert read(backend, "SELECT expires_at FROM grants WHERE id = ?", (approved["grant_id"],)) == [(approved["expires_at"],)]
+    for device in devices.values():
+        expire(backend, device["device_code"])
+    assert write(backend, "UPDATE grants SET expires_at = ? WHERE id = ?", (int(time.time()) - 1, approved["grant_id"])) == 1
+    for device in devices.values():
+        assert_oauth_error(poll(backend.server, tv, device["device_code"]), "expired_token")
+    after_a_purge(backend)
+    answers = {name: poll(backend.server, tv, device["device_code"]).json().get("error") for name, device in devices.items()}
+    assert answers == dict.fromkeys(devices, "expired_token"), (
+        f"after the server's purge: {answers}; the approved request's row went with its expired grant "
+        f"(device_authorizations.grant_id ON DELETE CASCADE)")

@@ -21,7 +21,8 @@ struct DiscoveryRouteTests {
             #expect(json["authorization_endpoint"] as? String == "\(TestWarden.issuer)/authorize")
             #expect(
                 json["grant_types_supported"] as? [String] == [
-                    "authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange",
+                    "authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
                 ])
             #expect(json["response_types_supported"] as? [String] == ["code"])
             #expect(json["code_challenge_methods_supported"] as? [String] == ["S256"])
@@ -38,6 +39,21 @@ struct DiscoveryRouteTests {
             #expect(json["dpop_signing_alg_values_supported"] as? [String] == ["ES256", "RS256", "PS256", "EdDSA"])
             #expect(json["pushed_authorization_request_endpoint"] as? String == "\(TestWarden.issuer)/par")
             #expect(json["require_pushed_authorization_requests"] as? Bool == false)
+            #expect(json["device_authorization_endpoint"] as? String == "\(TestWarden.issuer)/device_authorization")
+            // Off by default: neither registration nor metadata documents are announced.
+            #expect(json["registration_endpoint"] == nil && json["client_id_metadata_document_supported"] == nil)
+        }
+    }
+
+    @Test("registration and client metadata documents are announced when they are on")
+    func optionalMetadata() async throws {
+        try await TestWarden.run(configure: {
+            $0.registration = .token
+            $0.clientIDMetadataDocuments = true
+        }) { _, client in
+            let json = try await client.execute(uri: "/.well-known/openid-configuration", method: .get).json
+            #expect(json["registration_endpoint"] as? String == "\(TestWarden.issuer)/register")
+            #expect(json["client_id_metadata_document_supported"] as? Bool == true)
         }
     }
 

@@ -78,7 +78,10 @@ public struct AuthorizationEndpoint: Sendable {
         }
         let redirectURI: String
         if let requested = query["redirect_uri"] {
-            guard RedirectURIMatcher.match(requested, registered: client.redirectURIs) != nil else {
+            // A metadata document's URIs are matched exactly (DEVICES-AND-REGISTRATION.md), loopback ports too.
+            let matched = client.fromMetadataDocument
+                ? client.redirectURIs.contains(requested) : RedirectURIMatcher.match(requested, registered: client.redirectURIs) != nil
+            guard matched else {
                 throw AuthorizationFailure.page(OAuthError(.invalidRedirectURI, "redirect_uri is not registered for this client"))
             }
             // Not the registered string: the loopback rule matches any port, and the
@@ -234,6 +237,8 @@ public struct AuthorizationEndpoint: Sendable {
     /// when the user already allowed this client at least this scope and the claims asked for.
     public func needsConsent(_ request: AuthorizationRequest, userID: String) async throws -> Bool {
         if request.client.skipConsent { return false }
+        // DEVICES-AND-REGISTRATION.md: a metadata document's client is asked about every time.
+        if request.client.fromMetadataDocument { return true }
         guard let remembered = try await consents.consentedScope(userID: userID, clientID: request.client.id) else { return true }
         return !request.consentScope.isSubset(of: remembered)
     }

@@ -1,12 +1,5 @@
 import Foundation
 
-/// Fetches a client's `jwks_uri` (the server does it over HTTP; tests may stand in).
-public protocol JWKSFetcher: Sendable {
-    /// The document's bytes and its `Cache-Control` max-age, if any; throws when the
-    /// document cannot be had (unreachable, slow, not 200, too large).
-    func fetch(_ uri: String) async throws -> (body: [UInt8], maxAge: Int?)
-}
-
 /// The public keys each `private_key_jwt` client verifies with: its registered JWKS,
 /// parsed once, or its `jwks_uri`'s, fetched and cached (PROOF-OF-POSSESSION.md): kept
 /// for the document's max-age clamped to 60 s – 1 h, and fetched again early at most
@@ -18,7 +11,7 @@ public actor ClientKeys {
         var fetchedAt: Date
     }
 
-    let fetcher: (any JWKSFetcher)?
+    let fetcher: (any DocumentFetcher)?
     let clock: any WardenClock
     let allowHTTP: Bool
     private var inline: [String: ClientJWKS] = [:]
@@ -31,7 +24,7 @@ public actor ClientKeys {
     static let capacity = 10_000
 
     /// `allowHTTP`: accept `http` key URIs (development only).
-    public init(fetcher: (any JWKSFetcher)?, allowHTTP: Bool = false, clock: any WardenClock = SystemClock()) {
+    public init(fetcher: (any DocumentFetcher)?, allowHTTP: Bool = false, clock: any WardenClock = SystemClock()) {
         self.fetcher = fetcher
         self.allowHTTP = allowHTTP
         self.clock = clock

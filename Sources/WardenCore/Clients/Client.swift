@@ -46,6 +46,9 @@ public struct Client: Sendable, Equatable {
     /// RFC 7591's descriptive metadata (`client_uri`, `logo_uri`, `contacts`, `software_id`,
     /// `software_version`) as registered over HTTP: a JSON object's text.
     public var registeredMetadata: String?
+    /// A client whose id is the URL of its Client ID Metadata Document: never stored, read
+    /// from the document; always asked about on the consent page.
+    public var fromMetadataDocument = false
 
     /// Makes a client.
     public init(
@@ -74,7 +77,9 @@ public struct Client: Sendable, Equatable {
     public var isConfidential: Bool { authMethod != .none }
 
     /// Where the client came from, as `warden clients list` shows it.
-    public var origin: String { registrationAccessTokenDigest == nil ? "cli" : "registration" }
+    public var origin: String {
+        fromMetadataDocument ? "metadata_document" : registrationAccessTokenDigest == nil ? "cli" : "registration"
+    }
 }
 
 /// RFC 7591 §2 `token_endpoint_auth_method` values Warden supports.

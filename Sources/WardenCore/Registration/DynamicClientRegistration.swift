@@ -20,24 +20,15 @@ public struct DynamicClientRegistration: Sendable {
     public struct Configuration: Sendable {
         public var issuer: String
         public var mode: Mode
-        /// The scopes a registered client may ask for (`registration_scopes`); also the default.
-        public var scopes: Scope
-        /// The ID token algorithms a client may choose: those the server keeps keys for.
-        public var idTokenAlgorithms: [SigningAlgorithm]
-        public var allowHTTPJWKSURI: Bool
+        /// What a document may ask for.
+        public var policy: ClientMetadataPolicy
 
-        public init(issuer: String, mode: Mode, scopes: Scope, idTokenAlgorithms: [SigningAlgorithm], allowHTTPJWKSURI: Bool = false) {
+        public init(issuer: String, mode: Mode, policy: ClientMetadataPolicy) {
             self.issuer = issuer
             self.mode = mode
-            self.scopes = scopes
-            self.idTokenAlgorithms = idTokenAlgorithms
-            self.allowHTTPJWKSURI = allowHTTPJWKSURI
+            self.policy = policy
         }
     }
-
-    /// The grant types a document may ask for. Token exchange is not among them: its
-    /// audiences are the operator's to give.
-    static let registrableGrants: [GrantType] = [.authorizationCode, .refreshToken, .clientCredentials, .deviceCode]
 
     public let configuration: Configuration
     let clients: any ClientRepository
@@ -63,7 +54,7 @@ public struct DynamicClientRegistration: Sendable {
         if let wait = try await perAddress.admit(address, now: now) { throw OAuthError.rateLimited(retryAfter: wait) }
         let initialToken = configuration.mode == .token ? try Self.bearerToken(authorization) : nil
         let document = try ClientMetadataDocument(json: body)
-        var (client, secret) = try makeClient(document, now: now)
+        var (client, secret) = try configuration.policy.makeClient(document, now: now)
         if let initialToken, !(try await initialTokens.spendInitialAccessToken(digest: OpaqueToken(initialToken).digest, at: now)) {
             throw Self.invalidToken("The initial access token is invalid, expired, revoked or used up")
         }
@@ -91,7 +82,7 @@ public struct DynamicClientRegistration: Sendable {
                 throw ClientMetadataDocument.invalid("client_secret does not match the client's secret")
             }
         }
-        var (client, secret) = try makeClient(document, now: current.createdAt)
+        var (client, secret) = try configuration.policy.makeClient(document, now: current.createdAt)
         client.id = current.id
         if client.authMethod.usesSecret, let digest = current.secretDigest {
             (client.secretDigest, secret) = (digest, nil)
@@ -110,92 +101,6 @@ public struct DynamicClientRegistration: Sendable {
         guard try await clients.deleteRegisteredClient(id: clientID, presented: presented) else {
             throw Self.invalidToken("The registration access token is invalid")
         }
-    }
-
-    // MARK: - Rules
-
-    /// The client a document describes, by RFC 7591 and the page's rules, with a fresh id
-    /// and (for the secret methods) secret.
-    func makeClient(_ document: ClientMetadataDocument, now: Date) throws(OAuthError) -> (Client, ClientSecret?) {
-        if let types = document.responseTypes, types != ["code"] {
-            throw ClientMetadataDocument.invalid("response_types must be [\"code\"]")
-        }
-        let grants = (document.grantTypes ?? ["authorization_code"]).map(GrantType.init(rawValue:))
-        guard !grants.isEmpty else { throw ClientMetadataDocument.invalid("grant_types must not be empty") }
-        for grant in grants where !Self.registrableGrants.contains(grant) {
-            throw ClientMetadataDocument.invalid("grant type \(grant.rawValue) cannot be registered here")
-        }
-        guard let method = ClientAuthMethod(rawValue: document.tokenEndpointAuthMethod ?? "client_secret_basic") else {
-            throw ClientMetadataDocument.invalid("token_endpoint_auth_method is not one this server supports")
-        }
-        let redirectURIs = document.redirectURIs ?? []
-        for uri in redirectURIs {
-            if let problem = RedirectURIPolicy.problem(with: uri) { throw OAuthError(.invalidRedirectURI, problem) }
-            // RFC 8252 §7.1: private-use schemes are for native apps, which are public clients.
-            let scheme = URLComponents(string: uri)?.scheme?.lowercased() ?? ""
-            if method != .none, scheme != "https", scheme != "http" {
-                throw OAuthError(.invalidRedirectURI, "redirect URI '\(uri)': a private-use scheme is for public clients only")
-            }
-        }
-        let scope: Scope
-        do { scope = try document.scope.map(Scope.init(parsing:)) ?? configuration.scopes } catch {
-            throw ClientMetadataDocument.invalid("scope contains a character RFC 6749 does not allow")
-        }
-        for token in scope.tokens where !configuration.scopes.tokens.contains(token) {
-            throw ClientMetadataDocument.invalid("scope \(token) cannot be registered here")
-        }
-        var algorithm = SigningAlgorithm.rs256
-        if let name = document.idTokenSignedResponseAlg {
-            guard let chosen = SigningAlgorithm(rawValue: name), configuration.idTokenAlgorithms.contains(chosen) else {
-                throw ClientMetadataDocument.invalid("id_token_signed_response_alg must be one of "
-                    + configuration.idTokenAlgorithms.map(\.rawValue).joined(separator: ", "))
-            }
-            algorithm = chosen
-        }
-        if method == .privateKeyJWT, document.jwks == nil, document.jwksURI == nil {
-            throw ClientMetadataDocument.invalid("private_key_jwt needs jwks or jwks_uri")
-        } else if method != .privateKeyJWT, document.jwks != nil || document.jwksURI != nil {
-            throw ClientMetadataDocument.invalid("jwks and jwks_uri are for private_key_jwt clients")
-        }
-        for (name, uri) in [("client_uri", document.clientURI), ("logo_uri", document.logoURI)] {
-            guard let uri else { continue }
-            guard let components = URLComponents(string: uri), ["https", "http"].contains(components.scheme?.lowercased() ?? ""),
-                components.host?.isEmpty == false
-            else { throw ClientMetadataDocument.invalid("\(name) must be an http(s) URL") }
-        }
-        var registration = ClientRegistration(
-            name: Self.name(document), grantTypes: grants, redirectURIs: redirectURIs, scope: scope.description, authMethod: method)
-        registration.idTokenSigningAlgorithm = algorithm
-        registration.postLogoutRedirectURIs = document.postLogoutRedirectURIs ?? []
-        registration.backchannelLogoutURI = document.backchannelLogoutURI
-        registration.jwks = document.jwks
-        registration.jwksURI = document.jwksURI
-        registration.allowHTTPJWKSURI = configuration.allowHTTPJWKSURI
-        registration.dpopBoundAccessTokens = document.dpopBoundAccessTokens ?? false
-        var made: (client: Client, secret: ClientSecret?)
-        do { made = try registration.makeClient(now: now) } catch {
-            // The CLI's wording names its options; the rule is the same.
-            throw ClientMetadataDocument.invalid(error.description.replacingOccurrences(of: "--", with: ""))
-        }
-        made.client.registeredMetadata = Self.descriptiveMetadata(document)
-        return (made.client, made.secret)
-    }
-
-    static func name(_ document: ClientMetadataDocument) -> String {
-        let name = (document.clientName ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        return name.isEmpty ? "Unnamed application" : String(name.prefix(200))
-    }
-
-    /// The members kept only to be shown back: a JSON object's text, or nil when there are none.
-    static func descriptiveMetadata(_ document: ClientMetadataDocument) -> String? {
-        var members: [String: Any] = [:]
-        members["client_uri"] = document.clientURI
-        members["logo_uri"] = document.logoURI
-        members["contacts"] = document.contacts
-        members["software_id"] = document.softwareID
-        members["software_version"] = document.softwareVersion
-        guard !members.isEmpty, let data = try? JSONSerialization.data(withJSONObject: members, options: [.sortedKeys]) else { return nil }
-        return String(decoding: data, as: UTF8.self)
     }
 
     /// The client `clientID` when `authorization` carries its registration access token;
