@@ -20,10 +20,11 @@ describe them, against the real binary.
   `WWW-Authenticate`), a use counted only for a registration that succeeds.
 - RFC 7592: GET, PUT (full replacement, client_id and client_secret rules, the secret kept, a new one
   for a client becoming confidential, the token rotating), DELETE (the client's tokens dead at once),
-  the 401s (missing, wrong, another client's token, a CLI client, an unknown id, the token before a
-  PUT; nothing changes), 405s, `clients list` / `show` naming the origin, and the log events.
+  the 401s (missing, wrong, another client's token, an initial access token, a CLI client, an
+  unknown id, the token before a PUT; nothing changes), 405s, `clients list` / `show` naming the
+  origin, the log events, and no credential in the logs.
 - Storage-sensitive rules on SQLite and on PostgreSQL (two instances of one issuer there): `max_uses`
-  under concurrent registrations, two concurrent PUTs with one token, and the delete cascade.
+  under concurrent registrations, concurrent PUTs with one token (one wins), and the delete cascade.
 - The per-address budget (`login_failures_per_address`): every registration counts; failed
   management requests count and successful ones are forgiven; over it, 429 `slow_down`.
 
@@ -53,8 +54,8 @@ from interop import (
     User,
     UserAgent,
     Warden,
-    assert_html_page,
     assert_authorization_error,
+    assert_html_page,
     assert_oauth_error,
     assert_one_line_failure,
     assert_rfc9068_token,
@@ -213,9 +214,10 @@ def manage(method: str, body: dict, token: str | None, document: dict | None = N
     url = body["registration_client_uri"]
     if server is not None:
         url = server.url("/register/" + body["client_id"])
-    kwargs = {"data": json.dumps(document).encode(), "headers": {"Content-Type": "application/json", **bearer(token)}} \
-        if document is not None else {"headers": bearer(token)}
-    return requests.request(method, url, timeout=30, **kwargs)
+    headers, data = bearer(token), None
+    if document is not None:
+        headers["Content-Type"], data = "application/json", json.dumps(document).encode()
+    return requests.request(method, url, data=data, headers=headers, timeout=30)
 
 
 def assert_invalid_token(response: requests.Response) -> None:
@@ -352,7 +354,7 @@ def test_open_registration_logs_a_warning_at_startup(open_env):
     ("registration", "on"),
     ("registration_scopes", ["a b"]),
     ("registration_scopes", ["profile", ""]),
-])
+], ids=["sometimes", "on", "two-scopes-in-one", "empty-scope"])
 def test_a_bad_registration_setting_stops_startup_with_one_line(tmp_path, setting, value):
     installation = Warden(tmp_path / "w", config={setting: value})
     result = installation.run("serve", "--port", "0", check=False, timeout=30)
@@ -442,6 +444,16 @@ def test_the_id_token_algorithm_may_be_rs256_or_the_access_token_algorithm(open_
     assert registered(register(open_env.server, public(id_token_signed_response_alg=alg)))["id_token_signed_response_alg"] == alg
 
 
+def test_with_eddsa_access_tokens_the_id_token_algorithm_may_be_eddsa_not_es256(tmp_path):
+    warden = Warden(tmp_path / "eddsa", config={"registration": "open", "signing_algorithm": "EdDSA"})
+    try:
+        server = warden.start_server()
+        assert registered(register(server, public(id_token_signed_response_alg="EdDSA")))["id_token_signed_response_alg"] == "EdDSA"
+        assert_oauth_error(register(server, public(id_token_signed_response_alg="ES256")), "invalid_client_metadata")
+    finally:
+        finish(warden)
+
+
 @pytest.mark.parametrize("uri", [
     "http://127.0.0.1:49152/callback", "http://[::1]/callback", "http://localhost:3000/cb", "https://app.example.com/cb?x=1",
 ])
@@ -516,22 +528,20 @@ def test_an_html_client_name_is_shown_as_text_on_the_consent_page(open_env):
 # == POST /register: refusals =================================================================================
 
 
-WRONG_TYPES = {
-    "redirect_uris": REDIRECT, "token_endpoint_auth_method": 5, "grant_types": "authorization_code",
-    "response_types": "code", "client_name": 7, "client_uri": {"href": "https://a.example"}, "logo_uri": True,
-    "scope": ["profile"], "contacts": "ops@example.com", "jwks_uri": 3, "post_logout_redirect_uris": WEB_REDIRECT,
-    "backchannel_logout_uri": [WEB_REDIRECT], "id_token_signed_response_alg": 256, "software_id": 1,
-    "software_version": 2.1, "dpop_bound_access_tokens": "true",
-}
+#: (member, a value of the wrong JSON type for it)
+WRONG_TYPE_CASES = [
+    ("redirect_uris", REDIRECT), ("redirect_uris", [REDIRECT, 7]), ("token_endpoint_auth_method", 5),
+    ("grant_types", "authorization_code"), ("response_types", "code"), ("client_name", 7),
+    ("client_uri", {"href": "https://a.example"}), ("logo_uri", True), ("scope", ["profile"]),
+    ("contacts", "ops@example.com"), ("jwks_uri", 3), ("post_logout_redirect_uris", WEB_REDIRECT),
+    ("backchannel_logout_uri", [WEB_REDIRECT]), ("id_token_signed_response_alg", 256), ("software_id", 1),
+    ("software_version", 2.1), ("dpop_bound_access_tokens", "true"), ("dpop_bound_access_tokens", 1),
+    ("dpop_bound_access_tokens", 0), ("jwks", '{"keys": []}'), ("jwks", [public_jwks(CLIENT_KEY)]),
+]
 
 
-@pytest.mark.parametrize("member, value", [
-    *WRONG_TYPES.items(),
-    ("redirect_uris", [REDIRECT, 7]),
-    ("dpop_bound_access_tokens", 1),
-    ("jwks", "{\"keys\": []}"),
-    ("jwks", [public_jwks(CLIENT_KEY)]),
-], ids=lambda value: value if isinstance(value, str) and not value.startswith(("http", "{", "[")) else None)
+@pytest.mark.parametrize("member, value", WRONG_TYPE_CASES,
+                         ids=[f"{member}-{type(value).__name__}-{index}" for index, (member, value) in enumerate(WRONG_TYPE_CASES)])
 def test_a_known_member_of_the_wrong_json_type_is_invalid_client_metadata(open_env, member, value):
     before = client_count(open_env.warden)
     document = public(**{member: value})
@@ -559,14 +569,24 @@ def test_another_content_type_is_invalid_request(open_env, content_type):
     assert_oauth_error(response, "invalid_request")
 
 
-@pytest.mark.parametrize("chunked", [False, True])
-def test_a_body_over_64_kib_is_invalid_request(open_env, chunked):
-    data = json.dumps(public(client_name="x" * 70_000)).encode()
-    before = client_count(open_env.warden)
-    body = iter([data[:30_000], data[30_000:]]) if chunked else data
-    response = requests.post(open_env.server.url("/register"), data=body, timeout=10,
+def padded_document(size: int) -> bytes:
+    """A valid public client's document of exactly `size` bytes (an unknown member pads it)."""
+    empty = len(json.dumps(public(padding="")).encode())
+    data = json.dumps(public(padding="x" * (size - empty))).encode()
+    assert len(data) == size
+    return data
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_of_64_kib_is_taken_and_one_byte_more_is_invalid_request(open_env, chunked):
+    def send(data: bytes) -> requests.Response:
+        body = iter([data[:30_000], data[30_000:]]) if chunked else data
+        return requests.post(open_env.server.url("/register"), data=body, timeout=10,
                              headers={"Content-Type": "application/json"})
-    assert_oauth_error(response, "invalid_request")
+
+    registered(send(padded_document(64 * 1024)))
+    before = client_count(open_env.warden)
+    assert_oauth_error(send(padded_document(64 * 1024 + 1)), "invalid_request")
     assert client_count(open_env.warden) == before
 
 
@@ -681,7 +701,7 @@ def test_a_confidential_client_registered_over_http_runs_the_code_flow_in_authli
                             redirect_uri=REDIRECT, scope=scope, code_challenge_method="S256")
     location, verifier, _ = authlib_walk(open_env, session, nonce="n-" + secrets.token_hex(8))
     token = session.fetch_token(metadata["token_endpoint"], authorization_response=location, code_verifier=verifier)
-    # Authlib sent the secret with HTTP Basic, as registered.
+    # Warden takes only the registered method, so Authlib authenticated with HTTP Basic.
     assert token["scope"] == scope, token
 
     claims = verify_access_token(open_env.server, token["access_token"], audience=open_env.issuer)
@@ -870,7 +890,7 @@ def test_registration_tokens_create_and_list_in_text(token_env):
 
 
 @pytest.mark.parametrize("options", [("--expires-in", "0"), ("--max-uses", "0"), ("--expires-in", "-5"),
-                                     ("--max-uses", "-1")])
+                                     ("--max-uses", "-1")], ids=" ".join)
 def test_registration_tokens_create_refuses_a_bad_option(token_env, options):
     before = len(token_env.warden.run_json("registration-tokens", "list"))
     result = token_env.warden.run("registration-tokens", "create", *options, check=False)
@@ -1024,6 +1044,16 @@ def test_put_follows_the_registration_rules_and_changes_nothing_when_refused(tok
     assert manage("GET", body, token).json() == information
 
 
+def test_put_needs_a_json_body_and_changes_nothing_without_one(token_env):
+    body = new_client(token_env, confidential(client_name="Kept"))
+    token = body["registration_access_token"]
+    response = requests.put(body["registration_client_uri"], timeout=10,
+                            data=json.dumps(confidential(client_id=body["client_id"], client_name="Changed")),
+                            headers={"Content-Type": "application/x-www-form-urlencoded", **bearer(token)})
+    assert_oauth_error(response, "invalid_request")
+    assert manage("GET", body, token).json()["client_name"] == "Kept"
+
+
 def test_delete_removes_the_client(token_env):
     env = token_env
     body = new_client(env, confidential(scope="invoices:read"))
@@ -1037,7 +1067,7 @@ def test_delete_removes_the_client(token_env):
 
 
 @pytest.mark.parametrize("path, methods", [("/register", ("GET", "PUT", "DELETE", "PATCH")),
-                                           ("/register/{id}", ("POST", "PATCH"))])
+                                           ("/register/{id}", ("POST", "PATCH"))], ids=["register", "register-id"])
 def test_other_methods_are_405_with_allow(open_env, path, methods):
     body = registered(register(open_env.server, public()))
     url = open_env.server.url(path.replace("{id}", body["client_id"]))

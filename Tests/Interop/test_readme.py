@@ -132,6 +132,10 @@ CONCRETE = {
     "warden clients update ID (--jwks FILE \\| --jwks-uri URL) [--json]":
         ["clients", "update", "{keyed_client}", "--jwks-uri", "https://svc.example.com/jwks.json", "--json"],
     "warden clients list [--json]": ["clients", "list", "--json"],
+    "warden registration-tokens create [--expires-in S] [--max-uses N] [--json]":
+        ["registration-tokens", "create", "--expires-in", "3600", "--max-uses", "5", "--json"],
+    "warden registration-tokens list [--json]": ["registration-tokens", "list", "--json"],
+    "warden registration-tokens revoke ID": ["registration-tokens", "revoke", "{registration_token}"],
     "warden clients delete ID": ["clients", "delete", "{client}"],
     "warden clients rotate-secret ID [--json]": ["clients", "rotate-secret", "{client}", "--json"],
     "warden users create --username U (--password-stdin \\| --password P)": ["users", "create", "--username", "zoe", "--password", "pw-zoe-1"],
@@ -162,8 +166,9 @@ def test_every_command_of_the_table_runs(warden: Warden, tmp_path: Path):
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(public_jwks(new_key())))
     keyed = warden.run_json("clients", "create", "--name", "keyed", "--auth-method", "private_key_jwt", "--jwks", str(jwks))
+    registration_token = warden.run_json("registration-tokens", "create")
     values = {"{client}": client.client_id, "{file}": str(tmp_path / "export.jsonl"), "{old_kid}": old_kid, "{jwks}": str(jwks),
-              "{keyed_client}": keyed["client_id"]}
+              "{keyed_client}": keyed["client_id"], "{registration_token}": registration_token["id"]}
     order = sorted(CONCRETE.items(), key=lambda item: ("retire" in item[0], "delete" in item[0]))
     for synopsis, argv in order:
         if argv is None:

@@ -113,14 +113,30 @@ struct DeviceAuthorizationStoreTests {
         }
     }
 
-    @Test("the purge keeps expired requests for an hour, then removes them", arguments: Backend.allCases)
+    @Test("the purge keeps expired requests, approved ones too, for an hour, then removes them", arguments: Backend.allCases)
     func purge(_ backend: Backend) async throws {
         try await withTemporaryStore(backend) { store in
-            let (client, _, record, code) = try await seed(store)
+            let (client, user, record, code) = try await seed(store)
+            // Approved as the pages do it, and never polled for.
+            let approvedCode = OpaqueToken.generate()
+            var approved = record
+            (approved.deviceCodeDigest, approved.userCode) = (approvedCode.digest, UserCode.generate())
+            #expect(try await store.insertDeviceAuthorization(approved))
+            let verification = DeviceVerification(store: store, clients: store, perAddress: FailureRateLimiter(limit: 10), clock: FixedNow(now))
+            #expect(try await verification.approve(approved, userID: user.id, session: nil))
+            _ = try await store.purgeExpired(before: record.expiresAt.addingTimeInterval(3599), limit: 100)
+            #expect(try await poll(store, approvedCode, clientID: client.id, at: record.expiresAt.addingTimeInterval(3599)) == .expired)
             _ = try await store.purgeExpired(before: record.expiresAt.addingTimeInterval(3599), limit: 100)
             #expect(try await poll(store, code, clientID: client.id, at: record.expiresAt.addingTimeInterval(3599)) == .expired)
             _ = try await store.purgeExpired(before: record.expiresAt.addingTimeInterval(3601), limit: 100)
             #expect(try await poll(store, code, clientID: client.id, at: record.expiresAt.addingTimeInterval(3601)) == .unknown)
         }
     }
+}
+
+/// A clock stopped at one time.
+struct FixedNow: WardenClock {
+    let date: Date
+    init(_ date: Date) { self.date = date }
+    func now() -> Date { date }
 }

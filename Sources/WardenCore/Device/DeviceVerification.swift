@@ -45,7 +45,10 @@ public struct DeviceVerification: Sendable {
         let openID = record.scope.tokens.contains("openid")
         let grant = GrantRecord(
             id: RandomToken.timeOrderedIdentifier(at: now), clientID: record.clientID, userID: userID, scope: record.scope,
-            audience: record.audience, createdAt: now, expiresAt: record.expiresAt, sessionID: openID ? session?.sid : nil,
+            // Until redeemed, the grant outlives the request by as long as the request is kept after
+            // expiry: purging it sooner would take the request with it (invalid_grant, not expired_token).
+            audience: record.audience, createdAt: now, expiresAt: record.expiresAt.addingTimeInterval(TimeInterval(DeviceAuthorizationRecord.keptAfterExpiry)),
+            sessionID: openID ? session?.sid : nil,
             authTime: openID ? session?.authenticatedAt : nil)
         return try await store.decideDeviceAuthorization(userCode: record.userCode, grant: grant, at: now)
     }

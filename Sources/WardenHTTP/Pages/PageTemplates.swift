@@ -172,7 +172,7 @@ enum PageTemplates {
         .scopes code, .code { font-size: 0.8rem; color: var(--muted); }
         .cancel { margin-top: 1.25rem; font-size: 0.9rem; }
         .warning { border-left: 0.25rem solid #f0a500; padding: 0.5rem 0.75rem; background: var(--page); }
-        .user-code { font-family: ui-monospace, monospace; font-size: 1.25rem; letter-spacing: 0.1em; }
+        .user-code { font-family: ui-monospace, monospace; font-size: 1.25rem; letter-spacing: 0.1em; white-space: nowrap; }
         input.user-code { text-transform: uppercase; text-align: center; }
         pre.wrap { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.8rem; padding: 0.75rem; background: var(--page);
           border: 1px solid var(--border); border-radius: 0.375rem; }
