@@ -140,6 +140,7 @@ class Registration:
 
     @classmethod
     def of(cls, response: requests.Response) -> "Registration":
+        assert response.status_code == 201, response.text
         body = response.json()
         return cls(body["client_id"], body.get("client_secret"), body["registration_access_token"])
 
@@ -268,27 +269,24 @@ def api(tmp_path_factory) -> Iterator[Api]:
     device_csrf = Page.parse(entry.text).form("/device").hidden()["csrf_token"]
     device_codes = {client.client_id: started_device(server, client)["device_code"] for client in (basic, public)}
     user_code = started_device(server, public, scope="openid")["user_code"]
-    device_agent = UserAgent(server)
-    device_session = device_consent_page(device_agent, started_device(server, public)["user_code"], user)[1]
+    device_session = device_sign_in(server, public, user)
     registration = Registration.of(register(server, WEB_APPLICATION))
     yield Api(warden, server, basic, post, public, user, bearer, login_form, prelogin_cookie, device_csrf, device_codes,
               user_code, device_session, registration)
     finish(warden)
 
 
-def device_consent_page(agent: UserAgent, user_code: str, user: User | None) -> tuple[Page, str]:
-    """From the code entry page (signing `user` in when nobody is) to the consent page for
-    `user_code`: the page and the session cookie."""
+def device_sign_in(server: Server, client: Client, user: User) -> str:
+    """A session of `user`, signed in through the device pages (a code of `client`'s typed at
+    the code entry page, then the sign-in page): its cookie."""
+    agent = UserAgent(server)
     form = Page.parse(agent.get("/device").text).form("/device").hidden()
-    response = agent.post("/device", dict(form, user_code=user_code))
-    if response.status_code == 200:
-        assert user is not None, response.text
-        sign_in = Page.parse(response.text).form("/device/login").hidden()
-        response = agent.post("/device/login", dict(sign_in, username=user.username, password=user.password))
-    assert response.status_code == 303, (response.status_code, response.text[:300])
-    page = agent.follow(response)
-    assert page.status_code == 200, page.text
-    return Page.parse(page.text), agent.http.cookies.get(SESSION_COOKIE)
+    sign_in = agent.post("/device", dict(form, user_code=started_device(server, client)["user_code"]))
+    assert sign_in.status_code == 200, sign_in.text
+    signed_in = agent.post("/device/login", dict(Page.parse(sign_in.text).form("/device/login").hidden(),
+                                                 username=user.username, password=user.password))
+    assert signed_in.status_code == 303 and agent.session_cookie, (signed_in.status_code, signed_in.text[:300])
+    return agent.session_cookie
 
 
 # -- the document ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ public enum RedirectURIPolicy {
         guard AudienceSelection.isAbsoluteURIWithoutFragment(uri), let components = URLComponents(string: uri),
             let scheme = components.scheme?.lowercased()
         else { return "redirect URI '\(uri)' must be an absolute URI without a fragment" }
+        guard components.user == nil, components.password == nil else { return "redirect URI '\(uri)' must not carry a user name or password" }
         let host = components.host?.lowercased() ?? ""
         switch scheme {
         case "https" where !host.isEmpty: return nil

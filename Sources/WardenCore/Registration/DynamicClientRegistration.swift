@@ -52,10 +52,14 @@ public struct DynamicClientRegistration: Sendable {
     public func register(_ body: some Collection<UInt8>, authorization: String?, address: String) async throws -> ClientInformation {
         let now = clock.now()
         if let wait = try await perAddress.admit(address, now: now) { throw OAuthError.rateLimited(retryAfter: wait) }
-        let initialToken = configuration.mode == .token ? try Self.bearerToken(authorization) : nil
+        let initialToken = configuration.mode == .token ? OpaqueToken(try Self.bearerToken(authorization)) : nil
+        // Someone without a usable token learns nothing of the rules; a document that breaks them spends no use.
+        if let initialToken, !(try await initialTokens.initialAccessTokens().contains { $0.digest == initialToken.digest && $0.isUsable(at: now) }) {
+            throw Self.invalidToken("The initial access token is invalid, expired, revoked or used up")
+        }
         let document = try ClientMetadataDocument(json: body)
         var (client, secret) = try configuration.policy.makeClient(document, now: now)
-        if let initialToken, !(try await initialTokens.spendInitialAccessToken(digest: OpaqueToken(initialToken).digest, at: now)) {
+        if let initialToken, !(try await initialTokens.spendInitialAccessToken(digest: initialToken.digest, at: now)) {
             throw Self.invalidToken("The initial access token is invalid, expired, revoked or used up")
         }
         let registrationToken = OpaqueToken.generate()
