@@ -361,6 +361,35 @@ def par_env(server: Server) -> dict[str, str]:
     return {"WRK_BODY": body, "WRK_AUTHORIZATION": authorization}
 
 
+def device_env(server: Server) -> dict[str, str]:
+    """A confidential device client (client_secret_basic): every POST /device_authorization
+    stores a new request with its own codes, so the body can stay the same."""
+    client = json.loads(server.cli("clients", "create", "--name", "bench-device", "--grant-type", "device_code",
+                                   "--scope", PLAIN_SCOPE, "--json"))
+    env = {"WRK_BODY": "scope=" + urllib.parse.quote(PLAIN_SCOPE), "WRK_AUTHORIZATION": basic(client["client_id"], client["client_secret"])}
+    response = requests.post(server.base + "/device_authorization", data=env["WRK_BODY"], headers={
+        "Authorization": env["WRK_AUTHORIZATION"], "Content-Type": "application/x-www-form-urlencoded"})
+    if response.status_code != 200 or "user_code" not in response.json():
+        raise SystemExit(f"POST /device_authorization answered {response.status_code}: {response.text[:2000]}")
+    return env
+
+
+def measure_registration(binary: Path, root: Path, concurrencies: list[int], seconds: float) -> list[Result]:
+    """POST /register on a server of its own with `registration: open` (every request stores a
+    client, which would crowd the main server's client list) and no per-address budget to hit."""
+    server = start_server(binary, root, config=("registration: open", "login_failures_per_address: 1000000"))
+    body = json.dumps({"client_name": "bench", "redirect_uris": [REDIRECT_URI], "grant_types": ["authorization_code"],
+                       "token_endpoint_auth_method": "none", "scope": "openid"})
+    try:
+        response = requests.post(server.base + "/register", data=body, headers={"Content-Type": "application/json"})
+        if response.status_code != 201:
+            raise SystemExit(f"POST /register answered {response.status_code}: {response.text[:2000]}")
+        env = {"WRK_BODY": body, "WRK_AUTHORIZATION": "", "WRK_CONTENT_TYPE": "application/json"}
+        return [measure(server, REGISTER, "scenario_post.lua", "/register", concurrency, seconds, env) for concurrency in concurrencies]
+    finally:
+        server.stop()
+
+
 def client_credentials_token(server: Server, authorization: str) -> str:
     response = requests.post(server.base + "/token", data={"grant_type": "client_credentials"},
                              headers={"Authorization": authorization})
@@ -372,6 +401,8 @@ CODE_FLOWS = "authorization-code flows (/authorize + /token)"
 OPENID_FLOWS = "OpenID Connect code flows (/authorize + /token), ID token {}"
 REFRESH = "POST /token (refresh rotation chains)"
 PAR = "POST /par (client_secret_basic, a stored pushed request each)"
+DEVICE = "POST /device_authorization (client_secret_basic, a stored request each)"
+REGISTER = "POST /register (open, a stored client each; a server of its own)"
 
 
 def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[int, int]) -> tuple[list[Result], dict]:
@@ -383,6 +414,7 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
         try:
             token_env, introspect_env = backend_envs(server)
             push_env = par_env(server)
+            devices_env = device_env(server)
             flow = BrowserFlow(server)
             userinfo = userinfo_flow(server)
             openid_flows = {algorithm: openid_flow(server, algorithm) for algorithm in ("RS256", "ES256")}
@@ -393,6 +425,7 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
                 results.append(measure(server, "POST /introspect", "scenario_post.lua", "/introspect", concurrency, seconds,
                                        introspect_env))
                 results.append(measure(server, PAR, "scenario_post.lua", "/par", concurrency, seconds, push_env))
+                results.append(measure(server, DEVICE, "scenario_post.lua", "/device_authorization", concurrency, seconds, devices_env))
                 results.append(measure(server, "GET /userinfo", "scenario_bearer_get.lua", "/userinfo", concurrency, seconds,
                                        userinfo.bearer_env()))
                 results.append(measure(server, "GET JWKS", "scenario_get.lua", "/.well-known/jwks.json", concurrency, seconds))
@@ -412,6 +445,7 @@ def run(binary: Path, concurrencies: list[int], seconds: float, dataset: tuple[i
             server.stop()
 
         results += measure_eddsa_issuance(binary, root / "eddsa", concurrencies, seconds)
+        results += measure_registration(binary, root / "registration", concurrencies, seconds)
 
         # The same durable-write flows with synchronous=NORMAL, for comparison.
         server = start_server(binary, root / "normal", durability="normal")

@@ -39,6 +39,7 @@ struct ClientMetadataTests {
         arguments: [
             (#"{"redirect_uris":["https://app.example/cb#f"]}"#, "invalid_redirect_uri"),
             (#"{"redirect_uris":["http://app.example/cb"]}"#, "invalid_redirect_uri"),
+            (#"{"redirect_uris":["https://user:pw@app.example/cb"]}"#, "invalid_redirect_uri"),
             (#"{"redirect_uris":["myapp:/cb"],"token_endpoint_auth_method":"none"}"#, "invalid_redirect_uri"),
             (#"{"redirect_uris":["com.example.app:/cb"]}"#, "invalid_redirect_uri"),
             (#"{"grant_types":["authorization_code"]}"#, "invalid_client_metadata"),

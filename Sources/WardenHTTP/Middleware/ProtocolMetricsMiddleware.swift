@@ -41,6 +41,7 @@ struct ProtocolMetricsMiddleware: RouterMiddleware {
         case "login_rate_limited":
             logins("rate_limited").increment()
             rateLimited("login").increment()
+        case "device_code_rate_limited": rateLimited("device_code").increment()
         default: break
         }
     }
@@ -48,7 +49,7 @@ struct ProtocolMetricsMiddleware: RouterMiddleware {
     private func record(_ failure: OAuthError, route: String) {
         errors(route, failure.code.rawValue).increment()
         if failure.code == .invalidClient { authenticationFailures(failure.clientAuthenticationMethod?.rawValue ?? "unknown").increment() }
-        if failure.retryAfter != nil { rateLimited("client_authentication").increment() }
+        if failure.retryAfter != nil { rateLimited(route.hasPrefix("/register") ? "registration" : "client_authentication").increment() }
         switch failure.securityEvent {
         case "refresh_token_reuse_detected": refreshTokenReuse.increment()
         case "code_reuse_detected": codeReuse.increment()
