@@ -8,7 +8,7 @@ import PackageDescription
 let warden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let wardenPackage = warden.lastPathComponent.lowercased()
 
-let targets = ["FuzzFormBody", "FuzzBasicCredentials", "FuzzAuthorizeQuery", "FuzzAccessToken", "FuzzPKCE", "FuzzRedirectURI", "FuzzDPoPProof", "FuzzClientAssertion"]
+let targets = ["FuzzFormBody", "FuzzBasicCredentials", "FuzzAuthorizeQuery", "FuzzAccessToken", "FuzzPKCE", "FuzzRedirectURI", "FuzzDPoPProof", "FuzzClientAssertion", "FuzzClientMetadata"]
 
 let package = Package(
     name: "warden-fuzz",

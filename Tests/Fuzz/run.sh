@@ -14,7 +14,7 @@ set -euo pipefail
 seconds="${1:-30}"
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
-targets=(FuzzFormBody FuzzBasicCredentials FuzzAuthorizeQuery FuzzAccessToken FuzzPKCE FuzzRedirectURI FuzzDPoPProof FuzzClientAssertion)
+targets=(FuzzFormBody FuzzBasicCredentials FuzzAuthorizeQuery FuzzAccessToken FuzzPKCE FuzzRedirectURI FuzzDPoPProof FuzzClientAssertion FuzzClientMetadata)
 
 mkdir -p artifacts
 work="$(mktemp -d)"

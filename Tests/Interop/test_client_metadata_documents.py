@@ -154,7 +154,8 @@ class DocumentHost:
 
 class ConnectionListener:
     """A TCP listener on 127.0.0.1 (and [::1] on the same port when it can) that records every
-    connection and closes it at once: it proves whether Warden connected at all."""
+    connection, answers a plain HTTP 500 (so that a TLS client fails at once) and closes it:
+    it proves whether Warden connected at all."""
 
     def __init__(self):
         self.connections: list[tuple[str, float]] = []
@@ -176,6 +177,10 @@ class ConnectionListener:
                 return
             with self.lock:
                 self.connections.append((address[0], time.monotonic()))
+            try:
+                connection.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
             connection.close()
 
     def count(self) -> int:
@@ -474,6 +479,24 @@ def test_document_clients_are_not_listed_by_the_cli(dev, host):
     assert client_id not in listed, listed
 
 
+def test_a_document_client_pushes_its_authorization_request(dev, host):
+    _, client_id = publish(host)
+    query = authorization_query(client_id)
+    response = requests.post(dev.server.url("/par"), data=query, timeout=30)
+    assert response.status_code == 201, f"/par answered {response.status_code}: {response.text[:300]!r}"
+    request_uri = response.json()["request_uri"]
+    agent = UserAgent(dev.server)
+    assert_login_page(agent.authorize({"client_id": client_id, "request_uri": request_uri}))
+
+
+@pytest.mark.parametrize("endpoint", ["/par", "/revoke"])
+def test_an_unusable_document_is_invalid_client_at_par_and_revoke(dev, host, endpoint):
+    _, client_id = publish(host, client_secret="shared-with-the-world")
+    data = authorization_query(client_id) if endpoint == "/par" else {"client_id": client_id, "token": "some-token"}
+    body = assert_invalid_client(requests.post(dev.server.url(endpoint), data=data, timeout=30))
+    assert body.get("error_description", "").startswith(UNUSABLE), body
+
+
 # -- consent and redirect URIs ----------------------------------------------------------------------
 
 
@@ -641,15 +664,21 @@ def test_concurrent_first_requests_share_one_fetch(dev, host):
 # -- SSRF and URL shapes -------------------------------------------------------------------------
 
 
-def test_the_connection_listener_sees_warden_when_private_addresses_are_allowed(dev, listener):
-    """The control of the SSRF tests: with the development setting, Warden does connect
-    (the TLS handshake then fails, so the document could not be fetched)."""
-    client_id = f"https://127.0.0.1:{listener.port}/client.json"
+#: Spellings of this machine a client id's host may use.
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]", "127.1", "0.0.0.0"]
+
+
+@pytest.mark.parametrize("host_name", LOOPBACK_HOSTS)
+def test_the_listener_sees_warden_connect_when_private_addresses_are_allowed(dev, listener, host_name):
+    """The control of the next test: with the development setting Warden does connect (the
+    TLS handshake then fails, so the document could not be fetched)."""
+    client_id = f"https://{host_name}:{listener.port}/client.json"
     assert_document_refused(authorize(dev, client_id), fetch_failed=True)
+    time.sleep(0.2)
     assert listener.count() >= 1
 
 
-@pytest.mark.parametrize("host_name", ["127.0.0.1", "localhost"])
+@pytest.mark.parametrize("host_name", LOOPBACK_HOSTS)
 def test_loopback_hosts_are_refused_before_any_connection(strict, listener, host_name):
     client_id = f"https://{host_name}:{listener.port}/client.json"
     assert_document_refused(authorize(strict, client_id), fetch_failed=True)
