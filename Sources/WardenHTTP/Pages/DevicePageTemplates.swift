@@ -34,18 +34,12 @@ extension PageTemplates {
         {{> header}}
         <h1>Allow {{client_name}} on your device?</h1>
         <p>You are signed in as <strong>{{username}}</strong>. <strong>{{client_name}}</strong> would like to:</p>
-        <ul class="scopes">
-        {{#scopes}}<li>{{description}} <code>{{name}}</code></li>
-        {{/scopes}}
-        </ul>
+        {{> scope_list}}
         <p class="warning" role="note"><strong>Only allow this if you started it on a device you are holding</strong>, and it shows the code <span class="user-code">{{user_code}}</span>. If someone sent you this code, choose Deny.</p>
         <form method="post" action="/device/consent">
         <input type="hidden" name="csrf_token" value="{{csrf_token}}">
         <input type="hidden" name="user_code" value="{{user_code}}">
-        <div class="actions">
-        <button type="submit" name="decision" value="allow">Allow</button>
-        <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
-        </div>
+        {{> decision}}
         </form>
         {{> footer}}
         """

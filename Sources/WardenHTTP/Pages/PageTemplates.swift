@@ -4,7 +4,7 @@
 enum PageTemplates {
     static let all: [String: String] = [
         "header": header, "footer": footer, "login": login, "consent": consent, "error": error, "demo_callback": demoCallback,
-        "form_post": formPost, "logout": logout, "signed_out": signedOut, "credentials": credentials, "device": device,
+        "form_post": formPost, "logout": logout, "signed_out": signedOut, "credentials": credentials, "scope_list": scopeList, "decision": decision, "device": device,
         "device_login": deviceLogin, "device_consent": deviceConsent, "device_done": deviceDone,
     ]
 
@@ -51,21 +51,31 @@ enum PageTemplates {
         <button type="submit">Sign in</button>
         """
 
-    static let consent = """
-        {{> header}}
-        <h1>Allow {{client_name}}?</h1>
-        <p>You are signed in as <strong>{{username}}</strong>. <strong>{{client_name}}</strong> would like to:</p>
+    /// What the consent pages (`consent`, `device_consent`) ask for, scope by scope.
+    static let scopeList = """
         <ul class="scopes">
         {{#scopes}}<li>{{description}} <code>{{name}}</code></li>
         {{/scopes}}
         </ul>
-        <form method="post" action="/consent">
-        <input type="hidden" name="csrf_token" value="{{csrf_token}}">
-        <input type="hidden" name="authorization_request" value="{{authorization_request}}">
+        """
+
+    /// The consent pages' two buttons.
+    static let decision = """
         <div class="actions">
         <button type="submit" name="decision" value="allow">Allow</button>
         <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
         </div>
+        """
+
+    static let consent = """
+        {{> header}}
+        <h1>Allow {{client_name}}?</h1>
+        <p>You are signed in as <strong>{{username}}</strong>. <strong>{{client_name}}</strong> would like to:</p>
+        {{> scope_list}}
+        <form method="post" action="/consent">
+        <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+        <input type="hidden" name="authorization_request" value="{{authorization_request}}">
+        {{> decision}}
         </form>
         {{> footer}}
         """
