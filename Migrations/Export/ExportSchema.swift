@@ -11,7 +11,7 @@ public enum ExportSchema {
             .boolean("pkce_optional"), .integer("created_at"), .text("id_token_signed_response_alg"),
             .text("post_logout_redirect_uris"), .text("backchannel_logout_uri"), .text("jwks"), .text("jwks_uri"),
             .boolean("dpop_bound_access_tokens"), .boolean("require_pushed_authorization_requests"), .text("exchange_audiences"),
-            .bytes("registration_token_digest"), .text("registration_metadata"),
+            .bytes("registration_token_digest"), .text("registration_metadata"), .boolean("metadata_document"),
         ]),
         ExportTable("users", key: ["id"], [
             .text("id"), .text("username"), .text("password_hash"), .integer("created_at"), .text("name"), .text("given_name"),

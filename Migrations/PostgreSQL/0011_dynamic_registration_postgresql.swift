@@ -7,6 +7,8 @@ extension PostgreSQLMigrations {
             ;
             ALTER TABLE clients ADD COLUMN registration_metadata TEXT
             ;
+            ALTER TABLE clients ADD COLUMN metadata_document BOOLEAN NOT NULL DEFAULT FALSE
+            ;
             CREATE TABLE initial_access_tokens (
                 id TEXT NOT NULL PRIMARY KEY,
                 digest BYTEA NOT NULL UNIQUE CHECK (octet_length(digest) = 32),

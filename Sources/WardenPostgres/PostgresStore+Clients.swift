@@ -8,11 +8,12 @@ extension PostgresStore: ClientRepository {
         """
         id, name, secret_digest, auth_method, grant_types, redirect_uris, scope, audiences, skip_consent, pkce_optional, created_at,
         id_token_signed_response_alg, post_logout_redirect_uris, backchannel_logout_uri, jwks, jwks_uri, dpop_bound_access_tokens,
-        require_pushed_authorization_requests, exchange_audiences, registration_token_digest, registration_metadata
+        require_pushed_authorization_requests, exchange_audiences, registration_token_digest, registration_metadata,
+        metadata_document
         """
     typealias ClientRow = (
         String, String, ByteBuffer?, String, String, String, String, String, Bool, Bool, Int64, String, String, String?, String?, String?,
-        Bool, Bool, String, ByteBuffer?, String?
+        Bool, Bool, String, ByteBuffer?, String?, Bool
     )
 
     public func client(id: String) async throws -> Client? {
@@ -33,7 +34,24 @@ extension PostgresStore: ClientRepository {
                 \(client.createdAt.unixSeconds), \(client.idTokenSigningAlgorithm.rawValue), \(stored.postLogoutRedirectURIs),
                 \(client.backchannelLogoutURI), \(client.jwks), \(client.jwksURI), \(client.dpopBoundAccessTokens),
                 \(client.requirePushedAuthorizationRequests), \(stored.exchangeAudiences), \(stored.registrationTokenDigest),
-                \(client.registeredMetadata))
+                \(client.registeredMetadata), \(client.fromMetadataDocument))
+            """)
+    }
+
+    public func saveMetadataDocumentClient(_ client: Client) async throws {
+        let stored = try StoredClient(client)
+        try await query(
+            """
+            INSERT INTO clients (\(unescaped: Self.clientColumns))
+            VALUES (\(client.id), \(client.name), NULL, \(client.authMethod.rawValue), \(stored.grantTypes), \(stored.redirectURIs),
+                \(client.scope.description), \(stored.audiences), FALSE, FALSE, \(client.createdAt.unixSeconds),
+                \(client.idTokenSigningAlgorithm.rawValue), \(stored.postLogoutRedirectURIs), NULL, \(client.jwks), \(client.jwksURI),
+                \(client.dpopBoundAccessTokens), FALSE, '[]', NULL, \(client.registeredMetadata), TRUE)
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, auth_method = excluded.auth_method, grant_types = excluded.grant_types,
+                redirect_uris = excluded.redirect_uris, scope = excluded.scope, id_token_signed_response_alg = excluded.id_token_signed_response_alg,
+                post_logout_redirect_uris = excluded.post_logout_redirect_uris, jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
+                dpop_bound_access_tokens = excluded.dpop_bound_access_tokens, registration_metadata = excluded.registration_metadata
+            WHERE clients.metadata_document
             """)
     }
 
@@ -115,6 +133,7 @@ extension PostgresStore: ClientRepository {
             client.exchangeAudiences = try StoredForm.strings(row.18)
             client.registrationAccessTokenDigest = row.19.map { Array($0.readableBytesView) }
             client.registeredMetadata = row.20
+            client.fromMetadataDocument = row.21
             clients.append(client)
         }
         return clients

@@ -40,6 +40,19 @@ extension SQLiteStore: ClientRepository {
         }
     }
 
+    public func saveMetadataDocumentClient(_ client: Client) async throws {
+        let values = try Self.columnValues(client)
+        let updates = Self.columns.filter { !["id", "created_at"].contains($0) }.map { "\($0) = excluded.\($0)" }
+        try await write { db in
+            try db.executeCached(
+                sql: """
+                    INSERT INTO clients (\(Self.columns.joined(separator: ", "))) VALUES (\(Self.columns.map { _ in "?" }.joined(separator: ", ")))
+                    ON CONFLICT (id) DO UPDATE SET \(updates.joined(separator: ", ")) WHERE clients.metadata_document = 1
+                    """,
+                arguments: StatementArguments(values))
+        }
+    }
+
     public func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool {
         try await write { db in
             try db.executeCached(sql: "DELETE FROM clients WHERE id = ? AND registration_token_digest = ?", arguments: [id, Data(presented)])
@@ -51,7 +64,7 @@ extension SQLiteStore: ClientRepository {
         "id", "name", "secret_digest", "auth_method", "grant_types", "redirect_uris", "scope", "audiences", "skip_consent",
         "pkce_optional", "created_at", "id_token_signed_response_alg", "post_logout_redirect_uris", "backchannel_logout_uri", "jwks",
         "jwks_uri", "dpop_bound_access_tokens", "require_pushed_authorization_requests", "exchange_audiences",
-        "registration_token_digest", "registration_metadata",
+        "registration_token_digest", "registration_metadata", "metadata_document",
     ]
 
     /// `client`'s values in the order of `columns`.
@@ -63,7 +76,7 @@ extension SQLiteStore: ClientRepository {
             client.idTokenSigningAlgorithm.rawValue, try StoredForm.json(client.postLogoutRedirectURIs), client.backchannelLogoutURI,
             client.jwks, client.jwksURI, client.dpopBoundAccessTokens, client.requirePushedAuthorizationRequests,
             try StoredForm.json(client.exchangeAudiences), client.registrationAccessTokenDigest.map { Data($0) },
-            client.registeredMetadata,
+            client.registeredMetadata, client.fromMetadataDocument,
         ]
         return values.map { $0?.databaseValue ?? .null }
     }
@@ -118,6 +131,7 @@ extension SQLiteStore: ClientRepository {
         let registrationDigest: Data? = row["registration_token_digest"]
         client.registrationAccessTokenDigest = registrationDigest.map { [UInt8]($0) }
         client.registeredMetadata = row["registration_metadata"]
+        client.fromMetadataDocument = row["metadata_document"]
         return client
     }
 }

@@ -52,7 +52,7 @@ public func buildApplication(
         clients: knownClients, failuresPerClient: clientLimits.perClientFromAddress, failuresPerAddress: clientLimits.perAddress, clock: clock,
         assertions: assertions)
     let introspection = IntrospectionEndpoint(
-        authenticator: authenticator, verifier: keys, revocations: store, clients: knownClients, grants: store, changes: store, clock: clock)
+        authenticator: authenticator, verifier: keys, revocations: store, clients: clients, grants: store, changes: store, clock: clock)
     var handlers = grantHandlers(configuration: configuration, store: store, signer: keyRing, idTokens: keys, clock: clock)
     // RFC 8693: a subject token is live by introspection's rule.
     handlers[.tokenExchange] = TokenExchangeGrant(issuer: issuer, introspection: introspection, signer: keyRing, clock: clock)
@@ -134,7 +134,7 @@ func metadataDocumentClients(
     let policy = ClientMetadataPolicy.metadataDocument(
         scopes: Scope(tokens: configuration.effectiveRegistrationScopes), idTokenAlgorithms: configuration.requiredSigningAlgorithms,
         allowHTTPJWKSURI: configuration.allowHTTPJWKSURI)
-    let documents = ClientIDMetadataDocuments(policy: policy, fetcher: fetcher, allowHTTP: allowHTTP, clock: clock)
+    let documents = ClientIDMetadataDocuments(policy: policy, fetcher: fetcher, store: stored, allowHTTP: allowHTTP, clock: clock)
     return (MetadataDocumentClients(stored: stored, documents: documents, allowHTTP: allowHTTP), fetcher)
 }
 

@@ -10,6 +10,7 @@ fetches, checks, caches and never stores.
   Authlib's OAuth2Session (a client library Warden does not use), the access token verified
   with joserfc and PyJWT against the JWKS. A private_key_jwt document client (inline `jwks`,
   joserfc keys) redeems its code with a signed assertion.
+- /par works for document clients; an unusable document is `invalid_client` at /par and /revoke.
 - Consent is asked every time; redirect URIs match exactly (no loopback any-port rule).
 - Every refusal (invalid documents, fetch failures, a redirect not followed, a slow host) is
   the 400 error page at /authorize (never a redirect) and 401 `invalid_client` at /token.
@@ -35,7 +36,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -226,7 +227,8 @@ def host():
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory):
     """Documents on, http on loopback allowed (development): the document host qualifies."""
-    installation = install(tmp_path_factory, "cimd-dev", {"client_id_metadata_documents": True, "allow_http_client_metadata": True})
+    config = {"client_id_metadata_documents": True, "allow_http_client_metadata": True}
+    installation = install(tmp_path_factory, "cimd-dev", config)
     yield installation
     finish(installation.warden)
 
@@ -390,6 +392,14 @@ def test_with_documents_off_the_member_is_absent_and_url_client_ids_are_unknown(
     assert host.count(path) == 0, "the document was fetched though documents are off"
 
 
+def test_the_development_setting_is_logged_as_a_warning(dev, strict):
+    def warnings_about_it(server: Server) -> list[str]:
+        return [line for line in server.stdout().splitlines() if "allow_http_client_metadata" in line and "warning" in line]
+
+    assert warnings_about_it(dev.server), dev.server.stdout()[-2000:]
+    assert not warnings_about_it(strict.server)
+
+
 # -- the MCP flow -------------------------------------------------------------------------------------
 
 
@@ -401,8 +411,8 @@ def test_mcp_client_flow_with_authlib(dev, host):
     session = OAuth2Session(client_id, token_endpoint_auth_method="none", redirect_uri=REDIRECT, scope=SCOPE,
                             code_challenge_method="S256")
     verifier = generate_token(48)
-    url, state = session.create_authorization_url(metadata["authorization_endpoint"], code_verifier=verifier,
-                                                  resource=dev.issuer)
+    url, _ = session.create_authorization_url(metadata["authorization_endpoint"], code_verifier=verifier,
+                                              resource=dev.issuer)
 
     agent = UserAgent(dev.server)
     login = agent.get(url)
@@ -444,25 +454,29 @@ def test_private_key_jwt_document_client_redeems_its_code_with_an_assertion(dev,
     code, verifier = code_flow(dev, client_id)
     exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier}
 
-    # Signed by a key the document does not list: refused (before the code is looked at).
-    forged = requests.post(dev.token_endpoint, data={**exchange, **assertion_form(stranger, client_id, dev.token_endpoint)}, timeout=30)
-    assert_invalid_client(forged)
-    # Without any assertion: a private_key_jwt client cannot be a public one.
-    assert_invalid_client(requests.post(dev.token_endpoint, data={**exchange, "client_id": client_id}, timeout=30))
+    def redeem(**authentication) -> requests.Response:
+        return requests.post(dev.token_endpoint, data={**exchange, **authentication}, timeout=30)
 
-    response = requests.post(dev.token_endpoint, data={**exchange, **assertion_form(key, client_id, dev.token_endpoint)}, timeout=30)
+    # Signed by a key the document does not list: refused (client authentication comes first).
+    assert_invalid_client(redeem(**assertion_form(stranger, client_id, dev.token_endpoint)))
+    # Without any assertion: a private_key_jwt client cannot pass for a public one.
+    assert_invalid_client(redeem(client_id=client_id))
+
+    response = redeem(**assertion_form(key, client_id, dev.token_endpoint))
     assert response.status_code == 200, response.text
-    _, claims = verify_with_joserfc(response.json()["access_token"], dev.server.jwks(), issuer=dev.issuer, audience=dev.issuer)
+    access = response.json()["access_token"]
+    _, claims = verify_with_joserfc(access, dev.server.jwks(), issuer=dev.issuer, audience=dev.issuer)
     assert claims["client_id"] == client_id and claims["sub"] == dev.alice.id, claims
 
 
 def test_the_pages_name_the_host_never_the_documents_client_name(dev, host):
     _, client_id = publish(host)
-    agent = UserAgent(dev.server)
-    response = sign_in_to_consent(dev, agent, client_id)
-    page = Page.parse(response.text)
-    assert page.h1 == "Allow 127.0.0.1?", page.h1
-    assert CLAIMED_NAME not in response.text and CLAIMED_NAME not in page.title
+    login = authorize(dev, client_id)
+    assert "to continue to 127.0.0.1" in " ".join(assert_login_page(login).text.split())
+    assert CLAIMED_NAME not in login.text
+    consent = sign_in_to_consent(dev, UserAgent(dev.server), client_id)
+    assert Page.parse(consent.text).h1 == "Allow 127.0.0.1?"
+    assert CLAIMED_NAME not in consent.text
 
 
 def test_a_resource_other_than_the_default_audience_is_invalid_target(dev, host):
@@ -472,11 +486,12 @@ def test_a_resource_other_than_the_default_audience_is_invalid_target(dev, host)
     assert_authorization_error(response, REDIRECT, "invalid_target", issuer=dev.issuer, state=state)
 
 
-def test_document_clients_are_not_listed_by_the_cli(dev, host):
+def test_document_clients_are_saved_as_their_document_says_and_listed_with_their_origin(dev, host):
     _, client_id = publish(host)
     assert_login_page(authorize(dev, client_id))
-    listed = [client["client_id"] for client in dev.warden.run_json("clients", "list")]
-    assert client_id not in listed, listed
+    listed = {client["client_id"]: client for client in dev.warden.run_json("clients", "list")}
+    assert listed[client_id]["origin"] == "metadata_document", listed.get(client_id)
+    assert listed[client_id]["client_name"] == "127.0.0.1" and listed[client_id]["redirect_uris"] == [REDIRECT]
 
 
 def test_a_document_client_pushes_its_authorization_request(dev, host):
@@ -668,14 +683,23 @@ def test_concurrent_first_requests_share_one_fetch(dev, host):
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]", "127.1", "0.0.0.0"]
 
 
-@pytest.mark.parametrize("host_name", LOOPBACK_HOSTS)
-def test_the_listener_sees_warden_connect_when_private_addresses_are_allowed(dev, listener, host_name):
-    """The control of the next test: with the development setting Warden does connect (the
-    TLS handshake then fails, so the document could not be fetched)."""
-    client_id = f"https://{host_name}:{listener.port}/client.json"
-    assert_document_refused(authorize(dev, client_id), fetch_failed=True)
-    time.sleep(0.2)
-    assert listener.count() >= 1
+def test_the_listener_sees_warden_connect_when_private_addresses_are_allowed(dev):
+    """The control of the next test: with the development setting Warden does connect to each
+    spelling (the TLS handshake then fails, so the document could not be fetched). Warden
+    takes the whole 5 s over a failed handshake, so the spellings are tried in parallel."""
+    listeners = {host_name: ConnectionListener() for host_name in LOOPBACK_HOSTS}
+    try:
+        def attempt(host_name):
+            return authorize(dev, f"https://{host_name}:{listeners[host_name].port}/client.json")
+
+        with ThreadPoolExecutor(len(LOOPBACK_HOSTS)) as pool:
+            responses = dict(zip(LOOPBACK_HOSTS, pool.map(attempt, LOOPBACK_HOSTS)))
+        for host_name, response in responses.items():
+            assert_document_refused(response, fetch_failed=True)
+            assert listeners[host_name].count() >= 1, f"no connection to {host_name}"
+    finally:
+        for recorder in listeners.values():
+            recorder.close()
 
 
 @pytest.mark.parametrize("host_name", LOOPBACK_HOSTS)

@@ -30,6 +30,7 @@ struct ClientCacheTests {
         func replaceRegisteredClient(_ client: Client, presented: [UInt8]) async throws -> Bool {
             try await inner.replaceRegisteredClient(client, presented: presented)
         }
+        func saveMetadataDocumentClient(_ client: Client) async throws { try await inner.saveMetadataDocumentClient(client) }
         func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool {
             try await inner.deleteRegisteredClient(id: id, presented: presented)
         }

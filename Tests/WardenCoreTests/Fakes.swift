@@ -49,6 +49,10 @@ final class InMemoryClients: ClientRepository {
             return true
         }
     }
+    func saveMetadataDocumentClient(_ client: Client) async throws {
+        changes.withLock { $0 += 1 }
+        clients.withLock { clients in if clients[client.id]?.fromMetadataDocument != false { clients[client.id] = client } }
+    }
     func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool {
         changes.withLock { $0 += 1 }
         return clients.withLock { clients in

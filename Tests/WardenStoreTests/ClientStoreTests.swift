@@ -26,6 +26,31 @@ struct ClientStoreTests {
         }
     }
 
+    @Test("a metadata document's client is saved and replaced as the document changes, never over a registered client", arguments: Backend.allCases)
+    func metadataDocumentClients(_ backend: Backend) async throws {
+        try await withTemporaryStore(backend) { store in
+            let url = "https://agent.example/client.json"
+            let policy = ClientMetadataPolicy.metadataDocument(scopes: Scope(tokens: ["openid", "profile"]), idTokenAlgorithms: [.rs256], allowHTTPJWKSURI: false)
+            func document(_ redirect: String) throws -> Client {
+                try ClientIDMetadataDocuments.client(
+                    url: url, document: Array(#"{"client_id":"\#(url)","redirect_uris":["\#(redirect)"]}"#.utf8), policy: policy,
+                    now: Date(timeIntervalSince1970: 1_800_000_000))
+            }
+            try await store.saveMetadataDocumentClient(try document("https://agent.example/a"))
+            try await store.saveMetadataDocumentClient(try document("https://agent.example/b"))
+            let saved = try #require(try await store.client(id: url))
+            #expect(saved.redirectURIs == ["https://agent.example/b"] && saved.fromMetadataDocument && saved.origin == "metadata_document")
+            // An operator's client with a URL-shaped id is not the document's to change.
+            var (registered, _) = try registration().makeClient(now: Date(timeIntervalSince1970: 1_800_000_000))
+            registered.id = "https://agent.example/registered.json"
+            try await store.insert(registered)
+            var imposter = try document("https://evil.example/cb")
+            imposter.id = registered.id
+            try await store.saveMetadataDocumentClient(imposter)
+            #expect(try await store.client(id: registered.id) == registered)
+        }
+    }
+
     @Test("the secret is stored only as its SHA-256 digest and verifies", arguments: Backend.allCases)
     func secretDigest(_ backend: Backend) async throws {
         try await withTemporaryStore(backend) { store in

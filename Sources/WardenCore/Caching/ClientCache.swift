@@ -85,6 +85,8 @@ public final class ClientCache: ClientRepository {
         try await store.replaceRegisteredClient(client, presented: presented)
     }
 
+    public func saveMetadataDocumentClient(_ client: Client) async throws { try await store.saveMetadataDocumentClient(client) }
+
     public func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool {
         try await store.deleteRegisteredClient(id: id, presented: presented)
     }

@@ -18,6 +18,10 @@ public protocol ClientRepository: Sendable {
     /// with `client`'s, if its current registration access token digest is `presented`;
     /// false, and nothing changed, otherwise. One step, so of two updates with one token one wins.
     func replaceRegisteredClient(_ client: Client, presented: [UInt8]) async throws -> Bool
+    /// Stores the client a Client ID Metadata Document describes, or replaces it with what
+    /// the document says now; never a client of another origin with the same id. Its
+    /// grants and consents refer to it like any other's.
+    func saveMetadataDocumentClient(_ client: Client) async throws
     /// RFC 7592: removes the client if its registration access token digest is `presented`.
     func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool
 }

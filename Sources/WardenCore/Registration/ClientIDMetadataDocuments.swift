@@ -4,8 +4,9 @@ import Foundation
 /// clients use instead of registering: a `client_id` that is an `https` URL names the
 /// document at that URL, which is the client's metadata. Documents are fetched (at most
 /// 5 KiB, by a fetcher that refuses private addresses), held to the metadata policy for
-/// such clients, and cached for their `Cache-Control` max-age clamped to 5 min – 24 h;
-/// a failure is remembered for 30 s, so a dead URL is not hammered.
+/// such clients, saved (grants and consents refer to the client), and cached for their
+/// `Cache-Control` max-age clamped to 5 min – 24 h; a failure is remembered for 30 s, so
+/// a dead URL is not hammered.
 public actor ClientIDMetadataDocuments {
     struct Entry {
         var result: Result<Client, OAuthError>
@@ -19,15 +20,21 @@ public actor ClientIDMetadataDocuments {
 
     let policy: ClientMetadataPolicy
     let fetcher: any DocumentFetcher
+    /// Where each document's client is saved when fetched.
+    let store: any ClientRepository
     /// `http` on a loopback address too (`allow_http_client_metadata`, development only).
     let allowHTTP: Bool
     let clock: any WardenClock
     private var cache: [String: Entry] = [:]
     private var fetching: [String: Task<Entry, Never>] = [:]
 
-    public init(policy: ClientMetadataPolicy, fetcher: any DocumentFetcher, allowHTTP: Bool = false, clock: any WardenClock = SystemClock()) {
+    public init(
+        policy: ClientMetadataPolicy, fetcher: any DocumentFetcher, store: any ClientRepository, allowHTTP: Bool = false,
+        clock: any WardenClock = SystemClock()
+    ) {
         self.policy = policy
         self.fetcher = fetcher
+        self.store = store
         self.allowHTTP = allowHTTP
         self.clock = clock
     }
@@ -60,12 +67,16 @@ public actor ClientIDMetadataDocuments {
     /// One fetch per URL at a time: concurrent callers share it.
     private func fetch(_ url: String) async -> Entry {
         if let running = fetching[url] { return await running.value }
-        let (fetcher, clock, policy) = (self.fetcher, self.clock, self.policy)
+        let (fetcher, clock, policy, store) = (self.fetcher, self.clock, self.policy, self.store)
         let task = Task<Entry, Never> {
             let started = clock.now()
             do {
                 let (body, maxAge) = try await fetcher.fetch(url)
                 let client = try Self.client(url: url, document: body, policy: policy, now: started)
+                do { try await store.saveMetadataDocumentClient(client) } catch {
+                    // Not remembered: the next request tries again.
+                    return Entry(result: .failure(.temporarilyUnavailable(cause: "saving \(url): \(error)")), expiresAt: started)
+                }
                 let age = min(Self.maximumAge, max(Self.minimumAge, TimeInterval(maxAge ?? 0)))
                 return Entry(result: .success(client), expiresAt: started.addingTimeInterval(age))
             } catch {

@@ -1,6 +1,7 @@
-/// The clients the server knows: those stored (through `stored`), and, for a client id
-/// that is a document URL, the client its metadata document describes. Writes go to the
-/// store; a document's client is never stored.
+/// The clients the server knows: those registered (through `stored`), and, for a client
+/// id that is a document URL, the client its metadata document describes now. Those are
+/// stored too, as the document last said, so that grants and consents can refer to them,
+/// but read from the document (or its cache), never from the store.
 public struct MetadataDocumentClients: ClientRepository {
     let stored: any ClientRepository
     let documents: ClientIDMetadataDocuments
@@ -12,9 +13,9 @@ public struct MetadataDocumentClients: ClientRepository {
         self.allowHTTP = allowHTTP
     }
 
-    /// A stored client first: an operator may register a URL-shaped id on purpose.
+    /// A registered client first: an operator may register a URL-shaped id on purpose.
     public func client(id: String) async throws -> Client? {
-        if let client = try await stored.client(id: id) { return client }
+        if let client = try await stored.client(id: id), !client.fromMetadataDocument { return client }
         guard ClientIDMetadataDocuments.isDocumentURL(id, allowHTTP: allowHTTP) else { return nil }
         return try await documents.client(url: id)
     }
@@ -31,6 +32,7 @@ public struct MetadataDocumentClients: ClientRepository {
     public func replaceRegisteredClient(_ client: Client, presented: [UInt8]) async throws -> Bool {
         try await stored.replaceRegisteredClient(client, presented: presented)
     }
+    public func saveMetadataDocumentClient(_ client: Client) async throws { try await stored.saveMetadataDocumentClient(client) }
     public func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool {
         try await stored.deleteRegisteredClient(id: id, presented: presented)
     }

@@ -59,6 +59,7 @@ public final class FuzzRepositories: ClientRepository, SigningKeyRepository, Gra
     public func delete(clientID: String) async throws -> Bool { unexpected() }
     public func replaceRegisteredClient(_ client: Client, presented: [UInt8]) async throws -> Bool { unexpected() }
     public func deleteRegisteredClient(id: String, presented: [UInt8]) async throws -> Bool { unexpected() }
+    public func saveMetadataDocumentClient(_ client: Client) async throws { unexpected() }
 
     public func allSigningKeys() async throws -> [SigningKeyRecord] { keys.withLock { $0 } }
     public func insert(_ key: SigningKeyRecord) async throws { keys.withLock { $0.append(key) } }
