@@ -40,6 +40,7 @@ struct ClientMetadataTests {
             (#"{"redirect_uris":["https://app.example/cb#f"]}"#, "invalid_redirect_uri"),
             (#"{"redirect_uris":["http://app.example/cb"]}"#, "invalid_redirect_uri"),
             (#"{"redirect_uris":["https://user:pw@app.example/cb"]}"#, "invalid_redirect_uri"),
+            (#"{"redirect_uris":["https://a.example/cb"],"backchannel_logout_uri":"http://127.0.0.1:9000/logout"}"#, "invalid_client_metadata"),
             (#"{"redirect_uris":["myapp:/cb"],"token_endpoint_auth_method":"none"}"#, "invalid_redirect_uri"),
             (#"{"redirect_uris":["com.example.app:/cb"]}"#, "invalid_redirect_uri"),
             (#"{"grant_types":["authorization_code"]}"#, "invalid_client_metadata"),
@@ -76,6 +77,7 @@ struct ClientMetadataTests {
             #"{"client_id":"\#(url)","redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"client_secret_basic"}"#,
             #"{"client_id":"\#(url)","redirect_uris":["https://a.example/cb"],"client_secret":"s"}"#,
             #"{"client_id":"\#(url)","redirect_uris":["https://a.example/cb"],"grant_types":["client_credentials"]}"#,
+            #"{"client_id":"\#(url)","redirect_uris":["https://a.example/cb"],"backchannel_logout_uri":"https://a.example/bcl"}"#,
             #"{"client_id":"\#(url)","redirect_uris":["https://a.example/cb"],"pad":"\#(String(repeating: "x", count: 5200))"}"#,
         ] {
             #expect(throws: OAuthError.self) { try client(bad) }

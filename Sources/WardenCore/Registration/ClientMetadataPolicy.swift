@@ -14,6 +14,9 @@ public struct ClientMetadataPolicy: Sendable {
     public var authMethods: [ClientAuthMethod]
     /// The method of a document that names none.
     public var defaultAuthMethod: ClientAuthMethod
+    /// Whether a document may name a `backchannel_logout_uri` (https only): the server
+    /// posts to it, so a stranger's would be a way into the server's own network.
+    public var allowsBackchannelLogout: Bool
 
     /// Dynamic registration's: every method; the grants but token exchange, whose
     /// audiences are the operator's to give.
@@ -21,7 +24,7 @@ public struct ClientMetadataPolicy: Sendable {
         Self(
             scopes: scopes, idTokenAlgorithms: idTokenAlgorithms, allowHTTPJWKSURI: allowHTTPJWKSURI,
             grantTypes: [.authorizationCode, .refreshToken, .clientCredentials, .deviceCode], authMethods: ClientAuthMethod.allCases,
-            defaultAuthMethod: .clientSecretBasic)
+            defaultAuthMethod: .clientSecretBasic, allowsBackchannelLogout: true)
     }
 
     /// A Client ID Metadata Document's: no shared secret can be had from a public URL, so
@@ -29,13 +32,15 @@ public struct ClientMetadataPolicy: Sendable {
     public static func metadataDocument(scopes: Scope, idTokenAlgorithms: [SigningAlgorithm], allowHTTPJWKSURI: Bool) -> Self {
         Self(
             scopes: scopes, idTokenAlgorithms: idTokenAlgorithms, allowHTTPJWKSURI: allowHTTPJWKSURI,
-            grantTypes: [.authorizationCode, .refreshToken], authMethods: [.none, .privateKeyJWT], defaultAuthMethod: .none)
+            grantTypes: [.authorizationCode, .refreshToken], authMethods: [.none, .privateKeyJWT], defaultAuthMethod: .none,
+            allowsBackchannelLogout: false)
     }
 
     public init(
         scopes: Scope, idTokenAlgorithms: [SigningAlgorithm], allowHTTPJWKSURI: Bool, grantTypes: [GrantType],
-        authMethods: [ClientAuthMethod], defaultAuthMethod: ClientAuthMethod
+        authMethods: [ClientAuthMethod], defaultAuthMethod: ClientAuthMethod, allowsBackchannelLogout: Bool
     ) {
+        self.allowsBackchannelLogout = allowsBackchannelLogout
         self.scopes = scopes
         self.idTokenAlgorithms = idTokenAlgorithms
         self.allowHTTPJWKSURI = allowHTTPJWKSURI
@@ -90,6 +95,10 @@ public struct ClientMetadataPolicy: Sendable {
         } else if method != .privateKeyJWT, document.jwks != nil || document.jwksURI != nil {
             throw ClientMetadataDocument.invalid("jwks and jwks_uri are for private_key_jwt clients")
         }
+        if let uri = document.backchannelLogoutURI {
+            guard allowsBackchannelLogout else { throw ClientMetadataDocument.invalid("backchannel_logout_uri cannot be registered here") }
+            guard uri.lowercased().hasPrefix("https://") else { throw ClientMetadataDocument.invalid("backchannel_logout_uri must be https") }
+        }
         for (name, uri) in [("client_uri", document.clientURI), ("logo_uri", document.logoURI)] {
             guard let uri else { continue }
             guard let components = URLComponents(string: uri), ["https", "http"].contains(components.scheme?.lowercased() ?? ""),
@@ -130,5 +139,4 @@ public struct ClientMetadataPolicy: Sendable {
         guard !members.isEmpty, let data = try? JSONSerialization.data(withJSONObject: members, options: [.sortedKeys]) else { return nil }
         return String(decoding: data, as: UTF8.self)
     }
-
 }
