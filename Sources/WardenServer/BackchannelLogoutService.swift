@@ -86,7 +86,10 @@ struct BackchannelLogoutService: Service {
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             request.headers.add(name: "Cache-Control", value: "no-store")
             request.body = .bytes(ByteBuffer(string: "logout_token=" + token))
-            let response = try await http.execute(request, timeout: .seconds(Self.attemptTimeout))
+            // A URI registered over HTTP is a stranger's: it must lead to a public address.
+            let pinned = client.origin == "registration" ? try await HTTPDocumentFetcher.pinnedClient(for: uri) : nil
+            defer { if let pinned { Task { try? await pinned.shutdown() } } }
+            let response = try await (pinned ?? http).execute(request, timeout: .seconds(Self.attemptTimeout))
             metadata["status"] = "\(response.status.code)"
             _ = try? await response.body.collect(upTo: 64 * 1024)
             // §2.8: 200 (or any success) means the RP logged the session out.

@@ -40,12 +40,7 @@ final class HTTPDocumentFetcher: DocumentFetcher, Service {
     func fetch(_ uri: String) async throws -> (body: [UInt8], maxAge: Int?) {
         let deadline = NIODeadline.now() + Self.timeout
         guard publicAddressesOnly else { return try await fetch(uri, with: try http, deadline: deadline) }
-        guard let url = URLComponents(string: uri), let host = url.host else { throw Failure(description: "\(uri) has no host") }
-        let address = try await Self.publicAddress(of: host)
-        // A client of its own, whose one name resolves to the address just checked (TLS still verifies the name).
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
-        configuration.dnsOverride = [host: address]
-        let pinned = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let pinned = try await Self.pinnedClient(for: uri)
         do {
             let result = try await fetch(uri, with: pinned, deadline: deadline)
             try await pinned.shutdown()
@@ -63,6 +58,15 @@ final class HTTPDocumentFetcher: DocumentFetcher, Service {
         guard response.status.code == 200 else { throw Failure(description: "\(uri) answered HTTP \(response.status.code)") }
         let body = try await response.body.collect(upTo: maximumSize)
         return (Array(body.readableBytesView), Self.maxAge(response.headers["Cache-Control"].joined(separator: ",")))
+    }
+
+    /// An HTTP client of its own for `uri`, whose host resolves to the address just checked
+    /// to be public, and to nothing else (TLS still verifies the name). The caller shuts it down.
+    static func pinnedClient(for uri: String) async throws -> HTTPClient {
+        guard let url = URLComponents(string: uri), let host = url.host else { throw Failure(description: "\(uri) has no host") }
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.dnsOverride = [host: try await publicAddress(of: host)]
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     /// The first address `host` resolves to, if every one it resolves to is public.
