@@ -15,6 +15,9 @@ describe them, against the real binary.
   itself with a loopback redirect URI and, with requests-oauth2client 1.8.0, gets a token for
   `resource` = the server's default audience (the issuer here: `effectiveDefaultAudience`).
   PyJWT and joserfc verify the tokens from the JWKS; introspection names the registered client.
+- Back-channel logout: a registered client's `backchannel_logout_uri` must be https, and the sender
+  posts to it only if its host resolves to public addresses (https://localhost: a logged failure,
+  retried, and no connection), while a CLI-made client's http loopback URI gets its logout token.
 - `registration: token`: initial access tokens (`warden registration-tokens create|list|revoke`,
   JSON and text), each way one fails (missing, wrong, expired, revoked, used up: 401 with
   `WWW-Authenticate`), a use counted only for a registration that succeeds.
@@ -29,13 +32,15 @@ describe them, against the real binary.
   management requests count and successful ones are forgiven; over it, 429 `slow_down`.
 
 Redirect URIs here are never listened on (the code is read off the Location header), except the MCP
-client's loopback listener (interop.RedirectCatcher)."""
+client's loopback listener (interop.RedirectCatcher); the back-channel logout test listens on loopback
+for the two logout URIs it registers."""
 
 from __future__ import annotations
 
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -635,6 +640,8 @@ METADATA_REFUSALS = {
     "id-token-alg-none": public(id_token_signed_response_alg="none"),
     "id-token-alg-ps256": public(id_token_signed_response_alg="PS256"),
     "id-token-alg-eddsa-without-keys": public(id_token_signed_response_alg="EdDSA"),
+    "backchannel-logout-uri-http": public(backchannel_logout_uri="http://app.example.com/logout"),
+    "backchannel-logout-uri-http-loopback": public(backchannel_logout_uri="http://127.0.0.1:8765/logout"),
     "client-uri-ftp": public(client_uri="ftp://app.example.com"),
     "logo-uri-javascript": public(logo_uri="javascript:alert(1)"),
     "logo-uri-relative": public(logo_uri="/logo.png"),
@@ -795,6 +802,122 @@ def test_an_mcp_client_discovers_registers_and_gets_a_token_for_the_default_audi
         catcher.close()
 
 
+class ConnectionRecorder:
+    """A loopback TCP listener (127.0.0.1, and ::1 on the same port where there is one) that
+    records every connection it accepts and closes it at once: it speaks neither TLS nor HTTP."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.accepted: list[tuple] = []
+        self.stopping = threading.Event()
+        self.sockets = [socket.create_server(("127.0.0.1", 0))]
+        self.port = self.sockets[0].getsockname()[1]
+        try:
+            self.sockets.append(socket.create_server(("::1", self.port), family=socket.AF_INET6))
+        except OSError:
+            pass  # no IPv6 loopback here
+        self.threads = [threading.Thread(target=self._accept, args=(sock,), daemon=True) for sock in self.sockets]
+        for thread in self.threads:
+            thread.start()
+
+    def _accept(self, sock: socket.socket) -> None:
+        sock.settimeout(0.2)
+        while not self.stopping.is_set():
+            try:
+                connection, peer = sock.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.accepted.append(peer)
+            connection.close()
+
+    def connections(self) -> list[tuple]:
+        with self.lock:
+            return list(self.accepted)
+
+    def close(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        for sock in self.sockets:
+            sock.close()
+
+
+def backchannel_log_lines(env: Env, client_id: str) -> list[dict]:
+    """The JSON log lines of the back-channel sender about `client_id`."""
+    return [entry for entry in events(env, "backchannel_logout") if entry.get("client_id") == client_id]
+
+
+def test_back_channel_logout_to_a_registered_client_goes_only_to_a_public_address(open_env):
+    """A backchannel_logout_uri registered over HTTP is a stranger's: https://localhost passes the
+    registration rules, yet when the session ends the sender resolves it, finds a loopback address
+    and fails (logged, retried later) without connecting. In the same browser session and the
+    same `sessions revoke`, a CLI-made client with an http loopback URI gets its logout token."""
+    env = open_env
+    recorder, control = ConnectionRecorder(), RedirectCatcher(path="/bcl")
+    try:
+        body = registered(register(env.server, public(
+            client_name="Registered BCL", scope="openid profile",
+            backchannel_logout_uri=f"https://localhost:{recorder.port}/bcl")))
+        assert body["backchannel_logout_uri"] == f"https://localhost:{recorder.port}/bcl", body
+        registered_client = as_client(body)
+        cli_client = env.warden.create_code_client(
+            "CLI BCL control", (REDIRECT,), "openid profile",
+            extra=("--skip-consent", "--backchannel-logout-uri", control.redirect_uri))
+        assert env.warden.run_json("clients", "show", positional=(cli_client.client_id,))["origin"] == "cli"
+        assert env.warden.run_json("clients", "show", positional=(registered_client.client_id,))["origin"] == "registration"
+        wait_until(lambda: env.server.code_token(cli_client, "x").status_code != 401,
+                   message="a client created with the CLI did not reach the server")
+
+        # One browser session; each client gets an ID token in it.
+        user = env.warden.create_user("bcl-" + secrets.token_hex(4))
+        agent = UserAgent(env.server)
+        sids = []
+        for client, first in ((registered_client, True), (cli_client, False)):
+            code, verifier = obtain_code(agent, client, user, REDIRECT, scope="openid profile",
+                                         nonce=secrets.token_urlsafe(12), **({} if first else {"expect_login": False}))
+            response = env.server.code_token(client, code, redirect_uri=REDIRECT, code_verifier=verifier)
+            assert response.status_code == 200 and "id_token" in response.json(), response.text
+            _, identity = verify_id_token(env.server, response.json()["id_token"], client.client_id)
+            sids.append(identity["sid"])
+        assert sids[0] and sids[0] == sids[1], sids
+
+        result = env.warden.run("sessions", "revoke", "--username", user.username)
+        assert not result.stderr.strip(), result.stderr
+
+        # The control: the CLI client's loopback receiver gets a logout token for the session.
+        delivery = control.wait(timeout=15)
+        assert delivery["method"] == "POST" and list(delivery["form"]) == ["logout_token"], delivery
+        _, claims = verify_with_joserfc(delivery["form"]["logout_token"], env.server.jwks(), issuer=env.issuer,
+                                        audience=cli_client.client_id)
+        assert claims["sub"] == user.id and claims["sid"] == sids[0], claims
+        assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"], claims
+
+        # The registered client: a failed first attempt and a failed retry, and not one connection.
+        def failures() -> list[dict]:
+            return [entry for entry in backchannel_log_lines(env, registered_client.client_id)
+                    if entry.get("message", "").startswith("back-channel logout failed")]
+
+        wait_until(lambda: len(failures()) >= 1, timeout=15,
+                   message="no 'back-channel logout failed' line for the registered client")
+        wait_until(lambda: len(failures()) >= 2, timeout=20,
+                   message=f"the failed back-channel logout was not retried: {failures()}")
+        time.sleep(1)
+        assert recorder.connections() == [], f"the server connected to the loopback listener: {recorder.connections()}"
+        assert [str(entry["attempt"]) for entry in failures()][:2] == ["1", "2"], failures()
+        assert all(entry["message"].endswith("will retry") for entry in failures()[:2]), failures()
+        lines = backchannel_log_lines(env, registered_client.client_id)
+        assert not [entry for entry in lines if entry.get("message") == "back-channel logout delivered"], lines
+        assert not [entry for entry in backchannel_log_lines(env, cli_client.client_id)
+                    if entry.get("message", "").startswith("back-channel logout failed")], "the control failed"
+        assert env.server.healthy()
+    finally:
+        recorder.close()
+        control.close()
+
+
 # == registration: token =====================================================================================
 
 
@@ -831,6 +954,8 @@ def test_token_mode_refuses_a_registration_without_a_usable_initial_token(token_
     before = client_count(token_env.warden)
     headers = {"Authorization": authorization} if authorization else {}
     assert_invalid_token(register(token_env.server, public(), headers=headers))
+    # The token is checked before the document: without a usable one, nothing is learned of the rules.
+    assert_invalid_token(register(token_env.server, public(redirect_uris=["http://evil.example.com/cb"]), headers=headers))
     assert client_count(token_env.warden) == before
 
 
