@@ -26,7 +26,7 @@ CLIENT_FIELDS = {
     "client_id", "client_name", "grant_types", "redirect_uris", "scope", "audience",
     "token_endpoint_auth_method", "skip_consent", "pkce_optional", "client_id_issued_at",
     "id_token_signed_response_alg", "post_logout_redirect_uris", "dpop_bound_access_tokens",
-    "require_pushed_authorization_requests",
+    "require_pushed_authorization_requests", "origin",
 }
 BASE64URL_256_BITS = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -42,7 +42,7 @@ def test_clients_create_prints_one_json_object(warden):
     created = json.loads(result.stdout)  # the whole of stdout is one JSON document
     assert isinstance(created, dict)
     assert set(created) == CLIENT_FIELDS | {"client_secret"}
-    assert created["client_name"] == "billing"
+    assert created["client_name"] == "billing" and created["origin"] == "cli"
     assert created["grant_types"] == ["client_credentials"]
     assert created["redirect_uris"] == []
     assert created["scope"] == "invoices:read invoices:write"

@@ -1102,23 +1102,26 @@ def test_a_device_code_lifetime_out_of_range_stops_startup_with_one_line(tmp_pat
 @pytest.mark.parametrize("storage", ["sqlite", "postgres"])
 def test_an_expired_request_is_answered_expired_token_across_the_purge(request, storage):
     """Expired requests are kept for an hour, so that the device hears `expired_token`: pending,
-    denied, and approved but never redeemed alike. (The approved one's grant was created to end
-    with the request; natural expiry moves both, so both are moved here.) Parametrized by hand, not
-    with `backend`, which pytest would move up among the other storage tests."""
+    denied, and approved but never redeemed alike. (The approved one's grant ends an hour after
+    the request, so the purge of expired grants does not take the request along before then;
+    moving the request's expiry moves the grant's with it here, as time would.) Parametrized by
+    hand, not with `backend`, which pytest would move up among the other storage tests."""
     backend = request.getfixturevalue("env" if storage == "sqlite" else "postgres_env")
     tv, alice = backend.clients["tv"], backend.users["alice"]
     devices = {"pending": started(backend, tv), "denied": started(backend, tv), "approved": started(backend, tv)}
     approve(backend, devices["denied"]["user_code"], alice, decision="deny")
     approve(backend, devices["approved"]["user_code"], alice)
     approved = device_row(backend, devices["approved"]["device_code"])
-    assert read(backend, "SELECT expires_at FROM grants WHERE id = ?", (approved["grant_id"],)) == [(approved["expires_at"],)]
+    kept = 3600
+    assert read(backend, "SELECT expires_at FROM grants WHERE id = ?", (approved["grant_id"],)) == [(approved["expires_at"] + kept,)]
     for device in devices.values():
         expire(backend, device["device_code"])
-    assert write(backend, "UPDATE grants SET expires_at = ? WHERE id = ?", (int(time.time()) - 1, approved["grant_id"])) == 1
+    expired_at = device_row(backend, devices["approved"]["device_code"])["expires_at"]
+    assert write(backend, "UPDATE grants SET expires_at = ? WHERE id = ?", (expired_at + kept, approved["grant_id"])) == 1
     for device in devices.values():
         assert_oauth_error(poll(backend.server, tv, device["device_code"]), "expired_token")
     after_a_purge(backend)
     answers = {name: poll(backend.server, tv, device["device_code"]).json().get("error") for name, device in devices.items()}
     assert answers == dict.fromkeys(devices, "expired_token"), (
-        f"after the server's purge: {answers}; the approved request's row went with its expired grant "
-        f"(device_authorizations.grant_id ON DELETE CASCADE)")
+        f"after the server's purge: {answers}; did the approved request's row go with its grant "
+        f"(device_authorizations.grant_id ON DELETE CASCADE)?")
