@@ -66,12 +66,9 @@ public struct DeviceCodeGrant: GrantHandler {
         guard let grant = record.grant else { return GrantStep(.pending, [.recordDevicePoll(digest: digest, interval: record.interval)]) }
         // Approved, then revoked (`sessions revoke`, the user's logout) before the device came back.
         guard grant.revokedAt == nil else { return GrantStep(.unknown) }
-        var writes: [GrantWrite] = [.redeemDeviceCode(digest: digest), .extendGrant(id: grant.id, until: grantExpiresAt)]
-        if let dpopKey { writes.append(.bindGrant(id: grant.id, dpopKey: dpopKey)) }
-        if let refreshToken {
-            writes.append(
-                .insertRefreshToken(NewRefreshToken(digest: refreshToken, scope: grant.scope, idleExpiresAt: idleExpiresAt), grantID: grant.id))
-        }
+        let writes = [GrantWrite.redeemDeviceCode(digest: digest)]
+            + GrantLifecycle.redemption(
+                of: grant, until: grantExpiresAt, refreshToken: refreshToken, idleExpiresAt: idleExpiresAt, dpopKey: dpopKey)
         return GrantStep(.approved(grant), writes)
     }
 }

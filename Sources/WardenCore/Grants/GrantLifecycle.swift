@@ -26,13 +26,24 @@ public enum GrantLifecycle {
         guard let record, record.grant.clientID == clientID else { return GrantStep(.unknown) }
         guard record.consumedAt == nil else { return GrantStep(.reused(record), [.revokeGrant(id: record.grant.id)]) }
         try check(record)
-        var writes: [GrantWrite] = [.consumeCode(digest: record.digest), .extendGrant(id: record.grant.id, until: grantExpiresAt)]
-        if let dpopKey, record.grant.dpopKey == nil { writes.append(.bindGrant(id: record.grant.id, dpopKey: dpopKey)) }
-        if let refreshToken {
-            let token = NewRefreshToken(digest: refreshToken, scope: record.grant.scope, idleExpiresAt: idleExpiresAt)
-            writes.append(.insertRefreshToken(token, grantID: record.grant.id))
-        }
+        let writes = [GrantWrite.consumeCode(digest: record.digest)]
+            + redemption(of: record.grant, until: grantExpiresAt, refreshToken: refreshToken, idleExpiresAt: idleExpiresAt, dpopKey: dpopKey)
         return GrantStep(.accepted(record), writes)
+    }
+
+    /// What handing `grant` to its client does once its code (or device code) is redeemed:
+    /// the grant lasts until `until`, is bound to `dpopKey` if it is not bound yet, and gets
+    /// its first refresh token (digest `refreshToken`, of the grant's scope), if any.
+    public static func redemption(
+        of grant: GrantRecord, until: Date, refreshToken: [UInt8]?, idleExpiresAt: Date, dpopKey: String?
+    ) -> [GrantWrite] {
+        var writes: [GrantWrite] = [.extendGrant(id: grant.id, until: until)]
+        if let dpopKey, grant.dpopKey == nil { writes.append(.bindGrant(id: grant.id, dpopKey: dpopKey)) }
+        if let refreshToken {
+            let token = NewRefreshToken(digest: refreshToken, scope: grant.scope, idleExpiresAt: idleExpiresAt)
+            writes.append(.insertRefreshToken(token, grantID: grant.id))
+        }
+        return writes
     }
 
     /// Presenting the refresh token `record` (nil: no such token) as `clientID` at `now`,

@@ -39,12 +39,7 @@ struct DeviceController: Sendable {
         case .failure(let failure): return failure.response
         case .success(let (record, client)):
             if session != nil { return consentRedirect(record) }
-            return flow.pages.page(
-                "device_login",
-                [
-                    "title": "Sign in to \(client.name)", "client_name": client.name, "csrf_token": csrf,
-                    "user_code": UserCode.display(record.userCode),
-                ])
+            return loginPage(record, client, csrf: csrf)
         }
     }
 
@@ -73,13 +68,7 @@ struct DeviceController: Sendable {
         case .failed:
             context.outcome.errorCause = "failed login"
             context.outcome.event = .init(name: "login_failed", fields: ["username": loggedName])
-            return flow.pages.page(
-                "device_login",
-                [
-                    "title": "Sign in to \(client.name)", "client_name": client.name, "csrf_token": csrf,
-                    "user_code": UserCode.display(record.userCode), "username": username, "failed": true,
-                    "error": "Incorrect username or password.",
-                ])
+            return loginPage(record, client, csrf: csrf, failedUsername: username)
         case .signedIn(let cookie, let newSession):
             context.outcome.event = .init(name: "login_succeeded", fields: ["username": username, "sub": newSession.userID ?? ""])
             var response = consentRedirect(record)
@@ -167,6 +156,19 @@ struct DeviceController: Sendable {
         var response = flow.pages.page("device", values, status: error == nil ? .ok : .badRequest)
         if let newCookie { response.setCookie(browser.cookie(BrowserController.preLoginCookie, newCookie)) }
         return response
+    }
+
+    /// The sign-in form for `record`'s client; after a failed attempt, with its username and the error.
+    func loginPage(_ record: DeviceAuthorizationRecord, _ client: Client, csrf: String, failedUsername: String? = nil) -> Response {
+        var values: [String: Any] = [
+            "title": "Sign in to \(client.name)", "client_name": client.name, "csrf_token": csrf, "user_code": UserCode.display(record.userCode),
+        ]
+        if let failedUsername {
+            values["username"] = failedUsername
+            values["failed"] = true  // the username stays filled in: focus goes to the password
+            values["error"] = "Incorrect username or password."
+        }
+        return flow.pages.page("device_login", values)
     }
 
     func notFoundPage(_ request: Request, session: BrowserSession?, userCode: String = "") -> Response {
